@@ -1,0 +1,103 @@
+//! `sigma-transform check`: load rules and report what loaded, what was rejected (with
+//! file, line and reason), what is not evaluated yet, and what will not fire.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::{CheckArgs, CliError, Format};
+use crate::matcher::CompileNote;
+use crate::ruleset::RuleSet;
+use crate::transform::{Transform, TransformOptions};
+
+pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
+    let map = args.opts.mapping()?;
+    let build = args.opts.build()?;
+    let set = RuleSet::load(&args.paths, &build);
+    let total = set.total();
+    let rejected = set.rejected.clone();
+    let not_evaluated = set.not_evaluated.clone();
+    let transform = Transform::new(set.rules, &map, TransformOptions::default());
+    let rules = transform.rules();
+    let loaded = rules.len();
+    let mut unmapped = Vec::new();
+    let mut disabled = Vec::new();
+    for note in transform.notes() {
+        match note {
+            CompileNote::UnmappedLogsource { rule, logsource } => unmapped.push((*rule, logsource.clone())),
+            CompileNote::TooLarge { rule, reason } => disabled.push((*rule, reason.clone())),
+        }
+    }
+    let unknown_tags: usize = transform.tags().iter().map(|t| t.unknown_attack_tags.len()).sum();
+    match args.format {
+        Format::Json => {
+            let rej = |v: &[crate::rule::Rejection]| {
+                v.iter()
+                    .map(|r| {
+                        json!({
+                            "path": r.path.display().to_string(),
+                            "line": r.line,
+                            "rule": r.rule,
+                            "reason": r.error.to_string(),
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let report = json!({
+                "total": total,
+                "loaded": loaded,
+                "rejected": rej(&rejected),
+                "not_evaluated": rej(&not_evaluated),
+                "unmapped_logsource": unmapped.iter().map(|(r, ls)| json!({
+                    "path": rules[*r].path.display().to_string(),
+                    "id": rules[*r].meta.id,
+                    "logsource": ls,
+                })).collect::<Vec<_>>(),
+                "disabled": disabled.iter().map(|(r, reason)| json!({
+                    "path": rules[*r].path.display().to_string(),
+                    "id": rules[*r].meta.id,
+                    "reason": reason,
+                })).collect::<Vec<_>>(),
+                "unknown_attack_tags": unknown_tags,
+                "matcher": {
+                    "variants": transform.matcher().stats().variants,
+                    "predicates": transform.matcher().stats().predicates,
+                    "fields": transform.matcher().stats().fields,
+                    "event_kinds": transform.matcher().stats().event_kinds,
+                    "regex_chunks": transform.matcher().stats().regex_chunks,
+                },
+            });
+            println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+        }
+        Format::Text => {
+            for r in &rejected {
+                println!("rejected: {r}");
+            }
+            for r in &not_evaluated {
+                println!("not evaluated: {r}");
+            }
+            for (r, reason) in &disabled {
+                println!("disabled: {}: {reason}", rules[*r].path.display());
+            }
+            let mut by_ls: std::collections::BTreeMap<&str, usize> = Default::default();
+            for (_, ls) in &unmapped {
+                *by_ls.entry(ls.as_str()).or_default() += 1;
+            }
+            for (ls, n) in &by_ls {
+                println!("no logsource mapping (will not fire): {n} rule(s) with {ls}");
+            }
+            let pct = if total == 0 { 100.0 } else { 100.0 * loaded as f64 / total as f64 };
+            println!(
+                "{total} documents: {loaded} loaded ({pct:.2}%), {} rejected, {} not evaluated; \
+                 {} loaded rules have no logsource mapping; {unknown_tags} unknown ATT&CK tags",
+                rejected.len(),
+                not_evaluated.len(),
+                unmapped.len()
+            );
+        }
+    }
+    if args.opts.strict && !rejected.is_empty() {
+        return Err(CliError::Strict(rejected.len()));
+    }
+    Ok(ExitCode::SUCCESS)
+}

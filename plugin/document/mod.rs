@@ -1,0 +1,285 @@
+//! Rule documents: Sigma YAML files read from disk, split into documents, each with the
+//! file and line it starts at. Nothing here knows what a detection means; it only gets the
+//! YAML to the typed-rule layer ([`crate::rule`]) with enough position to report errors.
+//!
+//! Handled here: directories walked recursively (`.yml`/`.yaml`), multi-document files
+//! (`---`), and the old `action: global` / `reset` / `repeat` collections of Sigma 1.0,
+//! whose global part is merged into each following document.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_yaml::Value;
+
+use crate::rule::{Rejection, RuleError};
+
+/// What kind of Sigma document this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocumentKind {
+    Detection,
+    Correlation,
+    Filter,
+}
+
+/// One YAML document from a rule file.
+#[derive(Clone, Debug)]
+pub struct RuleDocument {
+    pub path: PathBuf,
+    /// 1-based line where the document starts in the file.
+    pub line: usize,
+    pub kind: DocumentKind,
+    pub yaml: Value,
+    /// The document's own text, for locating errors.
+    pub text: Arc<str>,
+}
+
+impl RuleDocument {
+    /// The 1-based file line of the first line of this document containing `needle`.
+    pub fn locate(&self, needle: &str) -> Option<usize> {
+        let needle = needle.trim();
+        if needle.is_empty() {
+            return None;
+        }
+        self.text
+            .lines()
+            .position(|l| {
+                let t = l.trim_start().trim_start_matches("- ").trim_start_matches(['\'', '"']);
+                t.starts_with(needle) || l.contains(needle)
+            })
+            .map(|i| self.line + i)
+    }
+
+    /// A rejection of this document, located where the error's anchor text is.
+    pub fn reject(&self, error: RuleError) -> Rejection {
+        let line = error.anchor().and_then(|a| self.locate(a)).or(Some(self.line));
+        let rule = self
+            .yaml
+            .get("title")
+            .or_else(|| self.yaml.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Rejection {
+            path: self.path.clone(),
+            line,
+            rule,
+            error,
+        }
+    }
+}
+
+/// Every rule file below the given paths (files are taken as given; directories are walked
+/// for `.yml` and `.yaml`), in a stable order.
+pub fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Rejection> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| Rejection {
+            path: p.clone(),
+            line: None,
+            rule: None,
+            error: RuleError::Io(e.to_string()),
+        })?;
+        if meta.is_dir() {
+            walk(p, &mut out);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out);
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+            out.push(p);
+        }
+    }
+}
+
+/// Reads one rule file into its documents. Errors are per document: a broken document
+/// does not hide its neighbours.
+pub fn read_file(path: &Path) -> Vec<Result<RuleDocument, Rejection>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_text(path, &text),
+        Err(e) => vec![Err(Rejection {
+            path: path.to_path_buf(),
+            line: None,
+            rule: None,
+            error: RuleError::Io(e.to_string()),
+        })],
+    }
+}
+
+/// Splits `text` into YAML documents and parses each.
+pub fn parse_text(path: &Path, text: &str) -> Vec<Result<RuleDocument, Rejection>> {
+    let mut docs: Vec<Result<RuleDocument, Rejection>> = Vec::new();
+    let mut global: Option<Value> = None;
+    for (line, chunk) in split_documents(text) {
+        if chunk.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+            continue;
+        }
+        let yaml: Value = match serde_yaml::from_str(chunk) {
+            Ok(v) => v,
+            Err(e) => {
+                let at = e.location().map(|l| line + l.line() - 1);
+                let msg = e.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                docs.push(Err(Rejection {
+                    path: path.to_path_buf(),
+                    line: at.or(Some(line)),
+                    rule: None,
+                    error: RuleError::Yaml(msg),
+                }));
+                continue;
+            }
+        };
+        let action = yaml.get("action").and_then(Value::as_str).map(str::to_string);
+        let yaml = match action.as_deref() {
+            Some("global") => {
+                let mut g = yaml;
+                if let Value::Mapping(m) = &mut g {
+                    m.remove("action");
+                }
+                global = Some(g);
+                continue;
+            }
+            Some("reset") => {
+                global = None;
+                continue;
+            }
+            Some("repeat") => {
+                // Repeat the previous document with these keys changed.
+                let Some(Ok(prev)) = docs.iter().rev().find(|d| d.is_ok()) else {
+                    docs.push(Err(Rejection {
+                        path: path.to_path_buf(),
+                        line: Some(line),
+                        rule: None,
+                        error: RuleError::Collection("'action: repeat' with no document before it".into()),
+                    }));
+                    continue;
+                };
+                let mut base = prev.yaml.clone();
+                let mut patch = yaml;
+                if let Value::Mapping(m) = &mut patch {
+                    m.remove("action");
+                }
+                merge(&mut base, patch);
+                base
+            }
+            Some(other) => {
+                docs.push(Err(Rejection {
+                    path: path.to_path_buf(),
+                    line: Some(line),
+                    rule: None,
+                    error: RuleError::Collection(format!("unknown action '{other}'")),
+                }));
+                continue;
+            }
+            None => match &global {
+                Some(g) => {
+                    let mut base = g.clone();
+                    merge(&mut base, yaml);
+                    base
+                }
+                None => yaml,
+            },
+        };
+        let kind = if yaml.get("correlation").is_some() {
+            DocumentKind::Correlation
+        } else if yaml.get("filter").is_some() && yaml.get("detection").is_none() {
+            DocumentKind::Filter
+        } else {
+            DocumentKind::Detection
+        };
+        docs.push(Ok(RuleDocument {
+            path: path.to_path_buf(),
+            line,
+            kind,
+            yaml,
+            text: Arc::from(chunk),
+        }));
+    }
+    docs
+}
+
+/// Deep-merges `patch` into `base` (maps merge, anything else replaces).
+fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Mapping(b), Value::Mapping(p)) => {
+            for (k, v) in p {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+/// Splits on `---` document markers, giving each document's first line (1-based).
+fn split_documents(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start_byte = 0;
+    let mut start_line = 1;
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let t = line.trim_end();
+        if t == "---" || t.starts_with("--- ") {
+            out.push((start_line, &text[start_byte..offset]));
+            start_byte = offset + line.len();
+            start_line = i + 2;
+        }
+        offset += line.len();
+    }
+    out.push((start_line, &text[start_byte..]));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_document_files_keep_their_lines() {
+        let text = "title: a\ndetection: {}\n---\n# comment\ntitle: b\n";
+        let docs = parse_text(Path::new("x.yml"), text);
+        assert_eq!(docs.len(), 2);
+        let b = docs[1].as_ref().unwrap();
+        assert_eq!(b.line, 4);
+        assert_eq!(b.locate("title"), Some(5));
+    }
+
+    #[test]
+    fn global_action_merges_into_each_document() {
+        let text = "action: global\ntitle: t\ndetection:\n  condition: sel\n---\ndetection:\n  sel: {a: 1}\n---\ndetection:\n  sel: {a: 2}\n";
+        let docs: Vec<_> = parse_text(Path::new("x.yml"), text).into_iter().map(Result::unwrap).collect();
+        assert_eq!(docs.len(), 2);
+        for d in &docs {
+            assert_eq!(d.yaml["title"].as_str(), Some("t"));
+            assert_eq!(d.yaml["detection"]["condition"].as_str(), Some("sel"));
+        }
+    }
+
+    #[test]
+    fn yaml_errors_point_at_the_line() {
+        let text = "title: a\n---\ntitle: b\ndetection: [unclosed\n";
+        let docs = parse_text(Path::new("x.yml"), text);
+        let err = docs[1].as_ref().unwrap_err();
+        assert!(matches!(err.error, RuleError::Yaml(_)));
+        assert!(err.line.unwrap() >= 3, "{err}");
+    }
+
+    #[test]
+    fn correlation_and_filter_documents_are_recognised() {
+        let docs = parse_text(Path::new("x.yml"), "title: c\ncorrelation: {type: event_count}\n---\ntitle: f\nfilter: {rules: [a]}\nlogsource: {}\n");
+        assert_eq!(docs[0].as_ref().unwrap().kind, DocumentKind::Correlation);
+        assert_eq!(docs[1].as_ref().unwrap().kind, DocumentKind::Filter);
+    }
+}

@@ -1,0 +1,72 @@
+//! Events as the matcher sees them: a [`Document`] answers "what are the values of Sigma
+//! field F?" and "what are all your values?" (for keyword search), so any event shape can be
+//! matched without converting it first.
+//!
+//! [`json::JsonEvent`] implements it for evtx_dump JSON (`Event.System`, `Event.EventData`,
+//! `Event.UserData`, `#attributes`) and for flat JSON with Sigma field names at the top.
+
+pub mod json;
+
+/// One scalar value of an event field.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(&'a str),
+}
+
+impl Scalar<'_> {
+    /// The value as text, the way Sigma compares it (numbers in decimal, booleans as
+    /// `true`/`false`). Strings are borrowed; other values are written into `buf`.
+    pub fn text<'s>(&'s self, buf: &'s mut String) -> Option<&'s str> {
+        use std::fmt::Write;
+        buf.clear();
+        match self {
+            Scalar::Str(s) => return Some(s),
+            Scalar::Null => return None,
+            Scalar::Bool(b) => buf.push_str(if *b { "true" } else { "false" }),
+            Scalar::Int(i) => {
+                let _ = write!(buf, "{i}");
+            }
+            Scalar::UInt(u) => {
+                let _ = write!(buf, "{u}");
+            }
+            Scalar::Float(f) => {
+                let _ = write!(buf, "{f}");
+            }
+        }
+        Some(buf.as_str())
+    }
+
+    /// The value as a number, when it is one or is text that reads as one.
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            Scalar::Int(i) => Some(*i as f64),
+            Scalar::UInt(u) => Some(*u as f64),
+            Scalar::Float(f) => Some(*f),
+            Scalar::Str(s) => {
+                let t = s.trim();
+                if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                    u64::from_str_radix(hex, 16).ok().map(|v| v as f64)
+                } else {
+                    t.parse::<f64>().ok().filter(|f| f.is_finite())
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// An event that can be matched.
+pub trait Document {
+    /// Calls `visit` for every scalar value of the Sigma field `name` (arrays give one call
+    /// per element) and returns whether the field is present (a field present with value
+    /// `null` is present and visited as [`Scalar::Null`]).
+    fn field(&self, name: &str, visit: &mut dyn FnMut(Scalar<'_>)) -> bool;
+
+    /// Calls `visit` for every scalar value in the event (keyword search).
+    fn all_values(&self, visit: &mut dyn FnMut(Scalar<'_>));
+}

@@ -1,0 +1,24 @@
+//! sigma-transform: Sigma rules compiled into one matcher, run as a log-pipeline transform
+//! that tags each event with the rules it matches.
+//!
+//! The modules follow the flow of data:
+//!
+//! 1. [`document`]: rule files -> YAML documents with file and line;
+//! 2. [`rule`]: documents -> typed rules (modifiers applied, condition parsed), or a
+//!    rejection with a reason; [`ruleset`] drives both over paths;
+//! 3. [`logsource`]: which events a rule's `logsource` means (`rules/logsources.yaml`);
+//! 4. [`matcher`]: all rules compiled together (candidate narrowing by logsource, merged
+//!    per-field automata, boolean programs);
+//! 5. [`event`]: events as matchable documents; [`transform`]: parse, match, tag, write;
+//!    [`attack`]: ATT&CK names for the tags;
+//! 6. [`adapter`]: the command line.
+
+pub mod adapter;
+pub mod attack;
+pub mod document;
+pub mod event;
+pub mod logsource;
+pub mod matcher;
+pub mod rule;
+pub mod ruleset;
+pub mod transform;

@@ -1,0 +1,365 @@
+//! The compiled matcher: all rules in one structure, evaluated per event in three steps.
+//!
+//! 1. **Narrow** ([`selector`]): the event's logsource keys pick the rule variants that
+//!    may fire. A variant is a rule on one kind of event of its logsource (process_creation
+//!    on Sysmon 1, process_creation on Security 4688, ...), with that kind's field renames
+//!    applied. Nothing else is read for an event no rule's logsource covers.
+//! 2. **Scan** ([`field`]): each field the candidates need is looked up once and scanned
+//!    once by the field's merged automata, setting the result of every predicate on it.
+//! 3. **Decide** ([`program`]): each candidate's condition runs as a postfix program over
+//!    predicate results.
+//!
+//! Predicates are deduplicated across rules by (field, test), so rules that share an
+//! indicator share its cost.
+
+pub mod field;
+pub mod program;
+pub mod selector;
+pub mod time;
+
+use std::collections::HashMap;
+
+use crate::event::Document;
+use crate::logsource::{EventKind, LogsourceMap};
+use crate::rule::Rule;
+use crate::rule::condition::Expr;
+use crate::rule::detection::{FieldTest, SearchExpr};
+
+use field::{FieldBuilder, FieldScanner, ScanScratch};
+use program::{Op, Program};
+use selector::SelectorIndex;
+
+/// One rule on one kind of event.
+struct Variant {
+    rule: u32,
+    program: Program,
+    /// Field scanners this variant reads (indices into `Matcher::fields`).
+    fields: Vec<u32>,
+}
+
+/// Why a loaded rule will not fire, found while compiling.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CompileNote {
+    /// The mapping has no entry for the rule's logsource.
+    UnmappedLogsource { rule: usize, logsource: String },
+    /// A pattern hit a size limit; the rule is disabled.
+    TooLarge { rule: usize, reason: String },
+}
+
+/// All rules compiled together.
+pub struct Matcher {
+    variants: Vec<Variant>,
+    kind_variants: Vec<Vec<u32>>,
+    selectors: SelectorIndex,
+    fields: Vec<FieldScanner>,
+    n_preds: usize,
+    n_rules: usize,
+    disabled: Vec<bool>,
+}
+
+/// Per-thread state for matching; create one with [`Matcher::scratch`] and reuse it.
+pub struct Scratch {
+    generation: u32,
+    pred_gen: Vec<u32>,
+    field_gen: Vec<u32>,
+    kind_gen: Vec<u32>,
+    stack: Vec<bool>,
+    scan: ScanScratch,
+    buf: String,
+    kinds: Vec<u32>,
+}
+
+/// Compile statistics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub rules: usize,
+    pub variants: usize,
+    pub predicates: usize,
+    pub fields: usize,
+    pub event_kinds: usize,
+    pub regex_chunks: usize,
+}
+
+const KEYWORDS: &str = "";
+
+struct Compiler<'a> {
+    preds: HashMap<(String, String), u32>,
+    fields: Vec<FieldBuilder>,
+    field_ids: HashMap<String, u32>,
+    pred_rules: Vec<Vec<u32>>,
+    errors: Vec<(u32, String)>,
+    rule: u32,
+    kind: &'a EventKind,
+}
+
+impl Compiler<'_> {
+    fn field(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.field_ids.get(name) {
+            return *id;
+        }
+        let id = self.fields.len() as u32;
+        self.fields.push(FieldBuilder::new(name));
+        self.field_ids.insert(name.to_string(), id);
+        id
+    }
+
+    fn pred(&mut self, field: &str, m: &crate::rule::detection::Matcher, used: &mut Vec<u32>) -> u32 {
+        let fid = self.field(field);
+        if !used.contains(&fid) {
+            used.push(fid);
+        }
+        let key = (field.to_string(), format!("{m:?}"));
+        if let Some(p) = self.preds.get(&key) {
+            let p = *p;
+            if !self.pred_rules[p as usize].contains(&self.rule) {
+                self.pred_rules[p as usize].push(self.rule);
+            }
+            return p;
+        }
+        let id = self.pred_rules.len() as u32;
+        self.pred_rules.push(vec![self.rule]);
+        if let Err(e) = self.fields[fid as usize].add(id, m) {
+            self.errors.push((self.rule, e));
+        }
+        self.preds.insert(key, id);
+        id
+    }
+
+    fn test(&mut self, t: &FieldTest, ops: &mut Vec<Op>, used: &mut Vec<u32>) {
+        let field = match &t.field {
+            Some(f) => self.kind.resolve(f).to_string(),
+            None => KEYWORDS.to_string(),
+        };
+        for v in &t.values {
+            for m in &v.any {
+                let p = self.pred(&field, m, used);
+                ops.push(Op::Pred(p));
+            }
+            if v.any.len() > 1 {
+                ops.push(Op::Or(v.any.len() as u32));
+            }
+        }
+        if t.values.len() > 1 {
+            let n = t.values.len() as u32;
+            ops.push(if t.all { Op::And(n) } else { Op::Or(n) });
+        }
+        if t.negated {
+            ops.push(Op::Not);
+        }
+    }
+
+    fn search(&mut self, e: &SearchExpr, ops: &mut Vec<Op>, used: &mut Vec<u32>) {
+        match e {
+            SearchExpr::Test(t) => self.test(t, ops, used),
+            SearchExpr::And(items) | SearchExpr::Or(items) => {
+                for i in items {
+                    self.search(i, ops, used);
+                }
+                let n = items.len() as u32;
+                ops.push(if matches!(e, SearchExpr::And(_)) { Op::And(n) } else { Op::Or(n) });
+            }
+        }
+    }
+
+    fn expr(&mut self, rule: &Rule, e: &Expr, ops: &mut Vec<Op>, used: &mut Vec<u32>) {
+        match e {
+            Expr::Search(i) => self.search(&rule.detection.searches[*i].expr, ops, used),
+            Expr::Not(inner) => {
+                self.expr(rule, inner, ops, used);
+                ops.push(Op::Not);
+            }
+            Expr::And(items) | Expr::Or(items) | Expr::AtLeast(_, items) => {
+                for i in items {
+                    self.expr(rule, i, ops, used);
+                }
+                let n = items.len() as u32;
+                ops.push(match e {
+                    Expr::And(_) => Op::And(n),
+                    Expr::Or(_) => Op::Or(n),
+                    Expr::AtLeast(k, _) => Op::AtLeast(*k as u32, n),
+                    _ => unreachable!(),
+                });
+            }
+        }
+    }
+}
+
+impl Matcher {
+    /// Compiles `rules` against a logsource mapping. Notes say which rules will not fire
+    /// and why; the matcher is usable regardless.
+    pub fn compile(rules: &[Rule], map: &LogsourceMap) -> (Matcher, Vec<CompileNote>) {
+        let mut notes = Vec::new();
+        let mut selectors = SelectorIndex::default();
+        let mut kind_variants: Vec<Vec<u32>> = Vec::new();
+        let placeholder_kind = EventKind {
+            when: Vec::new(),
+            rename: Vec::new(),
+        };
+        let mut c = Compiler {
+            preds: HashMap::new(),
+            fields: Vec::new(),
+            field_ids: HashMap::new(),
+            pred_rules: Vec::new(),
+            errors: Vec::new(),
+            rule: 0,
+            kind: &placeholder_kind,
+        };
+        let mut variants = Vec::new();
+        let mut resolved: Vec<(usize, Vec<EventKind>)> = Vec::new();
+        for (ri, rule) in rules.iter().enumerate() {
+            match map.resolve(&rule.logsource) {
+                Some(kinds) => resolved.push((ri, kinds)),
+                None => notes.push(CompileNote::UnmappedLogsource {
+                    rule: ri,
+                    logsource: rule.logsource.to_string(),
+                }),
+            }
+        }
+        for (ri, kinds) in &resolved {
+            let rule = &rules[*ri];
+            for kind in kinds {
+                let kid = selectors.intern(kind) as usize;
+                if kind_variants.len() <= kid {
+                    kind_variants.resize_with(kid + 1, Vec::new);
+                }
+                c.rule = *ri as u32;
+                c.kind = kind;
+                let mut ops = Vec::new();
+                let mut used = Vec::new();
+                c.expr(rule, &rule.detection.expr, &mut ops, &mut used);
+                kind_variants[kid].push(variants.len() as u32);
+                variants.push(Variant {
+                    rule: *ri as u32,
+                    program: Program { ops },
+                    fields: used,
+                });
+            }
+        }
+        let n_preds = c.pred_rules.len();
+        let mut errors = std::mem::take(&mut c.errors);
+        let pred_rules = std::mem::take(&mut c.pred_rules);
+        let mut fields = Vec::with_capacity(c.fields.len());
+        for b in c.fields.drain(..) {
+            let (scanner, failures) = b.build();
+            for (pred, reason) in failures {
+                for r in &pred_rules[pred as usize] {
+                    errors.push((*r, reason.clone()));
+                }
+            }
+            fields.push(scanner);
+        }
+        let mut disabled = vec![false; rules.len()];
+        for (r, reason) in errors {
+            if !disabled[r as usize] {
+                disabled[r as usize] = true;
+                notes.push(CompileNote::TooLarge {
+                    rule: r as usize,
+                    reason,
+                });
+            }
+        }
+        (
+            Matcher {
+                variants,
+                kind_variants,
+                selectors,
+                fields,
+                n_preds,
+                n_rules: rules.len(),
+                disabled,
+            },
+            notes,
+        )
+    }
+
+    /// Fresh scratch space for [`Matcher::matches`].
+    pub fn scratch(&self) -> Scratch {
+        Scratch {
+            generation: 0,
+            pred_gen: vec![0; self.n_preds],
+            field_gen: vec![0; self.fields.len()],
+            kind_gen: vec![0; self.selectors.len()],
+            stack: Vec::new(),
+            scan: ScanScratch::default(),
+            buf: String::new(),
+            kinds: Vec::new(),
+        }
+    }
+
+    /// Compile statistics.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            rules: self.n_rules,
+            variants: self.variants.len(),
+            predicates: self.n_preds,
+            fields: self.fields.len(),
+            event_kinds: self.selectors.len(),
+            regex_chunks: self.fields.iter().map(FieldScanner::regex_chunks).sum(),
+        }
+    }
+
+    /// Appends to `out` the indices (into the compiled rule list) of the rules that match
+    /// `doc`, in ascending order without duplicates.
+    pub fn matches(&self, doc: &dyn Document, scratch: &mut Scratch, out: &mut Vec<usize>) {
+        scratch.generation = scratch.generation.wrapping_add(1);
+        if scratch.generation == 0 {
+            scratch.pred_gen.iter_mut().for_each(|g| *g = 0);
+            scratch.field_gen.iter_mut().for_each(|g| *g = 0);
+            scratch.kind_gen.iter_mut().for_each(|g| *g = 0);
+            scratch.generation = 1;
+        }
+        let generation = scratch.generation;
+        scratch.kinds.clear();
+        {
+            let kinds = &mut scratch.kinds;
+            let kind_gen = &mut scratch.kind_gen;
+            self.selectors.kinds_of(doc, &mut scratch.buf, &mut |k| {
+                if kind_gen[k as usize] != generation {
+                    kind_gen[k as usize] = generation;
+                    kinds.push(k);
+                }
+            });
+        }
+        if scratch.kinds.is_empty() {
+            return;
+        }
+        let start = out.len();
+        for ki in 0..scratch.kinds.len() {
+            let k = scratch.kinds[ki];
+            let Some(vs) = self.kind_variants.get(k as usize) else { continue };
+            for &vi in vs {
+                let v = &self.variants[vi as usize];
+                if self.disabled[v.rule as usize] {
+                    continue;
+                }
+                for &f in &v.fields {
+                    if scratch.field_gen[f as usize] == generation {
+                        continue;
+                    }
+                    scratch.field_gen[f as usize] = generation;
+                    let scanner = &self.fields[f as usize];
+                    let pred_gen = &mut scratch.pred_gen;
+                    let mut hit = |p: u32| pred_gen[p as usize] = generation;
+                    if scanner.name.is_empty() {
+                        scanner.scan_all(doc, &mut scratch.scan, &mut hit);
+                    } else {
+                        scanner.scan_field(doc, &mut scratch.scan, &mut hit);
+                    }
+                }
+                let pred_gen = &scratch.pred_gen;
+                if v.program.eval(|p| pred_gen[p as usize] == generation, &mut scratch.stack) {
+                    out.push(v.rule as usize);
+                }
+            }
+        }
+        out[start..].sort_unstable();
+        let mut w = start;
+        for r in start..out.len() {
+            if w == start || out[w - 1] != out[r] {
+                out[w] = out[r];
+                w += 1;
+            }
+        }
+        out.truncate(w);
+    }
+}

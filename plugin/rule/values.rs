@@ -1,0 +1,425 @@
+//! From one detection key and its YAML values to a [`FieldTest`]: parses the modifier
+//! chain, applies the transformation modifiers in the order written, and settles the type
+//! of the test (string, regex, number, time, CIDR, existence, field reference).
+
+use serde_yaml::Value;
+
+use super::RuleError;
+use super::detection::*;
+use super::encoding;
+use super::modifier::Modifier;
+use super::pattern::Pattern;
+use super::placeholders::Placeholders;
+
+/// Limits on what one value may compile to.
+pub const REGEX_NFA_LIMIT: usize = 4 << 20;
+
+/// A YAML scalar as Sigma sees it.
+enum Scalar {
+    Str(String),
+    Num(String),
+    Bool(bool),
+    Null,
+}
+
+fn scalar(v: &Value) -> Option<Scalar> {
+    Some(match v {
+        Value::String(s) => Scalar::Str(s.clone()),
+        Value::Number(n) => Scalar::Num(n.to_string()),
+        Value::Bool(b) => Scalar::Bool(*b),
+        Value::Null => Scalar::Null,
+        Value::Tagged(t) => return scalar(&t.value),
+        _ => return None,
+    })
+}
+
+/// Builds the field test for `key: value`.
+pub fn field_test(key: &str, value: &Value, placeholders: &Placeholders) -> Result<FieldTest, RuleError> {
+    let mut parts = key.split('|');
+    let field = parts.next().unwrap_or_default().trim();
+    let mut mods = Vec::new();
+    for name in parts {
+        let m = Modifier::parse(name.trim()).ok_or_else(|| RuleError::UnknownModifier {
+            key: key.to_string(),
+            modifier: name.to_string(),
+        })?;
+        mods.push(m);
+    }
+    let raw_values: Vec<&Value> = match value {
+        Value::Sequence(seq) => seq.iter().collect(),
+        other => vec![other],
+    };
+    if raw_values.is_empty() {
+        return Err(RuleError::BadValue {
+            key: key.into(),
+            reason: "the value list is empty".into(),
+        });
+    }
+    let keyword = field.is_empty();
+    let chain = Chain::new(key, &mods, keyword)?;
+    let mut values = Vec::with_capacity(raw_values.len());
+    for raw in raw_values {
+        let s = scalar(raw).ok_or_else(|| RuleError::BadValue {
+            key: key.into(),
+            reason: "values must be strings, numbers, booleans or null (not maps or nested lists)".into(),
+        })?;
+        values.push(chain.value(s, placeholders)?);
+    }
+    Ok(FieldTest {
+        field: (!keyword).then(|| field.to_string()),
+        key: key.to_string(),
+        values,
+        all: chain.all,
+        negated: chain.neq,
+    })
+}
+
+/// The modifier chain of one key, checked for combinations that make sense.
+struct Chain<'a> {
+    key: &'a str,
+    mods: &'a [Modifier],
+    all: bool,
+    neq: bool,
+    cased: bool,
+    expand: bool,
+    kind: Kind,
+    flags: RegexFlags,
+    anchor: Anchor,
+    keyword: bool,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    String,
+    Regex,
+    Compare(CmpOp),
+    Time(TimePart, CmpOp),
+    Cidr,
+    Exists,
+    FieldRef,
+}
+
+impl<'a> Chain<'a> {
+    fn new(key: &'a str, mods: &'a [Modifier], keyword: bool) -> Result<Chain<'a>, RuleError> {
+        use Modifier as M;
+        let conflict = |reason: String| RuleError::ModifierConflict {
+            key: key.to_string(),
+            reason,
+        };
+        let mut c = Chain {
+            key,
+            mods,
+            all: false,
+            neq: false,
+            cased: false,
+            expand: false,
+            kind: Kind::String,
+            flags: RegexFlags::default(),
+            anchor: Anchor::Exact,
+            keyword,
+        };
+        let mut time: Option<TimePart> = None;
+        let mut cmp: Option<CmpOp> = None;
+        let mut type_mod: Option<Modifier> = None;
+        let mut set_type = |m: Modifier, c: &mut Chain| -> Result<(), RuleError> {
+            if let Some(prev) = type_mod.replace(m) {
+                return Err(conflict(format!("'{prev}' and '{m}' both set the value's type")));
+            }
+            c.kind = match m {
+                M::Re => Kind::Regex,
+                M::Cidr => Kind::Cidr,
+                M::Exists => Kind::Exists,
+                M::FieldRef => Kind::FieldRef,
+                _ => c.kind,
+            };
+            Ok(())
+        };
+        for &m in mods {
+            match m {
+                M::All => c.all = true,
+                M::Neq => c.neq = true,
+                M::Cased => c.cased = true,
+                M::Expand => c.expand = true,
+                M::Contains => c.anchor = Anchor::Contains,
+                M::StartsWith => c.anchor = if c.anchor == Anchor::Suffix { Anchor::Contains } else { Anchor::Prefix },
+                M::EndsWith => c.anchor = if c.anchor == Anchor::Prefix { Anchor::Contains } else { Anchor::Suffix },
+                M::ReIgnoreCase => c.flags.ignore_case = true,
+                M::ReMultiLine => c.flags.multi_line = true,
+                M::ReDotAll => c.flags.dot_all = true,
+                M::Re | M::Cidr | M::Exists | M::FieldRef => set_type(m, &mut c)?,
+                M::Lt | M::Lte | M::Gt | M::Gte => {
+                    if let Some(prev) = cmp {
+                        return Err(conflict(format!("two comparisons ('{}' and '{m}')", prev.name())));
+                    }
+                    cmp = Some(match m {
+                        M::Lt => CmpOp::Lt,
+                        M::Lte => CmpOp::Lte,
+                        M::Gt => CmpOp::Gt,
+                        _ => CmpOp::Gte,
+                    });
+                }
+                M::Minute | M::Hour | M::Day | M::Week | M::Month | M::Year => {
+                    if time.is_some() {
+                        return Err(conflict("two time modifiers".into()));
+                    }
+                    time = Some(match m {
+                        M::Minute => TimePart::Minute,
+                        M::Hour => TimePart::Hour,
+                        M::Day => TimePart::Day,
+                        M::Week => TimePart::Week,
+                        M::Month => TimePart::Month,
+                        _ => TimePart::Year,
+                    });
+                }
+                M::Windash | M::Base64 | M::Base64Offset | M::Utf16Le | M::Utf16Be | M::Utf16 => {}
+            }
+        }
+        let has_re_flags = c.flags != RegexFlags::default();
+        if has_re_flags && c.kind != Kind::Regex {
+            return Err(conflict("the flags 'i', 'm', 's' only apply to 're'".into()));
+        }
+        let string_mods = mods.iter().any(|m| {
+            matches!(
+                m,
+                M::Contains
+                    | M::StartsWith
+                    | M::EndsWith
+                    | M::Windash
+                    | M::Base64
+                    | M::Base64Offset
+                    | M::Utf16Le
+                    | M::Utf16Be
+                    | M::Utf16
+            )
+        });
+        match (time, cmp) {
+            (Some(t), op) => {
+                if type_mod.is_some() || string_mods {
+                    return Err(conflict("a time modifier only combines with lt/lte/gt/gte".into()));
+                }
+                c.kind = Kind::Time(t, op.unwrap_or(CmpOp::Eq));
+            }
+            (None, Some(op)) => {
+                if type_mod.is_some() || string_mods {
+                    return Err(conflict(format!("'{}' compares numbers and takes no string or type modifier", op.name())));
+                }
+                c.kind = Kind::Compare(op);
+            }
+            (None, None) => {}
+        }
+        match c.kind {
+            Kind::Regex | Kind::Cidr | Kind::Exists if string_mods => {
+                return Err(conflict(format!(
+                    "'{}' takes the value as it is; string modifiers do not apply",
+                    type_mod.map(|m| m.name()).unwrap_or("?")
+                )));
+            }
+            Kind::FieldRef
+                if mods
+                    .iter()
+                    .any(|m| matches!(m, M::Windash | M::Base64 | M::Base64Offset | M::Utf16Le | M::Utf16Be | M::Utf16)) =>
+            {
+                return Err(conflict("'fieldref' compares field values; encodings do not apply".into()));
+            }
+            Kind::Exists if c.neq || c.all => {
+                return Err(conflict("'exists' takes a single boolean".into()));
+            }
+            _ => {}
+        }
+        if keyword && !matches!(c.kind, Kind::String | Kind::Regex) {
+            return Err(conflict("keywords (no field name) only take string and 're' modifiers".into()));
+        }
+        Ok(c)
+    }
+
+    fn bad(&self, reason: impl Into<String>) -> RuleError {
+        RuleError::BadValue {
+            key: self.key.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn value(&self, s: Scalar, placeholders: &Placeholders) -> Result<ValueTest, RuleError> {
+        match self.kind {
+            Kind::Exists => match s {
+                Scalar::Bool(b) => Ok(ValueTest {
+                    any: vec![Matcher::Exists(b)],
+                }),
+                Scalar::Str(ref t) if t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false") => Ok(ValueTest {
+                    any: vec![Matcher::Exists(t.eq_ignore_ascii_case("true"))],
+                }),
+                _ => Err(self.bad("'exists' needs true or false")),
+            },
+            Kind::Compare(op) => Ok(ValueTest {
+                any: vec![Matcher::Compare {
+                    op,
+                    value: self.number(s)?,
+                }],
+            }),
+            Kind::Time(part, op) => Ok(ValueTest {
+                any: vec![Matcher::Time {
+                    part,
+                    op,
+                    value: self.number(s)?,
+                }],
+            }),
+            Kind::Cidr => {
+                let text = self.text(s)?;
+                let cidr = Cidr::parse(&text).map_err(|e| self.bad(e))?;
+                Ok(ValueTest {
+                    any: vec![Matcher::Cidr(cidr)],
+                })
+            }
+            Kind::FieldRef => {
+                let field = self.text(s)?;
+                Ok(ValueTest {
+                    any: vec![Matcher::FieldRef {
+                        field,
+                        anchor: self.anchor,
+                        cased: self.cased,
+                    }],
+                })
+            }
+            Kind::Regex => {
+                let source = self.text(s)?;
+                check_regex(&source, self.flags).map_err(|reason| RuleError::Regex {
+                    key: self.key.to_string(),
+                    reason,
+                })?;
+                Ok(ValueTest {
+                    any: vec![Matcher::Regex {
+                        source,
+                        flags: self.flags,
+                    }],
+                })
+            }
+            Kind::String => self.string_value(s, placeholders),
+        }
+    }
+
+    fn text(&self, s: Scalar) -> Result<String, RuleError> {
+        match s {
+            Scalar::Str(t) | Scalar::Num(t) => Ok(t),
+            Scalar::Bool(b) => Ok(b.to_string()),
+            Scalar::Null => Err(self.bad("null is not allowed here")),
+        }
+    }
+
+    fn number(&self, s: Scalar) -> Result<f64, RuleError> {
+        match s {
+            Scalar::Num(t) | Scalar::Str(t) => t.trim().parse::<f64>().map_err(|_| self.bad(format!("'{t}' is not a number"))),
+            _ => Err(self.bad("a number is needed")),
+        }
+    }
+
+    fn string_value(&self, s: Scalar, placeholders: &Placeholders) -> Result<ValueTest, RuleError> {
+        use Modifier as M;
+        let mut patterns: Vec<Pattern> = match s {
+            Scalar::Null => {
+                if self.mods.iter().any(|m| !matches!(m, M::Neq)) {
+                    return Err(self.bad("null cannot take modifiers"));
+                }
+                return Ok(ValueTest { any: vec![Matcher::Null] });
+            }
+            Scalar::Str(t) if self.expand => placeholders
+                .expand(&t)
+                .map_err(|placeholder| RuleError::Placeholder {
+                    key: self.key.to_string(),
+                    placeholder,
+                })?
+                .iter()
+                .map(|v| Pattern::parse(v))
+                .collect(),
+            Scalar::Str(t) => vec![Pattern::parse(&t)],
+            Scalar::Num(t) => vec![Pattern::literal(t.as_bytes())],
+            Scalar::Bool(b) => vec![Pattern::literal(b.to_string().as_bytes())],
+        };
+        let mut encoded = false;
+        for &m in self.mods {
+            patterns = match m {
+                M::Contains => patterns.into_iter().map(Pattern::contains).collect(),
+                M::StartsWith => patterns.into_iter().map(Pattern::startswith).collect(),
+                M::EndsWith => patterns.into_iter().map(Pattern::endswith).collect(),
+                M::Windash => patterns.into_iter().map(Pattern::windash).collect(),
+                M::Base64 | M::Base64Offset | M::Utf16Le | M::Utf16Be | M::Utf16 => {
+                    encoded = true;
+                    let mut out = Vec::new();
+                    for p in &patterns {
+                        let lit = p
+                            .as_literal()
+                            .ok_or_else(|| self.bad(format!("'{m}' cannot encode wildcards; put 'contains' after it")))?;
+                        let text = || std::str::from_utf8(lit).map_err(|_| self.bad(format!("'{m}' needs text")));
+                        match m {
+                            M::Base64 => out.push(Pattern::literal(&encoding::base64(lit))),
+                            M::Base64Offset => {
+                                out.extend(encoding::base64_offsets(lit).iter().map(|v| Pattern::literal(v)))
+                            }
+                            M::Utf16Le => out.push(Pattern::literal(&encoding::utf16le(text()?))),
+                            M::Utf16Be => out.push(Pattern::literal(&encoding::utf16be(text()?))),
+                            _ => out.push(Pattern::literal(&encoding::utf16_bom(text()?))),
+                        }
+                    }
+                    out
+                }
+                _ => patterns,
+            };
+        }
+        if self.keyword && !self.mods.iter().any(|m| matches!(m, M::StartsWith | M::EndsWith | M::Contains)) {
+            patterns = patterns.into_iter().map(Pattern::contains).collect();
+        }
+        // Encoded text is case-significant: a Base64 string with other letter cases decodes
+        // to other bytes, so matching it case-insensitively would be a false hit.
+        let cased = self.cased || encoded;
+        Ok(ValueTest {
+            any: patterns
+                .into_iter()
+                .map(|pattern| Matcher::Str { pattern, cased })
+                .collect(),
+        })
+    }
+}
+
+/// Checks that a `re` value compiles to a linear-time automaton within the size limit, and
+/// returns the reason when not.
+pub fn check_regex(source: &str, flags: RegexFlags) -> Result<(), String> {
+    let full = regex_source(source, flags);
+    let mut parser = regex_syntax::ParserBuilder::new().nest_limit(100).build();
+    let hir = parser.parse(&full).map_err(|e| match e {
+        regex_syntax::Error::Parse(p) => match p.kind() {
+            regex_syntax::ast::ErrorKind::UnsupportedLookAround => {
+                "look-around (lookahead/lookbehind) is outside the Sigma regex subset and cannot run in linear time".to_string()
+            }
+            regex_syntax::ast::ErrorKind::UnsupportedBackreference => {
+                "backreferences are outside the Sigma regex subset and cannot run in linear time".to_string()
+            }
+            kind => format!("{kind} (at column {})", p.span().start.column),
+        },
+        regex_syntax::Error::Translate(t) => format!("{} (at column {})", t.kind(), t.span().start.column),
+        other => other.to_string(),
+    })?;
+    drop(hir);
+    regex_automata::meta::Regex::builder()
+        .configure(regex_automata::meta::Config::new().nfa_size_limit(Some(REGEX_NFA_LIMIT)))
+        .build(&full)
+        .map(|_| ())
+        .map_err(|e| format!("too large to compile within {} MiB: {e}", REGEX_NFA_LIMIT >> 20))
+}
+
+/// The regex text with the flags of a `re` value applied.
+pub fn regex_source(source: &str, flags: RegexFlags) -> String {
+    let mut f = String::new();
+    if flags.ignore_case {
+        f.push('i');
+    }
+    if flags.multi_line {
+        f.push('m');
+    }
+    if flags.dot_all {
+        f.push('s');
+    }
+    if f.is_empty() {
+        source.to_string()
+    } else {
+        format!("(?{f}){source}")
+    }
+}
