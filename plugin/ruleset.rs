@@ -14,6 +14,10 @@ pub struct RuleSet {
     pub rejected: Vec<Rejection>,
     /// Valid documents of kinds not evaluated yet (correlation, filter).
     pub not_evaluated: Vec<Rejection>,
+    /// YAML documents that are not Sigma at all (no `title`, `logsource`, `detection`,
+    /// `correlation` or `filter`), such as the logsource mapping next to the rules. They
+    /// are listed, not rejected.
+    pub skipped: Vec<std::path::PathBuf>,
 }
 
 impl RuleSet {
@@ -56,6 +60,11 @@ impl RuleSet {
     }
 
     fn add_document(&mut self, doc: &RuleDocument, opts: &BuildOptions) {
+        const SIGMA_KEYS: [&str; 5] = ["title", "logsource", "detection", "correlation", "filter"];
+        if doc.yaml.is_mapping() && SIGMA_KEYS.iter().all(|k| doc.yaml.get(k).is_none()) {
+            self.skipped.push(doc.path.clone());
+            return;
+        }
         match Rule::from_document(doc, opts) {
             Ok(rule) => self.rules.push(rule),
             Err(e) if e.is_not_evaluated() => self.not_evaluated.push(doc.reject(e)),

@@ -21,6 +21,9 @@ use super::{Document, Scalar};
 pub struct JsonEvent {
     root: Value,
     evtx: bool,
+    /// EventData has names with spaces (Defender: "Threat Name"); Sigma writes them
+    /// without spaces (`ThreatName`), so lookups also compare with spaces removed.
+    spaced: bool,
 }
 
 impl JsonEvent {
@@ -36,7 +39,12 @@ impl JsonEvent {
             return Err("the JSON value is not an object".into());
         }
         let evtx = root.get("Event").and_then(|e| e.get("System")).is_some_and(Value::is_object);
-        Ok(JsonEvent { root, evtx })
+        let spaced = evtx
+            && root["Event"]
+                .get("EventData")
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.keys().any(|k| k.contains(' ')));
+        Ok(JsonEvent { root, evtx, spaced })
     }
 
     /// The underlying value.
@@ -66,6 +74,12 @@ impl JsonEvent {
             if let Some(v) = event.get("EventData").and_then(|d| d.get(name)) {
                 return Some(v);
             }
+            if self.spaced
+                && let Some(Value::Object(data)) = event.get("EventData")
+                && let Some((_, v)) = data.iter().find(|(k, _)| same_without_spaces(k, name))
+            {
+                return Some(v);
+            }
             if let Some(Value::Object(user)) = event.get("UserData") {
                 for (k, child) in user {
                     if k != "#attributes"
@@ -87,6 +101,11 @@ impl JsonEvent {
         }
         None
     }
+}
+
+/// True when `key` with its spaces removed equals `name`.
+fn same_without_spaces(key: &str, name: &str) -> bool {
+    key.contains(' ') && key.bytes().filter(|b| *b != b' ').eq(name.bytes())
 }
 
 fn visit_value(v: &Value, visit: &mut dyn FnMut(Scalar<'_>)) {
@@ -168,6 +187,14 @@ mod tests {
         assert_eq!(values(&doc, "Nothing").unwrap(), ["<null>"]);
         assert_eq!(values(&doc, "Event.System.Channel").unwrap(), ["System"]);
         assert_eq!(values(&doc, "Missing"), None);
+    }
+
+    #[test]
+    fn names_with_spaces_answer_to_sigma_names_without() {
+        let doc = JsonEvent::parse(br##"{"Event":{"System":{"EventID":1119},"EventData":{"Threat Name":"EICAR","Source Name":"RTP"}}}"##).unwrap();
+        assert_eq!(values(&doc, "ThreatName").unwrap(), ["EICAR"]);
+        assert_eq!(values(&doc, "Source Name").unwrap(), ["RTP"]);
+        assert_eq!(values(&doc, "Threat"), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! indicator share its cost.
 
 pub mod field;
+pub mod glob;
 pub mod program;
 pub mod selector;
 pub mod time;
@@ -77,7 +78,8 @@ pub struct Stats {
     pub predicates: usize,
     pub fields: usize,
     pub event_kinds: usize,
-    pub regex_chunks: usize,
+    pub regexes: usize,
+    pub globs: usize,
 }
 
 const KEYWORDS: &str = "";
@@ -294,7 +296,8 @@ impl Matcher {
             predicates: self.n_preds,
             fields: self.fields.len(),
             event_kinds: self.selectors.len(),
-            regex_chunks: self.fields.iter().map(FieldScanner::regex_chunks).sum(),
+            regexes: self.fields.iter().map(FieldScanner::regex_count).sum(),
+            globs: self.fields.iter().map(FieldScanner::glob_count).sum(),
         }
     }
 

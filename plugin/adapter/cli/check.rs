@@ -17,6 +17,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     let total = set.total();
     let rejected = set.rejected.clone();
     let not_evaluated = set.not_evaluated.clone();
+    let skipped = set.skipped.clone();
     let transform = Transform::new(set.rules, &map, TransformOptions::default());
     let rules = transform.rules();
     let loaded = rules.len();
@@ -48,6 +49,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
                 "loaded": loaded,
                 "rejected": rej(&rejected),
                 "not_evaluated": rej(&not_evaluated),
+                "skipped_non_sigma": skipped.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
                 "unmapped_logsource": unmapped.iter().map(|(r, ls)| json!({
                     "path": rules[*r].path.display().to_string(),
                     "id": rules[*r].meta.id,
@@ -64,7 +66,8 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
                     "predicates": transform.matcher().stats().predicates,
                     "fields": transform.matcher().stats().fields,
                     "event_kinds": transform.matcher().stats().event_kinds,
-                    "regex_chunks": transform.matcher().stats().regex_chunks,
+                    "regexes": transform.matcher().stats().regexes,
+                    "globs": transform.matcher().stats().globs,
                 },
             });
             println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
@@ -75,6 +78,9 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
             }
             for r in &not_evaluated {
                 println!("not evaluated: {r}");
+            }
+            for p in &skipped {
+                println!("skipped (not a Sigma document): {}", p.display());
             }
             for (r, reason) in &disabled {
                 println!("disabled: {}: {reason}", rules[*r].path.display());

@@ -1,0 +1,241 @@
+//! Wildcard patterns that are not plain literals (`foo*bar`, `a?c`, windash classes,
+//! literals with non-ASCII letters under case folding), matched directly on the text.
+//!
+//! A pattern is split at its `*` runs into segments of fixed length in characters. The
+//! first segment is matched at the start (unless the pattern starts with `*`), the last at
+//! the end (unless it ends with `*`), and the middle ones leftmost-first in order: for
+//! `*`-separated fixed-length segments the leftmost choice is always a correct choice, so
+//! the match runs without backtracking. Each glob carries a prefilter literal (its longest
+//! literal run) that the field's Aho-Corasick pass must find before the glob is verified.
+//!
+//! Case folding (the default, without `cased`): ASCII letters match their ASCII other case
+//! only; other characters match when their Unicode lowercase mappings are equal.
+
+use crate::rule::pattern::{DASHES, Piece};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Atom {
+    /// A literal, as chars.
+    Lit(Vec<char>),
+    AnyChar,
+    Dash,
+}
+
+/// A compiled glob.
+#[derive(Clone, Debug)]
+pub struct Glob {
+    segments: Vec<Vec<Atom>>,
+    anchored_start: bool,
+    anchored_end: bool,
+    cased: bool,
+}
+
+/// Case-insensitive character comparison as documented in the module.
+#[inline]
+pub fn char_eq(a: char, b: char, cased: bool) -> bool {
+    if a == b {
+        return true;
+    }
+    if cased {
+        return false;
+    }
+    match (a.is_ascii(), b.is_ascii()) {
+        (true, true) => a.eq_ignore_ascii_case(&b),
+        (false, false) => a.to_lowercase().eq(b.to_lowercase()),
+        _ => false,
+    }
+}
+
+impl Glob {
+    /// Compiles pattern pieces; `None` when a literal is not UTF-8.
+    pub fn new(pieces: &[Piece], cased: bool) -> Option<Glob> {
+        let mut segments = vec![Vec::new()];
+        for p in pieces {
+            match p {
+                Piece::AnyRun => segments.push(Vec::new()),
+                Piece::AnyChar => segments.last_mut().unwrap().push(Atom::AnyChar),
+                Piece::Dash => segments.last_mut().unwrap().push(Atom::Dash),
+                Piece::Literal(b) => {
+                    let chars: Vec<char> = std::str::from_utf8(b).ok()?.chars().collect();
+                    segments.last_mut().unwrap().push(Atom::Lit(chars));
+                }
+            }
+        }
+        let anchored_start = !matches!(pieces.first(), Some(Piece::AnyRun));
+        let anchored_end = !matches!(pieces.last(), Some(Piece::AnyRun));
+        let segments: Vec<Vec<Atom>> = if segments.len() == 1 {
+            segments
+        } else {
+            let n = segments.len();
+            segments
+                .into_iter()
+                .enumerate()
+                .filter(|(i, s)| !s.is_empty() || (*i == 0 && anchored_start) || (*i == n - 1 && anchored_end))
+                .map(|(_, s)| s)
+                .collect()
+        };
+        Some(Glob {
+            segments,
+            anchored_start,
+            anchored_end,
+            cased,
+        })
+    }
+
+    /// True when the glob is case-sensitive.
+    pub fn is_cased(&self) -> bool {
+        self.cased
+    }
+
+    /// The longest literal run usable as an Aho-Corasick prefilter: any bytes when cased,
+    /// ASCII only otherwise (the automaton folds ASCII case only).
+    pub fn prefilter(&self) -> Option<Vec<u8>> {
+        let mut best: Vec<u8> = Vec::new();
+        for seg in &self.segments {
+            for atom in seg {
+                if let Atom::Lit(chars) = atom {
+                    let mut run = String::new();
+                    let mut consider = |run: &mut String| {
+                        if run.len() > best.len() {
+                            best = run.as_bytes().to_vec();
+                        }
+                        run.clear();
+                    };
+                    for &c in chars {
+                        if self.cased || c.is_ascii() {
+                            run.push(c);
+                        } else {
+                            consider(&mut run);
+                        }
+                    }
+                    consider(&mut run);
+                }
+            }
+        }
+        (!best.is_empty()).then_some(best)
+    }
+
+    fn seg_at(&self, seg: &[Atom], hay: &str, pos: usize) -> Option<usize> {
+        let mut it = hay[pos..].char_indices();
+        let mut end = pos;
+        for atom in seg {
+            match atom {
+                Atom::AnyChar => {
+                    let (i, c) = it.next()?;
+                    end = pos + i + c.len_utf8();
+                }
+                Atom::Dash => {
+                    let (i, c) = it.next()?;
+                    if !DASHES.contains(&c) {
+                        return None;
+                    }
+                    end = pos + i + c.len_utf8();
+                }
+                Atom::Lit(chars) => {
+                    for &pc in chars {
+                        let (i, c) = it.next()?;
+                        if !char_eq(pc, c, self.cased) {
+                            return None;
+                        }
+                        end = pos + i + c.len_utf8();
+                    }
+                }
+            }
+        }
+        Some(end)
+    }
+
+    /// True when the whole of `hay` matches.
+    pub fn is_match(&self, hay: &str) -> bool {
+        let n = self.segments.len();
+        if n == 1 && self.anchored_start && self.anchored_end {
+            return self.seg_at(&self.segments[0], hay, 0) == Some(hay.len());
+        }
+        let mut pos = 0;
+        let mut first = 0;
+        if self.anchored_start {
+            match self.seg_at(&self.segments[0], hay, 0) {
+                Some(e) => pos = e,
+                None => return false,
+            }
+            first = 1;
+        }
+        let last = if self.anchored_end { n - 1 } else { n };
+        for seg in &self.segments[first.min(last)..last] {
+            let mut found = None;
+            for (i, _) in hay[pos..].char_indices() {
+                if let Some(e) = self.seg_at(seg, hay, pos + i) {
+                    found = Some(e);
+                    break;
+                }
+            }
+            match found {
+                Some(e) => pos = e,
+                None => return seg.is_empty(),
+            }
+        }
+        if self.anchored_end && last >= first {
+            let seg = &self.segments[n - 1];
+            if seg.is_empty() {
+                return true;
+            }
+            let mut p = pos;
+            loop {
+                if self.seg_at(seg, hay, p) == Some(hay.len()) {
+                    return true;
+                }
+                match hay[p..].chars().next() {
+                    Some(c) => p += c.len_utf8(),
+                    None => return false,
+                }
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::pattern::Pattern;
+
+    fn m(p: &str, hay: &str) -> bool {
+        Glob::new(Pattern::parse(p).pieces(), false).unwrap().is_match(hay)
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(m("a*c", "abbbc"));
+        assert!(m("a*c", "ac"));
+        assert!(!m("a*c", "acb"));
+        assert!(m("*a?c*", "xxaBcyy"));
+        assert!(!m("*a?c*", "xxacyy"));
+        assert!(m("*foo*bar*", "xFOOyBARz"));
+        assert!(!m("*foo*bar*", "xbaryfoo"));
+        assert!(m("*ab*ab", "abab"));
+        assert!(!m("*ab*ab", "ab"));
+        assert!(m("ab*ab", "abab"));
+        assert!(!m("ab*ab", "aba"));
+        assert!(m("?", "é"));
+        assert!(!m("?", ""));
+        assert!(m("*", ""));
+        assert!(m("*x*", "x"));
+    }
+
+    #[test]
+    fn unicode_folding() {
+        assert!(m("*ÄRGER*", "x ärger y"));
+        assert!(!m("k", "\u{212A}"), "ASCII k does not match the Kelvin sign");
+        assert!(!Glob::new(Pattern::parse("Ab").pieces(), true).unwrap().is_match("ab"));
+    }
+
+    #[test]
+    fn dashes() {
+        let g = Glob::new(Pattern::parse("* -enc *").windash().pieces(), false).unwrap();
+        for d in ["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"] {
+            assert!(g.is_match(&format!("powershell {d}enc abc")), "{d}");
+        }
+        assert!(!g.is_match("powershell +enc abc"));
+        assert_eq!(g.prefilter(), Some(b"enc ".to_vec()));
+    }
+}
