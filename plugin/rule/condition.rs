@@ -81,6 +81,11 @@ enum Tok {
 }
 
 fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>, ConditionError> {
+    // Sigma 1.0 aggregations: `count(x) by y > n`, `near ...`.
+    let lower = text.to_ascii_lowercase();
+    if ["count(", "min(", "max(", "avg(", "sum("].iter().any(|a| lower.contains(a)) || lower.trim_start().starts_with("near ") {
+        return Err(ConditionError::Aggregation);
+    }
     let mut out = Vec::new();
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -387,6 +392,7 @@ mod tests {
         assert!(matches!(Condition::parse("(sel"), Err(ConditionError::UnexpectedEnd(_))));
         assert!(matches!(Condition::parse("sel sel"), Err(ConditionError::Unexpected { .. })));
         assert_eq!(Condition::parse("sel | count() > 5"), Err(ConditionError::Aggregation));
+        assert_eq!(Condition::parse("count(x) per y > 200"), Err(ConditionError::Aggregation));
     }
 
     #[test]
