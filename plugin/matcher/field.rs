@@ -23,7 +23,7 @@ use crate::rule::detection::{Anchor, Cidr, CmpOp, Matcher, TimePart};
 use crate::rule::pattern::Shape;
 use crate::rule::values::regex_source;
 
-use super::glob::Glob;
+use super::glob::{self, Glob};
 use super::time;
 
 /// NFA size limit of one `re` value (the rule layer checks the same limit first).
@@ -76,15 +76,19 @@ impl FieldBuilder {
         match m {
             Matcher::Str { pattern, cased } => {
                 let lit = |b: &[u8], a: LitAnchor, this: &mut FieldBuilder| {
-                    // ASCII folding is exact for ASCII-only literals; others need the regex.
+                    // The automaton folds ASCII letters; non-ASCII letters are expanded into
+                    // their case variants (bounded), else the literal becomes a glob.
                     if *cased {
                         this.cs_lits.push((b.to_vec(), a, pred));
-                        true
-                    } else if b.is_ascii() {
-                        this.ci_lits.push((b.to_vec(), a, pred));
-                        true
-                    } else {
-                        false
+                        return true;
+                    }
+                    let Ok(text) = std::str::from_utf8(b) else { return false };
+                    match glob::case_variants(text, glob::MAX_VARIANTS) {
+                        Some(vs) => {
+                            this.ci_lits.extend(vs.into_iter().map(|v| (v.into_bytes(), a, pred)));
+                            true
+                        }
+                        None => false,
                     }
                 };
                 let done = match pattern.shape() {
@@ -138,8 +142,10 @@ impl FieldBuilder {
         let mut unfiltered_globs = Vec::new();
         for (i, (glob, pred)) in std::mem::take(&mut self.globs).into_iter().enumerate() {
             match glob.prefilter() {
-                Some(lit) if glob.is_cased() => self.cs_lits.push((lit, LitAnchor::Glob(i as u32), pred)),
-                Some(lit) => self.ci_lits.push((lit, LitAnchor::Glob(i as u32), pred)),
+                Some(lits) => {
+                    let to = if glob.is_cased() { &mut self.cs_lits } else { &mut self.ci_lits };
+                    to.extend(lits.into_iter().map(|lit| (lit, LitAnchor::Glob(i as u32), pred)));
+                }
                 None => unfiltered_globs.push(i as u32),
             }
             globs.push((glob, pred));
@@ -241,6 +247,11 @@ impl FieldScanner {
     /// Number of distinct regexes (for the compile report).
     pub fn regex_count(&self) -> usize {
         self.regexes.len()
+    }
+
+    /// Number of globs without a prefilter literal (verified on every value).
+    pub fn unfiltered_glob_count(&self) -> usize {
+        self.unfiltered_globs.len()
     }
 
     /// Number of globs (for the compile report).

@@ -11,7 +11,60 @@
 //! Case folding (the default, without `cased`): ASCII letters match their ASCII other case
 //! only; other characters match when their Unicode lowercase mappings are equal.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use crate::rule::pattern::{DASHES, Piece};
+
+/// Most case variants a literal may expand to for the literal automaton.
+pub const MAX_VARIANTS: usize = 64;
+
+/// Non-ASCII characters grouped by their lowercase mapping: the classes of characters
+/// that [`char_eq`] treats as equal. Built once, on first use (~1 ms).
+fn fold_classes() -> &'static HashMap<String, Vec<char>> {
+    static CLASSES: OnceLock<HashMap<String, Vec<char>>> = OnceLock::new();
+    CLASSES.get_or_init(|| {
+        let mut m: HashMap<String, Vec<char>> = HashMap::new();
+        for c in (0x80u32..=0x10FFFF).filter_map(char::from_u32) {
+            let lower: String = c.to_lowercase().collect();
+            if lower.len() == c.len_utf8() && lower.starts_with(c) && c.to_uppercase().eq(std::iter::once(c)) {
+                // Caseless character: its own class; skip to keep the map small.
+                continue;
+            }
+            m.entry(lower).or_default().push(c);
+        }
+        m
+    })
+}
+
+/// Every spelling of `text` that case-insensitive matching accepts, as far as the
+/// non-ASCII characters go (ASCII letters are folded by the literal automaton itself).
+/// `None` when there would be more than `limit`.
+pub fn case_variants(text: &str, limit: usize) -> Option<Vec<String>> {
+    let mut out = vec![String::new()];
+    for c in text.chars() {
+        let class: Vec<char> = if c.is_ascii() {
+            vec![c]
+        } else {
+            let lower: String = c.to_lowercase().collect();
+            fold_classes().get(&lower).cloned().unwrap_or_else(|| vec![c])
+        };
+        if out.len() * class.len() > limit {
+            return None;
+        }
+        out = out
+            .iter()
+            .flat_map(|prefix| {
+                class.iter().map(move |k| {
+                    let mut s = prefix.clone();
+                    s.push(*k);
+                    s
+                })
+            })
+            .collect();
+    }
+    Some(out)
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Atom {
@@ -87,32 +140,66 @@ impl Glob {
         self.cased
     }
 
-    /// The longest literal run usable as an Aho-Corasick prefilter: any bytes when cased,
-    /// ASCII only otherwise (the automaton folds ASCII case only).
-    pub fn prefilter(&self) -> Option<Vec<u8>> {
-        let mut best: Vec<u8> = Vec::new();
+    /// Prefilter literals: the glob can only match text that contains one of them. Each
+    /// is searched by the literal automaton (ASCII case folded there; non-ASCII letters
+    /// expanded into their case variants here). `None` when no literal is usable.
+    pub fn prefilter(&self) -> Option<Vec<Vec<u8>>> {
+        let mut runs: Vec<String> = Vec::new();
         for seg in &self.segments {
             for atom in seg {
                 if let Atom::Lit(chars) = atom {
-                    let mut run = String::new();
-                    let mut consider = |run: &mut String| {
-                        if run.len() > best.len() {
-                            best = run.as_bytes().to_vec();
-                        }
-                        run.clear();
-                    };
-                    for &c in chars {
-                        if self.cased || c.is_ascii() {
-                            run.push(c);
-                        } else {
-                            consider(&mut run);
-                        }
-                    }
-                    consider(&mut run);
+                    runs.push(chars.iter().collect());
                 }
             }
         }
-        (!best.is_empty()).then_some(best)
+        runs.sort_by_key(|r| std::cmp::Reverse(r.chars().count()));
+        if self.cased {
+            return runs.first().map(|r| vec![r.as_bytes().to_vec()]);
+        }
+        for run in &runs {
+            if let Some(variants) = case_variants(run, MAX_VARIANTS) {
+                return Some(variants.into_iter().map(String::into_bytes).collect());
+            }
+        }
+        // Too many variants: fall back to the longest ASCII-only stretch.
+        let mut best = String::new();
+        for run in &runs {
+            for part in run.split(|c: char| !c.is_ascii()) {
+                if part.len() > best.len() {
+                    best = part.to_string();
+                }
+            }
+        }
+        (!best.is_empty()).then(|| vec![best.into_bytes()])
+    }
+
+    fn first_ascii(seg: &[Atom]) -> Option<u8> {
+        match seg.first() {
+            Some(Atom::Lit(chars)) if chars[0].is_ascii() => Some(chars[0] as u8),
+            _ => None,
+        }
+    }
+
+    /// Leftmost position at or after `from` where `seg` matches; returns its end.
+    fn find_seg(&self, seg: &[Atom], hay: &str, from: usize) -> Option<usize> {
+        if let Some(b) = Self::first_ascii(seg) {
+            let bytes = hay.as_bytes();
+            let (lo, hi) = if self.cased { (b, b) } else { (b.to_ascii_lowercase(), b.to_ascii_uppercase()) };
+            let mut at = from;
+            while let Some(i) = memchr::memchr2(lo, hi, &bytes[at..]) {
+                if let Some(e) = self.seg_at(seg, hay, at + i) {
+                    return Some(e);
+                }
+                at += i + 1;
+            }
+            return None;
+        }
+        for (i, _) in hay[from..].char_indices() {
+            if let Some(e) = self.seg_at(seg, hay, from + i) {
+                return Some(e);
+            }
+        }
+        None
     }
 
     fn seg_at(&self, seg: &[Atom], hay: &str, pos: usize) -> Option<usize> {
@@ -162,14 +249,7 @@ impl Glob {
         }
         let last = if self.anchored_end { n - 1 } else { n };
         for seg in &self.segments[first.min(last)..last] {
-            let mut found = None;
-            for (i, _) in hay[pos..].char_indices() {
-                if let Some(e) = self.seg_at(seg, hay, pos + i) {
-                    found = Some(e);
-                    break;
-                }
-            }
-            match found {
+            match self.find_seg(seg, hay, pos) {
                 Some(e) => pos = e,
                 None => return seg.is_empty(),
             }
@@ -230,12 +310,26 @@ mod tests {
     }
 
     #[test]
+    fn case_variants_cover_the_fold_class() {
+        let mut v = case_variants("Äx", 8).unwrap();
+        v.sort();
+        assert_eq!(v, ["Äx", "äx"]);
+        assert_eq!(case_variants("abc", 8).unwrap(), ["abc"]);
+        assert!(case_variants("ÄÖÜÄÖÜÄ", 8).is_none());
+        let cyr = case_variants("А", 8).unwrap();
+        assert!(cyr.contains(&"а".to_string()) && cyr.contains(&"А".to_string()));
+        for variant in &cyr {
+            assert!(char_eq('А', variant.chars().next().unwrap(), false));
+        }
+    }
+
+    #[test]
     fn dashes() {
         let g = Glob::new(Pattern::parse("* -enc *").windash().pieces(), false).unwrap();
         for d in ["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"] {
             assert!(g.is_match(&format!("powershell {d}enc abc")), "{d}");
         }
         assert!(!g.is_match("powershell +enc abc"));
-        assert_eq!(g.prefilter(), Some(b"enc ".to_vec()));
+        assert_eq!(g.prefilter(), Some(vec![b"enc ".to_vec()]));
     }
 }

@@ -80,6 +80,7 @@ pub struct Stats {
     pub event_kinds: usize,
     pub regexes: usize,
     pub globs: usize,
+    pub unfiltered_globs: usize,
 }
 
 const KEYWORDS: &str = "";
@@ -298,6 +299,7 @@ impl Matcher {
             event_kinds: self.selectors.len(),
             regexes: self.fields.iter().map(FieldScanner::regex_count).sum(),
             globs: self.fields.iter().map(FieldScanner::glob_count).sum(),
+            unfiltered_globs: self.fields.iter().map(FieldScanner::unfiltered_glob_count).sum(),
         }
     }
 

@@ -68,6 +68,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
                     "event_kinds": transform.matcher().stats().event_kinds,
                     "regexes": transform.matcher().stats().regexes,
                     "globs": transform.matcher().stats().globs,
+                    "unfiltered_globs": transform.matcher().stats().unfiltered_globs,
                 },
             });
             println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
