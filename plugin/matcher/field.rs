@@ -366,16 +366,17 @@ pub fn parse_ip(text: &str) -> Option<std::net::IpAddr> {
 }
 
 /// Field reference comparison: `value` (this field) against `other` (the referenced one).
+/// Case folding is the one of plain values ([`glob::char_eq`]).
 pub fn fieldref_holds(value: &str, other: &str, anchor: Anchor, cased: bool) -> bool {
-    let (v, o) = if cased {
-        (value.to_string(), other.to_string())
-    } else {
-        (value.to_lowercase(), other.to_lowercase())
+    let o: Vec<char> = other.chars().collect();
+    let v: Vec<char> = value.chars().collect();
+    let eq_at = |start: usize| -> bool {
+        start + o.len() <= v.len() && o.iter().zip(&v[start..]).all(|(a, b)| glob::char_eq(*a, *b, cased))
     };
     match anchor {
-        Anchor::Exact => v == o,
-        Anchor::Prefix => v.starts_with(&o),
-        Anchor::Suffix => v.ends_with(&o),
-        Anchor::Contains => v.contains(&o),
+        Anchor::Exact => v.len() == o.len() && eq_at(0),
+        Anchor::Prefix => eq_at(0),
+        Anchor::Suffix => v.len() >= o.len() && eq_at(v.len() - o.len()),
+        Anchor::Contains => (0..=v.len().saturating_sub(o.len())).any(eq_at) && o.len() <= v.len(),
     }
 }

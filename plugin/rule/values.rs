@@ -57,6 +57,18 @@ pub fn field_test(key: &str, value: &Value, placeholders: &Placeholders) -> Resu
     }
     let keyword = field.is_empty();
     let chain = Chain::new(key, &mods, keyword)?;
+    if chain.all && raw_values.len() < 2 {
+        return Err(RuleError::ModifierConflict {
+            key: key.to_string(),
+            reason: "'all' needs a list of two or more values (the specification does not allow it on a single value)".into(),
+        });
+    }
+    if raw_values.len() > 1 && raw_values.iter().any(|v| v.is_null()) {
+        return Err(RuleError::BadValue {
+            key: key.into(),
+            reason: "null cannot be part of a list of values; test it in a selection of its own".into(),
+        });
+    }
     let mut values = Vec::with_capacity(raw_values.len());
     for raw in raw_values {
         let s = scalar(raw).ok_or_else(|| RuleError::BadValue {
@@ -245,10 +257,7 @@ impl<'a> Chain<'a> {
                 Scalar::Bool(b) => Ok(ValueTest {
                     any: vec![Matcher::Exists(b)],
                 }),
-                Scalar::Str(ref t) if t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false") => Ok(ValueTest {
-                    any: vec![Matcher::Exists(t.eq_ignore_ascii_case("true"))],
-                }),
-                _ => Err(self.bad("'exists' needs true or false")),
+                _ => Err(self.bad("'exists' needs a boolean: true or false (unquoted)")),
             },
             Kind::Compare(op) => Ok(ValueTest {
                 any: vec![Matcher::Compare {
@@ -382,6 +391,7 @@ impl<'a> Chain<'a> {
 /// Checks that a `re` value compiles to a linear-time automaton within the size limit, and
 /// returns the reason when not.
 pub fn check_regex(source: &str, flags: RegexFlags) -> Result<(), String> {
+    pcre_only_construct(source)?;
     let full = regex_source(source, flags);
     let mut parser = regex_syntax::ParserBuilder::new().nest_limit(100).build();
     let hir = parser.parse(&full).map_err(|e| match e {
@@ -405,6 +415,52 @@ pub fn check_regex(source: &str, flags: RegexFlags) -> Result<(), String> {
         .map_err(|e| format!("too large to compile within {} MiB: {e}", REGEX_NFA_LIMIT >> 20))
 }
 
+/// Rejects PCRE constructs that Rust's regex syntax would otherwise read with another
+/// meaning (`a*+` as a repeated repetition, `(?R)` as a flag) or that need backtracking.
+fn pcre_only_construct(source: &str) -> Result<(), String> {
+    let b = source.as_bytes();
+    let mut i = 0;
+    let mut in_class = false;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                i += 2;
+                continue;
+            }
+            b'[' if !in_class => in_class = true,
+            b']' if in_class => in_class = false,
+            b'*' | b'+' | b'?' | b'}' if !in_class && b.get(i + 1) == Some(&b'+') => {
+                return Err(format!(
+                    "possessive quantifier '{}+' at column {} is outside the Sigma regex subset and needs backtracking",
+                    b[i] as char,
+                    i + 1
+                ));
+            }
+            b'(' if !in_class && b.get(i + 1) == Some(&b'?') => {
+                let rest = &source[i + 2..];
+                let what = if rest.starts_with('>') {
+                    Some("atomic group '(?>'")
+                } else if rest.starts_with('R') || rest.starts_with(|c: char| c.is_ascii_digit()) || rest.starts_with("P>") || rest.starts_with('&') {
+                    Some("recursion or subroutine call")
+                } else if rest.starts_with('(') {
+                    Some("conditional group '(?('")
+                } else {
+                    None
+                };
+                if let Some(what) = what {
+                    return Err(format!(
+                        "{what} at column {} is outside the Sigma regex subset and cannot run in linear time",
+                        i + 1
+                    ));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 /// The regex text with the flags of a `re` value applied.
 pub fn regex_source(source: &str, flags: RegexFlags) -> String {
     let mut f = String::new();
@@ -421,5 +477,23 @@ pub fn regex_source(source: &str, flags: RegexFlags) -> String {
         source.to_string()
     } else {
         format!("(?{f}){source}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcre_constructs_with_another_meaning_are_rejected() {
+        let f = RegexFlags::default();
+        for re in ["a*+", "(?>ab)", "(?R)", "a(?1)", "(?(1)a|b)", "x++", "a{2}+"] {
+            assert!(check_regex(re, f).is_err(), "{re}");
+        }
+        for re in [r"a\++", "[*+]", r"\d+\.exe", "(?i)abc", "(a|b)+"] {
+            assert!(check_regex(re, f).is_ok(), "{re}");
+        }
+        assert!(check_regex("(?=a)", f).unwrap_err().contains("linear time"));
+        assert!(check_regex(r"(a)\1", f).unwrap_err().contains("linear time"));
     }
 }
