@@ -15,6 +15,7 @@
 
 pub mod adapter;
 pub mod attack;
+pub mod config;
 pub mod document;
 pub mod event;
 pub mod logsource;

@@ -2,3 +2,4 @@
 //! streams, and checks rule sets.
 
 pub mod cli;
+pub mod evtx;

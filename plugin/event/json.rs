@@ -1,50 +1,163 @@
-//! JSON events: evtx_dump's rendering of Windows event records and flat JSON.
+//! JSON events in every shape of [`super::shape`], matched where they stand: a Sigma field
+//! name is resolved against the event's own layout, nothing is converted.
 //!
-//! Field resolution for evtx_dump JSON (`{"Event": {"System": ..., "EventData": ...}}`),
-//! first hit wins:
-//! 1. `Event.System.<F>` (an element with `#text` gives that text, so `EventID` with
-//!    `Qualifiers` still reads as its number); `F = X_Y` reads the attribute
-//!    `Event.System.X.#attributes.Y` (`Provider_Name`, `Execution_ProcessID`, ...), as the
-//!    specification names System attributes;
-//! 2. `Event.EventData.<F>`;
-//! 3. `Event.UserData.<Element>.<F>`;
-//! 4. a dotted path from the top (`Event.System.Channel`).
+//! Resolution of a Sigma field `F`, first hit wins:
 //!
-//! Flat JSON: the top-level key `F`, then a dotted path.
+//! | shape | system fields | event data | then |
+//! | --- | --- | --- | --- |
+//! | evtx_dump | `Event.System.F`; `X_Y` = `Event.System.X.#attributes.Y` (`Provider_Name`) | `Event.EventData.F`, `Event.UserData.<elem>.F` | dotted path |
+//! | winlogbeat | `EventID`, `Channel`, `Provider_Name`, `Computer`, `EventRecordID`, `Version` from `winlog.*` | `winlog.event_data.F`, `winlog.user_data.F` | dotted path |
+//! | nxlog | `Provider_Name` = `SourceName`, `Computer` = `Hostname`, `EventRecordID` = `RecordNumber` | top-level `F` | dotted path |
+//! | vector | `event_id`, `channel`, `provider_name`, `computer`, `record_id`, `version` | `event_data.F`, `user_data.F` | top-level `F`, dotted path |
+//! | fluentbit | `EventID`, `Channel`, `Provider_Name` = `ProviderName`, `Computer`, `EventRecordID`, `Version` | `EventData.F`, or `StringInserts[i]` named by the template table | top-level `F`, dotted path |
+//! | flat | top-level `F` | | dotted path |
+//!
+//! An element with `#text` reads as that text (evtx_dump's `EventID` with `Qualifiers`).
+//! Event data names with spaces (Defender's `Threat Name`) also answer to the name without
+//! spaces, as the specification writes them (`ThreatName`).
+//!
+//! Keyword search reads the system fields and event data of the record; for flat and NXLog
+//! events, where the two cannot be told apart, every value.
 
-use serde_json::Value;
+use std::sync::{Arc, OnceLock};
 
+use serde_json::{Map, Value};
+
+use super::inserts::InsertNames;
+use super::shape::{Concrete, Shape};
 use super::{Document, Scalar};
+
+/// Reads events of a configured shape.
+#[derive(Clone, Debug)]
+pub struct EventReader {
+    shape: Shape,
+    inserts: Arc<InsertNames>,
+}
+
+impl Default for EventReader {
+    fn default() -> Self {
+        static BUILTIN: OnceLock<Arc<InsertNames>> = OnceLock::new();
+        EventReader {
+            shape: Shape::Auto,
+            inserts: BUILTIN.get_or_init(|| Arc::new(InsertNames::builtin())).clone(),
+        }
+    }
+}
+
+impl EventReader {
+    /// A reader for `shape` with the given StringInserts names.
+    pub fn new(shape: Shape, inserts: Arc<InsertNames>) -> EventReader {
+        EventReader { shape, inserts }
+    }
+
+    /// A reader for `shape` with the built-in StringInserts names.
+    pub fn with_shape(shape: Shape) -> EventReader {
+        EventReader {
+            shape,
+            ..EventReader::default()
+        }
+    }
+
+    /// Parses one JSON event.
+    pub fn read(&self, bytes: &[u8]) -> Result<JsonEvent, String> {
+        let root: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        self.read_value(root)
+    }
+
+    /// Wraps a parsed value.
+    pub fn read_value(&self, root: Value) -> Result<JsonEvent, String> {
+        let Value::Object(map) = &root else {
+            return Err("the JSON value is not an object".into());
+        };
+        let shape = self.shape.resolve(map);
+        let mut insert_names = None;
+        if shape == Concrete::FluentbitInserts {
+            let inserts = map.get("StringInserts").and_then(Value::as_array).map_or(0, Vec::len);
+            let provider = map.get("ProviderName").and_then(Value::as_str).unwrap_or_default();
+            let id = map.get("EventID").and_then(number_of);
+            let version = map.get("Version").and_then(number_of);
+            insert_names = id.and_then(|id| self.inserts.lookup(provider, id, version, inserts));
+        }
+        let data = data_container(&root, shape);
+        let spaced = data.and_then(Value::as_object).is_some_and(|m| m.keys().any(|k| k.contains(' ')));
+        Ok(JsonEvent {
+            root,
+            shape,
+            spaced,
+            insert_names,
+        })
+    }
+}
+
+fn number_of(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The object holding named event data, per shape.
+fn data_container(root: &Value, shape: Concrete) -> Option<&Value> {
+    match shape {
+        Concrete::EvtxDump => root.get("Event")?.get("EventData"),
+        Concrete::Winlogbeat => root.get("winlog")?.get("event_data"),
+        Concrete::Vector => root.get("event_data"),
+        Concrete::FluentbitMap => root.get("EventData"),
+        _ => None,
+    }
+}
 
 /// A parsed JSON event.
 #[derive(Debug, Clone)]
 pub struct JsonEvent {
     root: Value,
-    evtx: bool,
-    /// EventData has names with spaces (Defender: "Threat Name"); Sigma writes them
-    /// without spaces (`ThreatName`), so lookups also compare with spaces removed.
+    shape: Concrete,
     spaced: bool,
+    insert_names: Option<Arc<[String]>>,
+}
+
+/// Where the system fields of a shape live: Sigma name -> key in the shape's system object.
+fn system_key(shape: Concrete, name: &str) -> Option<&'static str> {
+    Some(match (shape, name) {
+        (Concrete::Winlogbeat, "EventID") => "event_id",
+        (Concrete::Winlogbeat, "Channel") => "channel",
+        (Concrete::Winlogbeat, "Provider_Name") => "provider_name",
+        (Concrete::Winlogbeat, "Computer") => "computer_name",
+        (Concrete::Winlogbeat, "EventRecordID") => "record_id",
+        (Concrete::Winlogbeat, "Version") => "version",
+        (Concrete::Vector, "EventID") => "event_id",
+        (Concrete::Vector, "Channel") => "channel",
+        (Concrete::Vector, "Provider_Name") => "provider_name",
+        (Concrete::Vector, "Computer") => "computer",
+        (Concrete::Vector, "EventRecordID") => "record_id",
+        (Concrete::Vector, "Version") => "version",
+        (Concrete::Nxlog, "Provider_Name") => "SourceName",
+        (Concrete::Nxlog, "Computer") => "Hostname",
+        (Concrete::Nxlog, "EventRecordID") => "RecordNumber",
+        (Concrete::FluentbitMap | Concrete::FluentbitInserts, "Provider_Name") => "ProviderName",
+        (Concrete::FluentbitMap | Concrete::FluentbitInserts, "EventID" | "Channel" | "Computer" | "EventRecordID" | "Version") => {
+            return match name {
+                "EventID" => Some("EventID"),
+                "Channel" => Some("Channel"),
+                "Computer" => Some("Computer"),
+                "EventRecordID" => Some("EventRecordID"),
+                _ => Some("Version"),
+            };
+        }
+        _ => return None,
+    })
 }
 
 impl JsonEvent {
-    /// Parses one JSON document. Only objects are events.
+    /// Parses one JSON document in any shape (auto-detected).
     pub fn parse(bytes: &[u8]) -> Result<JsonEvent, String> {
-        let root: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        JsonEvent::from_value(root)
+        EventReader::default().read(bytes)
     }
 
-    /// Wraps an already parsed value.
+    /// Wraps an already parsed value (shape auto-detected).
     pub fn from_value(root: Value) -> Result<JsonEvent, String> {
-        if !root.is_object() {
-            return Err("the JSON value is not an object".into());
-        }
-        let evtx = root.get("Event").and_then(|e| e.get("System")).is_some_and(Value::is_object);
-        let spaced = evtx
-            && root["Event"]
-                .get("EventData")
-                .and_then(Value::as_object)
-                .is_some_and(|m| m.keys().any(|k| k.contains(' ')));
-        Ok(JsonEvent { root, evtx, spaced })
+        EventReader::default().read_value(root)
     }
 
     /// The underlying value.
@@ -52,48 +165,92 @@ impl JsonEvent {
         &self.root
     }
 
+    /// Takes the underlying value back.
+    pub fn into_value(self) -> Value {
+        self.root
+    }
+
+    /// The event's shape.
+    pub fn shape(&self) -> Concrete {
+        self.shape
+    }
+
     /// True when the event is in evtx_dump shape.
     pub fn is_evtx(&self) -> bool {
-        self.evtx
+        self.shape == Concrete::EvtxDump
+    }
+
+    /// True for a Fluent Bit event with positional inserts and no template for them: only
+    /// its system fields can be matched.
+    pub fn lacks_template(&self) -> bool {
+        self.shape == Concrete::FluentbitInserts && self.insert_names.is_none()
+    }
+
+    fn obj(&self) -> &Map<String, Value> {
+        self.root.as_object().expect("events are objects")
+    }
+
+    fn in_data<'a>(&self, data: Option<&'a Value>, name: &str) -> Option<&'a Value> {
+        let data = data?;
+        if let Some(v) = data.get(name) {
+            return Some(v);
+        }
+        if self.spaced
+            && let Some(m) = data.as_object()
+        {
+            return m.iter().find(|(k, _)| same_without_spaces(k, name)).map(|(_, v)| v);
+        }
+        None
     }
 
     fn lookup(&self, name: &str) -> Option<&Value> {
-        if self.evtx {
-            let event = &self.root["Event"];
-            let system = &event["System"];
-            if let Some(v) = system.get(name) {
-                return Some(v);
+        let root = &self.root;
+        let found = match self.shape {
+            Concrete::EvtxDump => {
+                let event = &root["Event"];
+                let system = &event["System"];
+                system
+                    .get(name)
+                    .or_else(|| {
+                        name.match_indices('_').find_map(|(i, _)| {
+                            system.get(&name[..i])?.get("#attributes")?.get(&name[i + 1..])
+                        })
+                    })
+                    .or_else(|| self.in_data(event.get("EventData"), name))
+                    .or_else(|| user_data(event.get("UserData"), name))
             }
-            // `X_Y` -> System.X.#attributes.Y, trying every underscore as the split.
-            for (i, _) in name.match_indices('_') {
-                let (elem, attr) = (&name[..i], &name[i + 1..]);
-                if let Some(v) = system.get(elem).and_then(|e| e.get("#attributes")).and_then(|a| a.get(attr)) {
-                    return Some(v);
-                }
+            Concrete::Winlogbeat => {
+                let winlog = &root["winlog"];
+                system_key(self.shape, name)
+                    .and_then(|k| winlog.get(k))
+                    .or_else(|| self.in_data(winlog.get("event_data"), name))
+                    .or_else(|| winlog.get("user_data").and_then(|u| u.get(name)))
             }
-            if let Some(v) = event.get("EventData").and_then(|d| d.get(name)) {
-                return Some(v);
-            }
-            if self.spaced
-                && let Some(Value::Object(data)) = event.get("EventData")
-                && let Some((_, v)) = data.iter().find(|(k, _)| same_without_spaces(k, name))
-            {
-                return Some(v);
-            }
-            if let Some(Value::Object(user)) = event.get("UserData") {
-                for (k, child) in user {
-                    if k != "#attributes"
-                        && let Some(v) = child.get(name)
-                    {
-                        return Some(v);
-                    }
-                }
-            }
-        } else if let Some(v) = self.root.get(name) {
-            return Some(v);
+            Concrete::Vector => system_key(self.shape, name)
+                .and_then(|k| root.get(k))
+                .or_else(|| self.in_data(root.get("event_data"), name))
+                .or_else(|| root.get("user_data").and_then(|u| u.get(name)))
+                .or_else(|| root.get(name)),
+            Concrete::Nxlog => system_key(self.shape, name).and_then(|k| root.get(k)).or_else(|| root.get(name)),
+            Concrete::FluentbitMap => system_key(self.shape, name)
+                .and_then(|k| root.get(k))
+                .or_else(|| self.in_data(root.get("EventData"), name))
+                .or_else(|| root.get(name)),
+            Concrete::FluentbitInserts => system_key(self.shape, name)
+                .and_then(|k| root.get(k))
+                .or_else(|| {
+                    let names = self.insert_names.as_ref()?;
+                    let i = names.iter().position(|n| n == name)?;
+                    root.get("StringInserts")?.get(i)
+                })
+                .or_else(|| root.get(name)),
+            Concrete::Flat => root.get(name),
+        };
+        if found.is_some() {
+            return found;
         }
         if name.contains('.') {
-            let mut cur = &self.root;
+            let mut cur = root;
             for part in name.split('.') {
                 cur = cur.get(part)?;
             }
@@ -101,6 +258,13 @@ impl JsonEvent {
         }
         None
     }
+}
+
+fn user_data<'a>(user: Option<&'a Value>, name: &str) -> Option<&'a Value> {
+    let Some(Value::Object(user)) = user else { return None };
+    user.iter()
+        .filter(|(k, _)| k.as_str() != "#attributes")
+        .find_map(|(_, child)| child.get(name))
 }
 
 /// True when `key` with its spaces removed equals `name`.
@@ -153,7 +317,24 @@ impl Document for JsonEvent {
     }
 
     fn all_values(&self, visit: &mut dyn FnMut(Scalar<'_>)) {
-        visit_all(&self.root, visit)
+        let root = self.obj();
+        match self.shape {
+            Concrete::EvtxDump | Concrete::Nxlog | Concrete::Flat => visit_all(&self.root, visit),
+            Concrete::Winlogbeat => {
+                if let Some(w) = root.get("winlog") {
+                    visit_all(w, visit)
+                }
+            }
+            Concrete::Vector | Concrete::FluentbitMap | Concrete::FluentbitInserts => {
+                // System fields and event data; not the rendered `message`, which repeats
+                // the data in words and is absent from the record itself.
+                for (k, v) in root {
+                    if k != "message" && k != "Message" {
+                        visit_all(v, visit);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -206,10 +387,60 @@ mod tests {
     #[test]
     fn flat_fields() {
         let doc = JsonEvent::parse(br##"{"EventID":"4688","Image":"C:\\x.exe","a":{"b":[1,2]}}"##).unwrap();
-        assert!(!doc.is_evtx());
+        assert_eq!(doc.shape(), Concrete::Flat);
         assert_eq!(values(&doc, "EventID").unwrap(), ["4688"]);
         assert_eq!(values(&doc, "a.b").unwrap(), ["1", "2"]);
         assert!(JsonEvent::parse(b"[1]").is_err());
         assert!(JsonEvent::parse(b"nope").is_err());
+    }
+
+    #[test]
+    fn every_shape_answers_the_same_sigma_fields() {
+        let shapes: [(&[u8], Concrete); 5] = [
+            (
+                br#"{"winlog":{"event_id":"7045","channel":"System","provider_name":"Service Control Manager","computer_name":"h","event_data":{"ServiceName":"PSEXESVC"}}}"#,
+                Concrete::Winlogbeat,
+            ),
+            (
+                br#"{"EventID":7045,"Channel":"System","SourceName":"Service Control Manager","Hostname":"h","EventType":"INFO","ServiceName":"PSEXESVC"}"#,
+                Concrete::Nxlog,
+            ),
+            (
+                br#"{"event_id":7045,"channel":"System","provider_name":"Service Control Manager","computer":"h","event_data":{"ServiceName":"PSEXESVC"}}"#,
+                Concrete::Vector,
+            ),
+            (
+                br#"{"EventID":7045,"Channel":"System","ProviderName":"Service Control Manager","Computer":"h","EventData":{"ServiceName":"PSEXESVC"}}"#,
+                Concrete::FluentbitMap,
+            ),
+            (
+                br#"{"EventID":7045,"Channel":"System","Provider_Name":"Service Control Manager","Computer":"h","ServiceName":"PSEXESVC"}"#,
+                Concrete::Flat,
+            ),
+        ];
+        for (bytes, shape) in shapes {
+            let doc = JsonEvent::parse(bytes).unwrap();
+            assert_eq!(doc.shape(), shape);
+            assert_eq!(values(&doc, "EventID").unwrap(), ["7045"], "{shape:?}");
+            assert_eq!(values(&doc, "Channel").unwrap(), ["System"], "{shape:?}");
+            assert_eq!(values(&doc, "Provider_Name").unwrap(), ["Service Control Manager"], "{shape:?}");
+            assert_eq!(values(&doc, "Computer").unwrap(), ["h"], "{shape:?}");
+            assert_eq!(values(&doc, "ServiceName").unwrap(), ["PSEXESVC"], "{shape:?}");
+        }
+    }
+
+    #[test]
+    fn fluentbit_inserts_are_named_by_the_table() {
+        let table = InsertNames::from_tsv("provider\tevent_id\tversion\tfields\nService Control Manager\t7045\t0\tServiceName,ImagePath,ServiceType,StartType,AccountName\n").unwrap();
+        let reader = EventReader::new(Shape::Auto, Arc::new(table));
+        let doc = reader
+            .read(br#"{"EventID":7045,"Version":0,"Channel":"System","ProviderName":"Service Control Manager","StringInserts":["PSEXESVC","%SystemRoot%\\PSEXESVC.exe","x","y","LocalSystem"]}"#)
+            .unwrap();
+        assert_eq!(doc.shape(), Concrete::FluentbitInserts);
+        assert!(!doc.lacks_template());
+        assert_eq!(values(&doc, "ImagePath").unwrap(), ["%SystemRoot%\\PSEXESVC.exe"]);
+        let unknown = reader.read(br#"{"EventID":9999,"Channel":"System","ProviderName":"X","StringInserts":["a"]}"#).unwrap();
+        assert!(unknown.lacks_template());
+        assert_eq!(values(&unknown, "EventID").unwrap(), ["9999"]);
     }
 }

@@ -2,10 +2,13 @@
 //! field F?" and "what are all your values?" (for keyword search), so any event shape can be
 //! matched without converting it first.
 //!
-//! [`json::JsonEvent`] implements it for evtx_dump JSON (`Event.System`, `Event.EventData`,
-//! `Event.UserData`, `#attributes`) and for flat JSON with Sigma field names at the top.
+//! [`json::JsonEvent`] implements it for JSON in every shape shippers produce for Windows
+//! events ([`shape`]): evtx_dump, Winlogbeat, NXLog, Vector, Fluent Bit (with positional
+//! inserts named by [`inserts`]) and flat Sigma-named JSON.
 
+pub mod inserts;
 pub mod json;
+pub mod shape;
 
 /// One scalar value of an event field.
 #[derive(Clone, Copy, Debug, PartialEq)]

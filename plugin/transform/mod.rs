@@ -1,29 +1,71 @@
-//! The transform on events: parse, match, tag, write. Matching events get a tag object
-//! (default field `sigma`) spliced into their original bytes; all other events, and lines
-//! that are not JSON objects, leave exactly as they came.
+//! The transform on events: parse, match, tag, write. Matching events get their tags
+//! (a `sigma` object, or ECS fields) spliced into their original bytes; all other events,
+//! and lines that are not JSON objects, leave exactly as they came. [`Transform`] is the
+//! engine over compiled rules; [`stage::SigmaTransform`] is the configured pipeline stage
+//! (modes, outputs, rule selection) built from a [`crate::config::SigmaConfig`].
 
+pub mod ecs;
+pub mod stage;
 pub mod tag;
 
 use bytes::Bytes;
 
 use crate::attack::Attack;
-use crate::event::json::JsonEvent;
+use crate::config::{Mode, OutputProfile};
+use crate::event::json::{EventReader, JsonEvent};
 use crate::logsource::LogsourceMap;
 use crate::matcher::{CompileNote, Matcher, Scratch};
 use crate::rule::Rule;
 
+pub use stage::SigmaTransform;
 pub use tag::RuleTag;
 
 /// Options of the transform.
 #[derive(Clone, Debug)]
 pub struct TransformOptions {
-    /// Top-level field that receives the tag object.
+    /// Top-level field that receives the tag object (profile `sigma`).
     pub field: String,
+    /// How matches are written.
+    pub output: OutputProfile,
+    /// Which events leave, and where.
+    pub mode: Mode,
+    /// How events are read (shape, StringInserts names).
+    pub reader: EventReader,
 }
 
 impl Default for TransformOptions {
     fn default() -> Self {
-        TransformOptions { field: "sigma".into() }
+        TransformOptions {
+            field: "sigma".into(),
+            output: OutputProfile::Sigma,
+            mode: Mode::Tag,
+            reader: EventReader::default(),
+        }
+    }
+}
+
+/// Where an event goes after the transform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// The transform's only output (modes `tag` and `filter`).
+    Default,
+    /// Output `matched` (mode `route`).
+    Matched,
+    /// Output `_unmatched` (mode `route`).
+    Unmatched,
+    /// Dropped on purpose (mode `filter`, no match), and counted.
+    Discarded,
+}
+
+impl Route {
+    /// The output name as Vector would name it.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Route::Default => Some("default"),
+            Route::Matched => Some("matched"),
+            Route::Unmatched => Some("_unmatched"),
+            Route::Discarded => None,
+        }
     }
 }
 
@@ -34,7 +76,7 @@ pub enum Outcome {
     Unmatched,
     /// Parsed and tagged with this many rules.
     Matched(usize),
-    /// Not a JSON object; passed through unchanged.
+    /// Not a JSON object; passed through unchanged (never dropped, in any mode).
     Unparsed,
     /// An empty line; passed through.
     Blank,
@@ -47,9 +89,19 @@ pub struct Counters {
     pub matched_events: u64,
     pub matches: u64,
     pub unparsed: u64,
+    /// Events dropped on purpose (mode `filter`).
+    pub discarded: u64,
 }
 
 impl Counters {
+    /// Adds one outcome and its route.
+    pub fn record_routed(&mut self, o: Outcome, r: Route) {
+        self.record(o);
+        if r == Route::Discarded {
+            self.discarded += 1;
+        }
+    }
+
     /// Adds one outcome.
     pub fn record(&mut self, o: Outcome) {
         match o {
@@ -123,6 +175,33 @@ impl Transform {
         }
     }
 
+    /// The options.
+    pub fn options(&self) -> &TransformOptions {
+        &self.opts
+    }
+
+    /// Where an event with this outcome goes, by mode. Unparsable lines are never dropped.
+    pub fn route(&self, outcome: Outcome) -> Route {
+        let matched = matches!(outcome, Outcome::Matched(_));
+        match self.opts.mode {
+            Mode::Tag => Route::Default,
+            Mode::Filter if matched || matches!(outcome, Outcome::Unparsed) => Route::Default,
+            Mode::Filter => Route::Discarded,
+            Mode::Route if matched => Route::Matched,
+            Mode::Route => Route::Unmatched,
+        }
+    }
+
+    /// Reads an event with the configured shape.
+    pub fn read(&self, bytes: &[u8]) -> Result<JsonEvent, String> {
+        self.opts.reader.read(bytes)
+    }
+
+    /// The rules the last processed event matched (indices into [`Transform::rules`]).
+    pub fn last_hits<'s>(&self, scratch: &'s TransformScratch) -> &'s [usize] {
+        &scratch.hits
+    }
+
     /// The indices of the rules matching a parsed event.
     pub fn match_event(&self, event: &JsonEvent, scratch: &mut TransformScratch) -> Vec<usize> {
         scratch.hits.clear();
@@ -133,11 +212,12 @@ impl Transform {
     /// Processes one line (without its line terminator), appending the output line (without
     /// terminator) to `out`.
     pub fn process_line(&self, line: &[u8], scratch: &mut TransformScratch, out: &mut Vec<u8>) -> Outcome {
+        scratch.hits.clear();
         if line.iter().all(u8::is_ascii_whitespace) {
             out.extend_from_slice(line);
             return Outcome::Blank;
         }
-        let event = match JsonEvent::parse(line) {
+        let event = match self.opts.reader.read(line) {
             Ok(e) => e,
             Err(_) => {
                 out.extend_from_slice(line);
@@ -150,8 +230,32 @@ impl Transform {
             out.extend_from_slice(line);
             return Outcome::Unmatched;
         }
-        tag::write_tagged(line, &event, &self.opts.field, &scratch.hits, &self.tags, out);
+        self.write_tags(line, &event, &scratch.hits, out);
         Outcome::Matched(scratch.hits.len())
+    }
+
+    /// Writes `line` with the tags of `hits` in the configured output profile.
+    pub fn write_tags(&self, line: &[u8], event: &JsonEvent, hits: &[usize], out: &mut Vec<u8>) {
+        match self.opts.output {
+            OutputProfile::Sigma => tag::write_tagged(line, event, &self.opts.field, hits, &self.tags, out),
+            OutputProfile::Ecs => ecs::write(line, event.value(), hits, &self.tags, out),
+        }
+    }
+
+    /// Tags a parsed event in place (for pipelines that hold parsed values).
+    pub fn tag_value(&self, value: &mut serde_json::Value, hits: &[usize]) {
+        let Some(obj) = value.as_object_mut() else { return };
+        match self.opts.output {
+            OutputProfile::Sigma => {
+                let mut tag = Vec::new();
+                tag::write_tag_object(hits, &self.tags, &mut tag);
+                obj.insert(self.opts.field.clone(), serde_json::from_slice(&tag).expect("tags are JSON"));
+            }
+            OutputProfile::Ecs => {
+                let serde_json::Value::Object(add) = ecs::fields(hits, &self.tags) else { return };
+                ecs::merge_keep_existing(obj, add);
+            }
+        }
     }
 
     /// Processes one event held in [`Bytes`]: unmatched and unparsed events come back as

@@ -14,6 +14,9 @@ use crate::rule::Rule;
 pub struct RuleTagEntry {
     pub id: Option<String>,
     pub title: String,
+    /// Kept for the ECS profile (`rule.description`); not in the `sigma` tag.
+    #[serde(skip)]
+    pub description: Option<String>,
     pub level: Option<String>,
     pub status: Option<String>,
     pub author: Option<String>,
@@ -44,6 +47,7 @@ impl RuleTag {
         let entry = RuleTagEntry {
             id: rule.meta.id.clone(),
             title: rule.meta.title.clone(),
+            description: rule.meta.description.clone(),
             level: rule.meta.level.clone(),
             status: rule.meta.status.clone(),
             author: rule.meta.author.clone(),
@@ -62,7 +66,7 @@ impl RuleTag {
     }
 }
 
-fn write_tag_object(hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
+pub fn write_tag_object(hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"matches\":[");
     for (i, h) in hits.iter().enumerate() {
         if i > 0 {
@@ -85,14 +89,21 @@ pub fn write_tagged(line: &[u8], event: &JsonEvent, field: &str, hits: &[usize],
         out.extend_from_slice(&serde_json::to_vec(&v).expect("event serializes"));
         return;
     }
+    let mut member = serde_json::to_string(field).expect("string").into_bytes();
+    member.push(b':');
+    write_tag_object(hits, tags, &mut member);
+    splice(line, &member, out);
+}
+
+/// Writes `line` (a JSON object) with `members` (`"k":v,...`, no braces) added before its
+/// closing brace, keeping every byte of the original.
+pub fn splice(line: &[u8], members: &[u8], out: &mut Vec<u8>) {
     let end = line.iter().rposition(|b| *b == b'}').expect("a parsed JSON object ends with '}'");
     let empty = line[..end].iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     out.extend_from_slice(&line[..end]);
     if !empty {
         out.push(b',');
     }
-    out.extend_from_slice(serde_json::to_string(field).expect("string").as_bytes());
-    out.push(b':');
-    write_tag_object(hits, tags, out);
+    out.extend_from_slice(members);
     out.extend_from_slice(&line[end..]);
 }

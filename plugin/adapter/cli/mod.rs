@@ -3,6 +3,7 @@
 mod check;
 mod input;
 mod run;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,26 @@ enum Command {
     Run(RunArgs),
     /// Load rules and report what loaded, what was rejected and why.
     Check(CheckArgs),
+    /// Check a transform config and its rules; exit 1 when a rule is rejected, 2 when the
+    /// config itself is wrong.
+    Validate {
+        /// The config file (TOML, YAML or JSON).
+        config: PathBuf,
+        /// Which `[transforms.<id>]` of a Vector config, when it has several.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Transform config helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the JSON Schema of the transform config.
+    Schema,
 }
 
 /// Options shared by everything that loads rules.
@@ -46,16 +67,38 @@ struct RuleOptions {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Rule files or directories (searched for .yml/.yaml).
-    #[arg(long, short = 'r', required = true, num_args = 1.., value_name = "PATH")]
+    /// Rule files or directories (searched for .yml/.yaml). Overrides the config's rules.
+    #[arg(long, short = 'r', num_args = 1.., value_name = "PATH")]
     rules: Vec<PathBuf>,
-    /// Input files (NDJSON, optionally .gz); `-` or none for standard input.
+    /// Transform config (TOML, YAML or JSON; a bare `sigma` block or a Vector config).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Which `[transforms.<id>]` of a Vector config to use, when it has several.
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
+    /// Inputs: NDJSON files (`.gz` too), `.evtx` files, folders of `.evtx` files; `-` or
+    /// none for standard input.
     #[arg(value_name = "INPUT")]
     inputs: Vec<PathBuf>,
-    /// Top-level field that receives the tag object.
-    #[arg(long, default_value = "sigma", value_name = "NAME")]
-    field: String,
-    /// Print no summary on standard error.
+    /// Event shape (default: the config's, else auto).
+    #[arg(long, value_enum)]
+    shape: Option<crate::event::shape::Shape>,
+    /// Output profile (default: the config's, else sigma).
+    #[arg(long, value_enum)]
+    output: Option<crate::config::OutputProfile>,
+    /// Mode (default: the config's, else tag).
+    #[arg(long, value_enum)]
+    mode: Option<crate::config::Mode>,
+    /// Top-level field that receives the tag object (default `sigma`).
+    #[arg(long, value_name = "NAME")]
+    field: Option<String>,
+    /// Only rules at this level or above.
+    #[arg(long, value_enum)]
+    min_level: Option<crate::config::Level>,
+    /// Mode route: where the `_unmatched` output goes (`matched` goes to standard output).
+    #[arg(long, value_name = "FILE")]
+    unmatched: Option<PathBuf>,
+    /// Print no progress or summary on standard error.
     #[arg(long, short = 'q')]
     quiet: bool,
     #[command(flatten)]
@@ -93,6 +136,12 @@ enum CliError {
     Strict(usize),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Build(#[from] crate::transform::stage::BuildError),
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl RuleOptions {
@@ -130,6 +179,10 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Check(args) => check::check(args),
+        Command::Validate { config, id } => validate::validate(&config, id.as_deref()),
+        Command::Config {
+            command: ConfigCommand::Schema,
+        } => validate::schema(),
     };
     match result {
         Ok(code) => code,

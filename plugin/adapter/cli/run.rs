@@ -1,49 +1,277 @@
-//! `sigma-transform run`: the transform over NDJSON. One output line per input line, in
-//! order; lines that are not JSON objects pass through unchanged, counted and reported.
+//! `sigma-transform run`: the transform over NDJSON streams (files, `.gz`, standard input)
+//! and EVTX files or folders. One output line per input line or record, in order; lines
+//! that are not JSON objects pass through unchanged, counted and reported. EVTX files are
+//! read in parallel (one file per thread) and written in the order given.
 
-use std::io::{self, BufRead, Write};
-use std::path::PathBuf;
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use super::{CliError, RunArgs, input};
-use crate::ruleset::RuleSet;
-use crate::transform::{Counters, Outcome, Transform, TransformOptions};
+use crate::adapter::evtx;
+use crate::config::{Mode, SigmaConfig};
+use crate::transform::stage::SigmaTransform;
+use crate::transform::{Counters, Outcome, Route, TransformScratch};
 
 /// How many unparsable lines get their own warning before they are only counted.
 const WARN_LIMIT: u64 = 10;
 
+/// Everything counted during a run.
+#[derive(Default)]
+struct Tally {
+    counters: Counters,
+    per_rule: Vec<u64>,
+    bad_records: u64,
+    no_template: u64,
+    warned: u64,
+}
+
+impl Tally {
+    fn new(rules: usize) -> Tally {
+        Tally {
+            per_rule: vec![0; rules],
+            ..Tally::default()
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        let c = &mut self.counters;
+        c.events += other.counters.events;
+        c.matched_events += other.counters.matched_events;
+        c.matches += other.counters.matches;
+        c.unparsed += other.counters.unparsed;
+        c.discarded += other.counters.discarded;
+        for (a, b) in self.per_rule.iter_mut().zip(other.per_rule) {
+            *a += b;
+        }
+        self.bad_records += other.bad_records;
+        self.no_template += other.no_template;
+    }
+}
+
+/// Output of one event: the main stream (default or `matched`) or `_unmatched`.
+struct Buffers {
+    main: Vec<u8>,
+    unmatched: Vec<u8>,
+}
+
+/// Processes one event line (no terminator) and appends it, with `terminator`, to the
+/// buffer its route selects.
+fn one(
+    t: &SigmaTransform,
+    scratch: &mut TransformScratch,
+    line: &[u8],
+    terminator: &[u8],
+    tally: &mut Tally,
+    buf: &mut Buffers,
+    tmp: &mut Vec<u8>,
+) -> Outcome {
+    let engine = t.engine();
+    tmp.clear();
+    let outcome = engine.process_line(line, scratch, tmp);
+    let route = engine.route(outcome);
+    tally.counters.record_routed(outcome, route);
+    for &h in engine.last_hits(scratch) {
+        tally.per_rule[h] += 1;
+    }
+    if !matches!(outcome, Outcome::Unparsed | Outcome::Blank)
+        && engine.options().reader.read(line).is_ok_and(|e| e.lacks_template())
+    {
+        tally.no_template += 1;
+    }
+    let target = match route {
+        Route::Discarded => return outcome,
+        Route::Unmatched => &mut buf.unmatched,
+        Route::Default | Route::Matched => &mut buf.main,
+    };
+    target.extend_from_slice(tmp);
+    target.extend_from_slice(terminator);
+    outcome
+}
+
+fn config_from(args: &RunArgs) -> Result<SigmaConfig, CliError> {
+    let mut cfg = match &args.config {
+        Some(path) => crate::config::load(path, args.id.as_deref())?.config,
+        None => {
+            if args.rules.is_empty() {
+                return Err(CliError::Usage("give --rules PATH... or --config FILE".into()));
+            }
+            SigmaConfig::new(Vec::new())
+        }
+    };
+    if !args.rules.is_empty() {
+        cfg.rules = args.rules.clone();
+    }
+    if let Some(s) = args.shape {
+        cfg.shape = s;
+    }
+    if let Some(o) = args.output {
+        cfg.output = o;
+    }
+    if let Some(m) = args.mode {
+        cfg.mode = m;
+    }
+    if let Some(f) = &args.field {
+        cfg.field = f.clone();
+    }
+    if let Some(l) = args.min_level {
+        cfg.min_level = Some(l);
+    }
+    if let Some(p) = &args.opts.logsources {
+        cfg.logsources = Some(p.clone());
+    }
+    if let Some(p) = &args.opts.placeholders {
+        cfg.placeholders = Some(p.clone());
+    }
+    cfg.strict |= args.opts.strict;
+    Ok(cfg)
+}
+
+/// Expands folders into the `.evtx` files below them.
+fn expand_inputs(inputs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let mut found = Vec::new();
+            walk_evtx(p, &mut found);
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+fn walk_evtx(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk_evtx(&p, out);
+        } else if evtx::is_evtx(&p) {
+            out.push(p);
+        }
+    }
+}
+
+/// Progress on standard error when it is a terminal.
+struct Progress {
+    on: bool,
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    fn tick(&mut self, events: u64, files: Option<(usize, usize)>) {
+        if !self.on || self.last.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        self.last = Instant::now();
+        let rate = events as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        match files {
+            Some((done, total)) => eprint!("\r{done}/{total} files, {events} events, {rate:.0} events/s   "),
+            None => eprint!("\r{events} events, {rate:.0} events/s   "),
+        }
+    }
+
+    fn clear(&self) {
+        if self.on {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
 pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let started = Instant::now();
-    let map = args.opts.mapping()?;
-    let build = args.opts.build()?;
-    let set = RuleSet::load(&args.rules, &build);
-    for r in &set.rejected {
+    let cfg = config_from(&args)?;
+    if cfg.mode == Mode::Route && args.unmatched.is_none() {
+        return Err(CliError::Usage(
+            "mode route writes `matched` to standard output and needs --unmatched FILE for `_unmatched`".into(),
+        ));
+    }
+    let t = SigmaTransform::from_config(&cfg)?;
+    let report = t.report();
+    for r in &report.rejected {
         eprintln!("sigma-transform: warning: rule rejected: {r}");
     }
-    if args.opts.strict && !set.rejected.is_empty() {
-        return Err(CliError::Strict(set.rejected.len()));
-    }
-    let loaded = set.rules.len();
-    let rejected = set.rejected.len();
-    let transform = Transform::new(set.rules, &map, TransformOptions { field: args.field.clone() });
     let compiled = started.elapsed();
+    let rules = t.engine().rules().len();
     let inputs = if args.inputs.is_empty() {
         vec![PathBuf::from("-")]
     } else {
-        args.inputs.clone()
+        expand_inputs(&args.inputs)
     };
     let stdout = io::stdout();
-    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut scratch = transform.scratch();
-    let mut counters = Counters::default();
-    let mut line = Vec::new();
-    let mut buf = Vec::new();
-    for path in &inputs {
+    let mut main_out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut unmatched_out = match &args.unmatched {
+        Some(p) => Some(io::BufWriter::new(std::fs::File::create(p).map_err(|error| CliError::Read {
+            path: p.clone(),
+            error,
+        })?)),
+        None => None,
+    };
+    let mut tally = Tally::new(rules);
+    let mut progress = Progress {
+        on: !args.quiet && io::stderr().is_terminal(),
+        started,
+        last: Instant::now(),
+    };
+    let mut flush = |buf: &mut Buffers, main_out: &mut dyn Write| -> io::Result<()> {
+        main_out.write_all(&buf.main)?;
+        buf.main.clear();
+        if let Some(u) = unmatched_out.as_mut() {
+            u.write_all(&buf.unmatched)?;
+        }
+        buf.unmatched.clear();
+        Ok(())
+    };
+    let mut buf = Buffers {
+        main: Vec::with_capacity(1 << 16),
+        unmatched: Vec::new(),
+    };
+    let mut scratch = t.scratch();
+    let mut tmp = Vec::new();
+    // Consecutive EVTX inputs run in parallel; NDJSON inputs run in order on this thread.
+    let mut i = 0;
+    while i < inputs.len() {
+        if evtx::is_evtx(&inputs[i]) {
+            let start = i;
+            while i < inputs.len() && evtx::is_evtx(&inputs[i]) {
+                i += 1;
+            }
+            let batch = &inputs[start..i];
+            let results = run_evtx_batch(&t, batch, &mut progress, &tally)?;
+            for (path, mut file_buf, file_tally, error) in results {
+                if let Some(e) = error {
+                    eprintln!("sigma-transform: warning: {e}");
+                }
+                if file_tally.bad_records > 0 {
+                    eprintln!(
+                        "sigma-transform: warning: {}: {} record(s) could not be parsed and were skipped",
+                        path.display(),
+                        file_tally.bad_records
+                    );
+                }
+                tally.merge(file_tally);
+                flush(&mut file_buf, &mut main_out)?;
+            }
+            continue;
+        }
+        let path = &inputs[i];
+        i += 1;
         let mut reader = input::open(path).map_err(|error| CliError::Read {
             path: path.clone(),
             error,
         })?;
+        let shown = if path.as_os_str() == "-" {
+            "<stdin>".to_string()
+        } else {
+            path.display().to_string()
+        };
+        let mut line = Vec::new();
         let mut line_no = 0u64;
         loop {
             line.clear();
@@ -55,48 +283,141 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
                 break;
             }
             line_no += 1;
-            let mut body_end = line.len();
-            if line[..body_end].ends_with(b"\n") {
-                body_end -= 1;
+            let mut end = line.len();
+            if line[..end].ends_with(b"\n") {
+                end -= 1;
             }
-            if line[..body_end].ends_with(b"\r") {
-                body_end -= 1;
+            if line[..end].ends_with(b"\r") {
+                end -= 1;
             }
-            buf.clear();
-            let outcome = transform.process_line(&line[..body_end], &mut scratch, &mut buf);
+            let terminator: &[u8] = if end < line.len() { &line[end..] } else { b"\n" };
+            let outcome = one(&t, &mut scratch, &line[..end], terminator, &mut tally, &mut buf, &mut tmp);
             if outcome == Outcome::Unparsed {
-                if counters.unparsed < WARN_LIMIT {
-                    eprintln!(
-                        "sigma-transform: warning: {}:{line_no}: not a JSON object; passed through unchanged",
-                        path.display()
-                    );
-                } else if counters.unparsed == WARN_LIMIT {
+                if tally.warned < WARN_LIMIT {
+                    eprintln!("sigma-transform: warning: {shown}:{line_no}: not a JSON object; passed through unchanged");
+                } else if tally.warned == WARN_LIMIT {
                     eprintln!("sigma-transform: warning: further unparsable lines are only counted");
                 }
+                tally.warned += 1;
             }
-            counters.record(outcome);
-            out.write_all(&buf)?;
-            if body_end < line.len() {
-                out.write_all(&line[body_end..])?;
-            } else {
-                out.write_all(b"\n")?;
+            if buf.main.len() + buf.unmatched.len() > 1 << 16 {
+                flush(&mut buf, &mut main_out)?;
+                progress.tick(tally.counters.events, None);
             }
         }
+        flush(&mut buf, &mut main_out)?;
     }
-    out.flush()?;
+    main_out.flush()?;
+    if let Some(u) = unmatched_out.as_mut() {
+        u.flush()?;
+    }
+    progress.clear();
     if !args.quiet {
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "sigma-transform: {loaded} rules loaded ({rejected} rejected, {} will not fire), compiled in {:.2}s; \
-             {} events, {} matched ({} matches), {} unparsable lines passed through; {:.2}s",
-            transform.notes().len(),
-            compiled.as_secs_f64(),
-            counters.events,
-            counters.matched_events,
-            counters.matches,
-            counters.unparsed,
-            secs
-        );
+        summary(&t, &tally, compiled, started.elapsed());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+type FileResult = (PathBuf, Buffers, Tally, Option<String>);
+
+/// Runs EVTX files in parallel, one file per thread, and returns their outputs in order.
+fn run_evtx_batch(t: &SigmaTransform, files: &[PathBuf], progress: &mut Progress, tally: &Tally) -> Result<Vec<FileResult>, CliError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len()).max(1);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let events = AtomicU64::new(tally.counters.events);
+    let rules = t.engine().rules().len();
+    let mut results: Vec<Option<FileResult>> = (0..files.len()).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, FileResult)>();
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next, done, events) = (&next, &done, &events);
+            s.spawn(move || {
+                let mut scratch = t.scratch();
+                let mut tmp = Vec::new();
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= files.len() {
+                        break;
+                    }
+                    let mut file_tally = Tally::new(rules);
+                    let mut buf = Buffers {
+                        main: Vec::new(),
+                        unmatched: Vec::new(),
+                    };
+                    let error = evtx::for_each_record(&files[k], |rec| match rec {
+                        Ok(json) => {
+                            one(t, &mut scratch, &json, b"\n", &mut file_tally, &mut buf, &mut tmp);
+                            events.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => file_tally.bad_records += 1,
+                    })
+                    .err()
+                    .map(|e| e.to_string());
+                    done.fetch_add(1, Ordering::Relaxed);
+                    let _ = tx.send((k, (files[k].clone(), buf, file_tally, error)));
+                }
+            });
+        }
+        drop(tx);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok((k, r)) => results[k] = Some(r),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            progress.tick(events.load(Ordering::Relaxed), Some((done.load(Ordering::Relaxed), files.len())));
+        }
+    });
+    Ok(results.into_iter().map(|r| r.expect("every file reports")).collect())
+}
+
+fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Duration) {
+    let report = t.report();
+    let engine = t.engine();
+    let c = &tally.counters;
+    let secs = elapsed.as_secs_f64();
+    eprintln!(
+        "sigma-transform: {} rules loaded of {} ({} rejected, {} not evaluated, {} deselected, {} will not fire), compiled in {:.2}s",
+        engine.rules().len(),
+        report.total,
+        report.rejected.len(),
+        report.not_evaluated.len(),
+        report.deselected,
+        engine.notes().len(),
+        compiled.as_secs_f64()
+    );
+    let mut by_level: std::collections::BTreeMap<&str, u64> = Default::default();
+    for (r, n) in tally.per_rule.iter().enumerate() {
+        if *n > 0 {
+            *by_level.entry(engine.rules()[r].meta.level.as_deref().unwrap_or("none")).or_default() += n;
+        }
+    }
+    let levels: Vec<String> = by_level.iter().map(|(l, n)| format!("{l} {n}")).collect();
+    eprintln!(
+        "sigma-transform: {} events, {} matched ({} matches{}{}), {} unparsable lines passed through, {} discarded, {} bad EVTX records skipped, {} events without a StringInserts template; {:.2}s, {:.0} events/s",
+        c.events,
+        c.matched_events,
+        c.matches,
+        if levels.is_empty() { "" } else { ": " },
+        levels.join(", "),
+        c.unparsed,
+        c.discarded,
+        tally.bad_records,
+        tally.no_template,
+        secs,
+        c.events as f64 / secs.max(1e-9)
+    );
+    let mut top: Vec<(usize, u64)> = tally.per_rule.iter().copied().enumerate().filter(|(_, n)| *n > 0).collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    for (r, n) in top.iter().take(5) {
+        let m = &engine.rules()[*r].meta;
+        eprintln!(
+            "sigma-transform:   {n:>7}  {} [{}] {}",
+            m.title,
+            m.level.as_deref().unwrap_or("-"),
+            m.id.as_deref().unwrap_or("")
+        );
+    }
 }

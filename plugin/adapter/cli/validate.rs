@@ -1,0 +1,51 @@
+//! `sigma-transform validate CONFIG` and `sigma-transform config schema`: check a transform
+//! config and its rules before a pipeline starts; print the config's JSON Schema.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::CliError;
+use crate::config::{self, SigmaConfig};
+use crate::transform::stage::SigmaTransform;
+
+/// Exit status when the config is valid but some rules were rejected.
+const REJECTED: u8 = 1;
+
+pub fn validate(path: &PathBuf, id: Option<&str>) -> Result<ExitCode, CliError> {
+    let loaded = config::load(path, id)?;
+    let cfg = &loaded.config;
+    let t = SigmaTransform::from_config(cfg)?;
+    let report = t.report();
+    for r in &report.rejected {
+        println!("rejected: {r}");
+    }
+    for r in &report.not_evaluated {
+        println!("not evaluated: {r}");
+    }
+    let name = loaded.id.as_deref().map(|i| format!("transforms.{i}")).unwrap_or_else(|| "config".into());
+    println!(
+        "{}: {name} is valid: type sigma, mode {:?}, output {:?}, shape {:?}; {} rules loaded of {} ({} rejected, {} deselected, {} will not fire)",
+        path.display(),
+        cfg.mode,
+        cfg.output,
+        cfg.shape,
+        t.engine().rules().len(),
+        report.total,
+        report.rejected.len(),
+        report.deselected,
+        t.engine().notes().len()
+    );
+    if t.engine().rules().is_empty() {
+        println!("warning: no rule is loaded; the transform will tag nothing");
+    }
+    Ok(if report.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(REJECTED)
+    })
+}
+
+pub fn schema() -> Result<ExitCode, CliError> {
+    println!("{}", serde_json::to_string_pretty(&SigmaConfig::schema()).expect("schema serializes"));
+    Ok(ExitCode::SUCCESS)
+}

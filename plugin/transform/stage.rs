@@ -1,0 +1,189 @@
+//! The configured pipeline stage: a [`SigmaTransform`] built from a
+//! [`SigmaConfig`](crate::config::SigmaConfig), with one call per event that returns it
+//! enriched, routed or dropped, on bytes ([`bytes::Bytes`], no copy for events that pass
+//! unchanged) or on parsed values.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::{Counters, Outcome, Route, Transform, TransformOptions, TransformScratch};
+use crate::config::{Level, SigmaConfig};
+use crate::event::inserts::InsertNames;
+use crate::event::json::EventReader;
+use crate::logsource::LogsourceMap;
+use crate::rule::placeholders::Placeholders;
+use crate::rule::{BuildOptions, Rejection, Rule};
+use crate::ruleset::RuleSet;
+
+/// Why a transform cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot read {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("invalid logsource mapping {path}: {reason}")]
+    Mapping { path: PathBuf, reason: String },
+    #[error("invalid placeholders file {path}: {reason}")]
+    Placeholders { path: PathBuf, reason: String },
+    #[error("invalid StringInserts table {path}: {reason}")]
+    Inserts { path: PathBuf, reason: String },
+    #[error("{count} rule(s) rejected and strict is set; first: {first}")]
+    Strict { count: usize, first: String },
+}
+
+/// What loading the rules gave.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub total: usize,
+    pub rejected: Vec<Rejection>,
+    pub not_evaluated: Vec<Rejection>,
+    pub skipped: Vec<PathBuf>,
+    /// Rules left out by `min_level`, `include` or `exclude`.
+    pub deselected: usize,
+}
+
+/// An event after the transform.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output<T> {
+    /// To the route's output (`default`, `matched` or `_unmatched`).
+    Pass(Route, T),
+    /// Dropped on purpose (mode `filter`).
+    Discarded,
+}
+
+/// The configured transform.
+pub struct SigmaTransform {
+    engine: Transform,
+    report: LoadReport,
+}
+
+fn read(path: &PathBuf) -> Result<String, BuildError> {
+    std::fs::read_to_string(path).map_err(|error| BuildError::Read {
+        path: path.clone(),
+        error,
+    })
+}
+
+/// Applies `min_level`, `include` and `exclude`.
+pub fn select(rules: Vec<Rule>, cfg: &SigmaConfig) -> (Vec<Rule>, usize) {
+    let before = rules.len();
+    let kept: Vec<Rule> = rules
+        .into_iter()
+        .filter(|r| {
+            let level_ok = match cfg.min_level {
+                None => true,
+                Some(min) => r.meta.level.as_deref().and_then(Level::parse).is_some_and(|l| l >= min),
+            };
+            let included = cfg.include.is_empty() || cfg.include.selects(&r.meta);
+            level_ok && included && !cfg.exclude.selects(&r.meta)
+        })
+        .collect();
+    let dropped = before - kept.len();
+    (kept, dropped)
+}
+
+impl SigmaTransform {
+    /// Loads the rules and data files the config names and compiles the transform.
+    pub fn from_config(cfg: &SigmaConfig) -> Result<SigmaTransform, BuildError> {
+        let map = match &cfg.logsources {
+            None => LogsourceMap::builtin(),
+            Some(p) => LogsourceMap::from_yaml(&read(p)?).map_err(|reason| BuildError::Mapping { path: p.clone(), reason })?,
+        };
+        let placeholders = match &cfg.placeholders {
+            None => Placeholders::default(),
+            Some(p) => {
+                Placeholders::from_yaml(&read(p)?).map_err(|reason| BuildError::Placeholders { path: p.clone(), reason })?
+            }
+        };
+        let reader = match &cfg.string_inserts {
+            None => EventReader::with_shape(cfg.shape),
+            Some(p) => {
+                let table = InsertNames::from_tsv(&read(p)?).map_err(|reason| BuildError::Inserts { path: p.clone(), reason })?;
+                EventReader::new(cfg.shape, Arc::new(table))
+            }
+        };
+        let set = RuleSet::load(&cfg.rules, &BuildOptions { placeholders });
+        if cfg.strict && !set.rejected.is_empty() {
+            return Err(BuildError::Strict {
+                count: set.rejected.len(),
+                first: set.rejected[0].to_string(),
+            });
+        }
+        let total = set.total();
+        let (rules, deselected) = select(set.rules, cfg);
+        let engine = Transform::new(
+            rules,
+            &map,
+            TransformOptions {
+                field: cfg.field.clone(),
+                output: cfg.output,
+                mode: cfg.mode,
+                reader,
+            },
+        );
+        Ok(SigmaTransform {
+            engine,
+            report: LoadReport {
+                total,
+                rejected: set.rejected,
+                not_evaluated: set.not_evaluated,
+                skipped: set.skipped,
+                deselected,
+            },
+        })
+    }
+
+    /// The engine (rules, matcher, tags).
+    pub fn engine(&self) -> &Transform {
+        &self.engine
+    }
+
+    /// What loading gave.
+    pub fn report(&self) -> &LoadReport {
+        &self.report
+    }
+
+    /// Fresh per-thread state.
+    pub fn scratch(&self) -> TransformScratch {
+        self.engine.scratch()
+    }
+
+    /// Processes one event held in bytes (one JSON object, no line terminator). Events that
+    /// leave unchanged are the same buffer.
+    pub fn process(&self, event: Bytes, scratch: &mut TransformScratch, counters: &mut Counters) -> Output<Bytes> {
+        let (out, outcome) = self.engine.process_bytes(event, scratch);
+        let route = self.engine.route(outcome);
+        counters.record_routed(outcome, route);
+        match route {
+            Route::Discarded => Output::Discarded,
+            r => Output::Pass(r, out),
+        }
+    }
+
+    /// Processes one parsed event. A value that is not an object passes unchanged.
+    pub fn process_value(&self, event: Value, scratch: &mut TransformScratch, counters: &mut Counters) -> Output<Value> {
+        let parsed = match self.engine.options().reader.read_value(event.clone()) {
+            Ok(p) => p,
+            Err(_) => {
+                let outcome = Outcome::Unparsed;
+                let route = self.engine.route(outcome);
+                counters.record_routed(outcome, route);
+                return Output::Pass(route, event);
+            }
+        };
+        let hits = self.engine.match_event(&parsed, scratch);
+        let outcome = if hits.is_empty() { Outcome::Unmatched } else { Outcome::Matched(hits.len()) };
+        let route = self.engine.route(outcome);
+        counters.record_routed(outcome, route);
+        if route == Route::Discarded {
+            return Output::Discarded;
+        }
+        let mut value = parsed.into_value();
+        if !hits.is_empty() {
+            self.engine.tag_value(&mut value, &hits);
+        }
+        Output::Pass(route, value)
+    }
+}
