@@ -54,20 +54,22 @@ impl SelectorIndex {
 
     /// Calls `hit` with every kind the event is of.
     pub fn kinds_of(&self, doc: &dyn Document, buf: &mut String, hit: &mut dyn FnMut(u32)) {
-        let mut channel = None;
+        // Every string value of `Channel` (an array matches by any element).
+        let mut channels: Vec<String> = Vec::new();
         doc.field("Channel", &mut |s| {
-            if channel.is_none()
-                && let Scalar::Str(t) = s
-            {
-                channel = Some(t.to_lowercase());
+            if let Scalar::Str(t) = s {
+                let lower = t.to_lowercase();
+                if !channels.contains(&lower) {
+                    channels.push(lower);
+                }
             }
         });
-        if let Some(ch) = &channel
-            && let Some(ids) = self.by_channel.get(ch)
-        {
-            for &id in ids {
-                if holds(&self.kinds[id as usize], doc, buf) {
-                    hit(id);
+        for ch in &channels {
+            if let Some(ids) = self.by_channel.get(ch) {
+                for &id in ids {
+                    if holds(&self.kinds[id as usize], doc, buf) {
+                        hit(id);
+                    }
                 }
             }
         }
