@@ -11,7 +11,7 @@ pub const BUILTIN: &str = include_str!("../../rules/winevt/string_inserts.tsv");
 /// Field names by (provider, event id, version).
 #[derive(Clone, Debug, Default)]
 pub struct InsertNames {
-    exact: HashMap<(String, u64, u64), Arc<[String]>>,
+    exact: HashMap<(String, u64, u64), Vec<Arc<[String]>>>,
     any_version: HashMap<(String, u64), Vec<Arc<[String]>>>,
 }
 
@@ -38,14 +38,14 @@ impl InsertNames {
             let names: Arc<[String]> = cols[3].split(',').map(|s| s.trim().to_string()).collect();
             let provider = cols[0].trim().to_ascii_lowercase();
             t.any_version.entry((provider.clone(), id)).or_default().push(names.clone());
-            t.exact.insert((provider, id, version), names);
+            t.exact.entry((provider, id, version)).or_default().push(names);
         }
         Ok(t)
     }
 
     /// Number of templates.
     pub fn len(&self) -> usize {
-        self.exact.len()
+        self.exact.values().map(Vec::len).sum()
     }
 
     /// True when the table is empty.
@@ -53,13 +53,15 @@ impl InsertNames {
         self.exact.is_empty()
     }
 
-    /// The names for an event: the exact version, else the only version of that event
-    /// whose field count equals the number of inserts.
+    /// The names for an event: the row of its version whose field count equals the number
+    /// of inserts (Sysmon added fields without raising versions, so one version can have
+    /// rows of several lengths), else the names shared by every row of that event with
+    /// that field count.
     pub fn lookup(&self, provider: &str, id: u64, version: Option<u64>, inserts: usize) -> Option<Arc<[String]>> {
         let provider = provider.to_ascii_lowercase();
         if let Some(v) = version
-            && let Some(names) = self.exact.get(&(provider.clone(), id, v))
-            && names.len() == inserts
+            && let Some(rows) = self.exact.get(&(provider.clone(), id, v))
+            && let Some(names) = rows.iter().find(|n| n.len() == inserts)
         {
             return Some(names.clone());
         }
@@ -83,10 +85,11 @@ mod tests {
 
     #[test]
     fn exact_version_then_unique_count() {
-        let t = InsertNames::from_tsv("provider\tevent_id\tversion\tfields\nP\t1\t5\ta,b,c\nP\t1\t3\ta,b\n").unwrap();
+        let t = InsertNames::from_tsv("provider\tevent_id\tversion\tfields\nP\t1\t5\ta,b,c\nP\t1\t3\ta,b\nP\t1\t5\ta,b,c,d\n").unwrap();
+        assert_eq!(&*t.lookup("P", 1, Some(5), 4).unwrap(), ["a", "b", "c", "d"]);
         assert_eq!(&*t.lookup("p", 1, Some(5), 3).unwrap(), ["a", "b", "c"]);
         assert_eq!(&*t.lookup("P", 1, Some(9), 2).unwrap(), ["a", "b"]);
-        assert!(t.lookup("P", 1, None, 4).is_none());
+        assert!(t.lookup("P", 1, None, 5).is_none());
         assert!(t.lookup("Q", 1, Some(5), 3).is_none());
     }
 }

@@ -78,8 +78,9 @@ impl EventReader {
             let version = map.get("Version").and_then(number_of);
             insert_names = id.and_then(|id| self.inserts.lookup(provider, id, version, inserts));
         }
-        let data = data_container(&root, shape);
-        let spaced = data.and_then(Value::as_object).is_some_and(|m| m.keys().any(|k| k.contains(' ')));
+        let data = data_container(&root, shape).unwrap_or(&root);
+        let spaced = data.as_object().is_some_and(|m| m.keys().any(|k| k.contains(' ')))
+            || insert_names.as_ref().is_some_and(|n| n.iter().any(|k| k.contains(' ')));
         Ok(JsonEvent {
             root,
             shape,
@@ -97,7 +98,7 @@ fn number_of(v: &Value) -> Option<u64> {
     }
 }
 
-/// The object holding named event data, per shape.
+/// The object holding named event data, per shape (`None`: the top level).
 fn data_container(root: &Value, shape: Concrete) -> Option<&Value> {
     match shape {
         Concrete::EvtxDump => root.get("Event")?.get("EventData"),
@@ -203,6 +204,13 @@ impl JsonEvent {
         None
     }
 
+    fn spaced_only<'a>(&self, data: &'a Value, name: &str) -> Option<&'a Value> {
+        if !self.spaced {
+            return None;
+        }
+        data.as_object()?.iter().find(|(k, _)| same_without_spaces(k, name)).map(|(_, v)| v)
+    }
+
     fn lookup(&self, name: &str) -> Option<&Value> {
         let root = &self.root;
         let found = match self.shape {
@@ -231,7 +239,12 @@ impl JsonEvent {
                 .or_else(|| self.in_data(root.get("event_data"), name))
                 .or_else(|| root.get("user_data").and_then(|u| u.get(name)))
                 .or_else(|| root.get(name)),
-            Concrete::Nxlog => system_key(self.shape, name).and_then(|k| root.get(k)).or_else(|| root.get(name)),
+            // Event data names with spaces cannot be NXLog's own fields, so they win over
+            // them: Defender's `Source Name` is Sigma's `SourceName`, not NXLog's provider.
+            Concrete::Nxlog => self
+                .spaced_only(root, name)
+                .or_else(|| system_key(self.shape, name).and_then(|k| root.get(k)))
+                .or_else(|| root.get(name)),
             Concrete::FluentbitMap => system_key(self.shape, name)
                 .and_then(|k| root.get(k))
                 .or_else(|| self.in_data(root.get("EventData"), name))
@@ -240,11 +253,14 @@ impl JsonEvent {
                 .and_then(|k| root.get(k))
                 .or_else(|| {
                     let names = self.insert_names.as_ref()?;
-                    let i = names.iter().position(|n| n == name)?;
+                    let i = names
+                        .iter()
+                        .position(|n| n == name)
+                        .or_else(|| self.spaced.then(|| names.iter().position(|n| same_without_spaces(n, name)))?)?;
                     root.get("StringInserts")?.get(i)
                 })
                 .or_else(|| root.get(name)),
-            Concrete::Flat => root.get(name),
+            Concrete::Flat => self.in_data(Some(root), name),
         };
         if found.is_some() {
             return found;
@@ -306,6 +322,14 @@ fn visit_all(v: &Value, visit: &mut dyn FnMut(Scalar<'_>)) {
 }
 
 impl Document for JsonEvent {
+    fn is_complete(&self) -> bool {
+        !self.lacks_template()
+    }
+
+    fn knows(&self, name: &str) -> bool {
+        !self.lacks_template() || name.is_empty() || system_key(self.shape, name).is_some() || self.lookup(name).is_some()
+    }
+
     fn field(&self, name: &str, visit: &mut dyn FnMut(Scalar<'_>)) -> bool {
         match self.lookup(name) {
             Some(v) => {
@@ -442,5 +466,12 @@ mod tests {
         let unknown = reader.read(br#"{"EventID":9999,"Channel":"System","ProviderName":"X","StringInserts":["a"]}"#).unwrap();
         assert!(unknown.lacks_template());
         assert_eq!(values(&unknown, "EventID").unwrap(), ["9999"]);
+        assert!(!unknown.is_complete());
+        assert!(unknown.knows("EventID") && unknown.knows("Channel"));
+        assert!(!unknown.knows("ImagePath"), "an unnamed insert may be any field");
+        let both = reader
+            .read(br#"{"EventID":1,"ProviderName":"X","EventData":{"A":"1"},"StringInserts":["1"]}"#)
+            .unwrap();
+        assert_eq!(both.shape(), Concrete::FluentbitMap, "the named map wins over the inserts");
     }
 }

@@ -72,4 +72,16 @@ pub trait Document {
 
     /// Calls `visit` for every scalar value in the event (keyword search).
     fn all_values(&self, visit: &mut dyn FnMut(Scalar<'_>));
+
+    /// False when the event cannot tell which fields it has (Fluent Bit inserts without a
+    /// template: their names are unknown). The matcher then skips rules that read a field
+    /// for which [`Document::knows`] is false, rather than taking it as absent.
+    fn is_complete(&self) -> bool {
+        true
+    }
+
+    /// Whether the event can tell if field `name` is present (see [`Document::is_complete`]).
+    fn knows(&self, _name: &str) -> bool {
+        true
+    }
 }

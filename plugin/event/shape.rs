@@ -63,7 +63,8 @@ impl Concrete {
 ///
 /// - `Event.System` (an object): evtx_dump;
 /// - `winlog` (an object): Winlogbeat / Elastic Agent;
-/// - `StringInserts` (an array), or `ProviderName` with `EventID`: Fluent Bit;
+/// - `ProviderName` with `EventID`, or a `StringInserts` array: Fluent Bit (its `EventData`
+///   map when there is one, else the inserts);
 /// - `event_id` with `provider_name` or `channel`: Vector;
 /// - `SourceName` with `EventID` and `SourceModuleType` or `Hostname`: NXLog;
 /// - anything else: flat.
@@ -89,6 +90,11 @@ pub fn detect(root: &serde_json::Map<String, serde_json::Value>) -> Concrete {
 }
 
 fn fluentbit_kind(root: &serde_json::Map<String, serde_json::Value>) -> Option<Concrete> {
+    // With its event-data-as-map option Fluent Bit still sends the inserts by default:
+    // the named map wins.
+    if root.get("EventData").is_some_and(|d| d.is_object()) && root.contains_key("EventID") {
+        return Some(Concrete::FluentbitMap);
+    }
     if root.get("StringInserts").is_some_and(|s| s.is_array()) {
         return Some(Concrete::FluentbitInserts);
     }

@@ -329,12 +329,16 @@ impl Matcher {
             return;
         }
         let start = out.len();
+        let complete = doc.is_complete();
         for ki in 0..scratch.kinds.len() {
             let k = scratch.kinds[ki];
             let Some(vs) = self.kind_variants.get(k as usize) else { continue };
             for &vi in vs {
                 let v = &self.variants[vi as usize];
                 if self.disabled[v.rule as usize] {
+                    continue;
+                }
+                if !complete && !v.fields.iter().all(|&f| doc.knows(&self.fields[f as usize].name)) {
                     continue;
                 }
                 for &f in &v.fields {
