@@ -245,6 +245,13 @@ pub fn lookup<'a>(event: &'a Value, name: &str) -> Option<&'a Value> {
         }
     } else if let Some(v) = obj_get(Some(event), name) {
         return Some(v);
+    } else if let Value::Object(m) = event {
+        // Flat: top-level names with spaces answer to the name without spaces too.
+        for (k, v) in m {
+            if k.contains(' ') && k.replace(' ', "") == name {
+                return Some(v);
+            }
+        }
     }
     // 4. dotted path from the top
     dotted(event, name)
