@@ -54,7 +54,11 @@ fn bench(c: &mut Criterion) {
     let events = events();
     let bytes: usize = events.iter().map(Vec::len).sum();
     let set = RuleSet::load(&rule_paths(), &BuildOptions::default());
-    let transform = Transform::new(set.rules, &LogsourceMap::builtin(), TransformOptions::default());
+    let transform = Transform::new(
+        set.rules,
+        &LogsourceMap::builtin(),
+        TransformOptions::default(),
+    );
     let mut group = c.benchmark_group("events");
     group.throughput(Throughput::Elements(events.len() as u64));
     group.sample_size(10);

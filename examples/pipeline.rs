@@ -13,7 +13,9 @@ use sigma_transform::transform::stage::{Output, SigmaTransform};
 use sigma_transform::transform::{Counters, Route};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).ok_or("usage: pipeline CONFIG < events.ndjson")?;
+    let path = std::env::args()
+        .nth(1)
+        .ok_or("usage: pipeline CONFIG < events.ndjson")?;
     let loaded = config::load(path.as_ref(), None)?;
     let transform = SigmaTransform::from_config(&loaded.config)?;
     for r in &transform.report().rejected {

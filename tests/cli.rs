@@ -24,7 +24,10 @@ fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sigma-transform-test-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "sigma-transform-test-{}-{name}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -52,15 +55,28 @@ const OTHER: &str = r#"{"Event": {"System": {"Channel": "System", "EventID": 703
 fn run_tags_matching_lines_and_keeps_every_other_byte() {
     let dir = temp_dir("run");
     std::fs::write(dir.join("rule.yml"), PSEXEC).unwrap();
-    let input = format!("{EVENT}\n{OTHER}\nnot json at all\n\n{EVENT}\r\n{{\"Channel\":\"System\",\"EventID\":\"7045\",\"ServiceName\":\"psexesvc\",\"sigma\":1}}");
+    let input = format!(
+        "{EVENT}\n{OTHER}\nnot json at all\n\n{EVENT}\r\n{{\"Channel\":\"System\",\"EventID\":\"7045\",\"ServiceName\":\"psexesvc\",\"sigma\":1}}"
+    );
     let rules = dir.join("rule.yml");
-    let out = run_with_stdin(&["run", "--rules", rules.to_str().unwrap()], input.as_bytes());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_with_stdin(
+        &["run", "--rules", rules.to_str().unwrap()],
+        input.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.split_inclusive('\n').collect();
     assert_eq!(lines.len(), 6, "one output line per input line: {stdout}");
     // Matched: the original bytes, then the tag spliced before the closing brace.
-    assert!(lines[0].starts_with(&EVENT[..EVENT.len() - 1]), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with(&EVENT[..EVENT.len() - 1]),
+        "{}",
+        lines[0]
+    );
     let tagged: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
     let m = &tagged["sigma"]["matches"][0];
     assert_eq!(m["id"], "11111111-2222-3333-4444-555555555555");
@@ -70,7 +86,10 @@ fn run_tags_matching_lines_and_keeps_every_other_byte() {
     assert_eq!(m["author"], "tester");
     assert_eq!(m["tags"][2], "attack.nonsense", "unknown tags are kept");
     assert_eq!(m["attack"]["techniques"][0]["id"], "T1569.002");
-    assert_eq!(m["attack"]["techniques"][0]["name"], "System Services: Service Execution");
+    assert_eq!(
+        m["attack"]["techniques"][0]["name"],
+        "System Services: Service Execution"
+    );
     assert_eq!(m["attack"]["tactics"][0]["id"], "TA0002");
     assert_eq!(m["attack"]["tactics"][0]["name"], "Execution");
     // Unmatched, unparsable and blank lines are unchanged.
@@ -82,9 +101,15 @@ fn run_tags_matching_lines_and_keeps_every_other_byte() {
     // Flat JSON with a string EventID; an existing `sigma` field is replaced, not duplicated.
     let flat: serde_json::Value = serde_json::from_str(lines[5]).unwrap();
     assert_eq!(flat["sigma"]["matches"][0]["title"], "Test PsExec");
-    assert!(lines[5].ends_with("}\n"), "a last line without terminator gets one: output is always NDJSON");
+    assert!(
+        lines[5].ends_with("}\n"),
+        "a last line without terminator gets one: output is always NDJSON"
+    );
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("<stdin>:3") || stderr.contains("-:3"), "warning names the line: {stderr}");
+    assert!(
+        stderr.contains("<stdin>:3") || stderr.contains("-:3"),
+        "warning names the line: {stderr}"
+    );
     assert!(stderr.contains("1 unparsable"), "{stderr}");
     assert!(stderr.contains("3 matched"), "{stderr}");
 }
@@ -94,8 +119,12 @@ fn run_reads_files_and_gzip() {
     let dir = temp_dir("gz");
     std::fs::write(dir.join("rule.yml"), PSEXEC).unwrap();
     let gz = dir.join("events.ndjson.gz");
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
-    enc.write_all(format!("{EVENT}\n{OTHER}\n").as_bytes()).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(format!("{EVENT}\n{OTHER}\n").as_bytes())
+        .unwrap();
     enc.finish().unwrap();
     let plain = dir.join("events.ndjson");
     std::fs::write(&plain, format!("{OTHER}\n")).unwrap();
@@ -108,7 +137,11 @@ fn run_reads_files_and_gzip() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(out.stderr.is_empty(), "quiet: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "quiet: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3);
@@ -131,7 +164,11 @@ fn check_reports_rejections_with_file_line_and_reason() {
         "title: C\ncorrelation: {type: event_count, rules: [a], timespan: 1h}\n",
     )
     .unwrap();
-    let out = bin().args(["check", "--format", "json"]).arg(&dir).output().unwrap();
+    let out = bin()
+        .args(["check", "--format", "json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["total"], 3);
@@ -140,15 +177,30 @@ fn check_reports_rejections_with_file_line_and_reason() {
     assert_eq!(rejected.len(), 1);
     assert!(rejected[0]["path"].as_str().unwrap().ends_with("bad.yml"));
     assert_eq!(rejected[0]["line"], 5);
-    assert_eq!(rejected[0]["reason"], "unknown modifier 'endswithh' in 'Image|endswithh'");
-    assert!(report["not_evaluated"][0]["reason"].as_str().unwrap().contains("not evaluated yet"));
+    assert_eq!(
+        rejected[0]["reason"],
+        "unknown modifier 'endswithh' in 'Image|endswithh'"
+    );
+    assert!(
+        report["not_evaluated"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not evaluated yet")
+    );
 
     let text = bin().arg("check").arg(&dir).output().unwrap();
     let stdout = String::from_utf8(text.stdout).unwrap();
     assert!(stdout.contains("bad.yml:5: unknown modifier"), "{stdout}");
 
-    let strict = bin().args(["check", "--strict"]).arg(&dir).output().unwrap();
-    assert!(!strict.status.success(), "--strict fails on a rejected rule");
+    let strict = bin()
+        .args(["check", "--strict"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        !strict.status.success(),
+        "--strict fails on a rejected rule"
+    );
     let strict_run = run_with_stdin(&["run", "--strict", "--rules", dir.to_str().unwrap()], b"");
     assert!(!strict_run.status.success());
     assert!(String::from_utf8_lossy(&strict_run.stderr).contains("strict is set"));
@@ -161,12 +213,16 @@ fn bundled_rules_tag_bundled_samples_as_documented() {
     let mut want: Vec<(usize, Vec<String>)> = Vec::new();
     for row in expected.lines().filter(|l| l.starts_with("| ")) {
         let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
-        let Ok(line) = cells[0].parse::<usize>() else { continue };
+        let Ok(line) = cells[0].parse::<usize>() else {
+            continue;
+        };
         let ids = cells.last().unwrap();
         let ids = if *ids == "none" {
             Vec::new()
         } else {
-            ids.split(',').map(|s| s.trim().trim_matches('`').to_string()).collect()
+            ids.split(',')
+                .map(|s| s.trim().trim_matches('`').to_string())
+                .collect()
         };
         want.push((line, ids));
     }

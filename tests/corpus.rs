@@ -11,7 +11,10 @@ use sigma_transform::rule::BuildOptions;
 use sigma_transform::ruleset::RuleSet;
 
 fn relative(path: &std::path::Path, base: &std::path::Path) -> String {
-    path.strip_prefix(base).unwrap_or(path).display().to_string()
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -33,11 +36,18 @@ fn corpus_loads_or_is_rejected_with_a_reason() {
         ));
     }
     for r in &set.not_evaluated {
-        lines.push(format!("not-evaluated {}: {}", relative(&r.path, &sigma), r.error));
+        lines.push(format!(
+            "not-evaluated {}: {}",
+            relative(&r.path, &sigma),
+            r.error
+        ));
     }
     for n in &notes {
         if let CompileNote::TooLarge { rule, reason } = n {
-            lines.push(format!("disabled {}: {reason}", relative(&set.rules[*rule].path, &sigma)));
+            lines.push(format!(
+                "disabled {}: {reason}",
+                relative(&set.rules[*rule].path, &sigma)
+            ));
         }
     }
     lines.sort();
@@ -63,7 +73,8 @@ fn corpus_loads_or_is_rejected_with_a_reason() {
 
 #[test]
 fn detection_rule_folders_load_at_least_99_5_percent() {
-    let Some(shared) = common::shared_or_skip("detection_rule_folders_load_at_least_99_5_percent") else {
+    let Some(shared) = common::shared_or_skip("detection_rule_folders_load_at_least_99_5_percent")
+    else {
         return;
     };
     let sigma = shared.join("sigma");
@@ -76,11 +87,16 @@ fn detection_rule_folders_load_at_least_99_5_percent() {
         set.total(),
         rate * 100.0
     );
-    assert!(set.total() > 3700, "the corpus has ~3,750 rules in these folders");
+    assert!(
+        set.total() > 3700,
+        "the corpus has ~3,750 rules in these folders"
+    );
     assert!(rate >= 0.995, "only {:.2}% load", rate * 100.0);
     let (matcher, notes) = Matcher::compile(&set.rules, &LogsourceMap::builtin());
     assert!(
-        !notes.iter().any(|n| matches!(n, CompileNote::TooLarge { .. })),
+        !notes
+            .iter()
+            .any(|n| matches!(n, CompileNote::TooLarge { .. })),
         "no rule hits a size limit: {notes:?}"
     );
     assert!(matcher.stats().predicates > 10_000);

@@ -24,7 +24,11 @@ fn every_regression_event_carries_its_rule() {
     let sigma = shared.join("sigma");
     let dirs = ["rules", "rules-emerging-threats", "rules-threat-hunting"].map(|d| sigma.join(d));
     let set = RuleSet::load(&dirs, &BuildOptions::default());
-    let transform = Transform::new(set.rules, &LogsourceMap::builtin(), TransformOptions::default());
+    let transform = Transform::new(
+        set.rules,
+        &LogsourceMap::builtin(),
+        TransformOptions::default(),
+    );
     let mut scratch = transform.scratch();
 
     let reg = shared.join("regression");
@@ -32,10 +36,17 @@ fn every_regression_event_carries_its_rule() {
     let mut expected_count: BTreeMap<String, (Option<usize>, String)> = BTreeMap::new();
     for row in index.lines().skip(1) {
         let cols: Vec<&str> = row.split('\t').collect();
-        expected_count.insert(cols[0].to_string(), (cols[4].parse().ok(), cols[1].to_string()));
+        expected_count.insert(
+            cols[0].to_string(),
+            (cols[4].parse().ok(), cols[1].to_string()),
+        );
     }
     let lines_tsv = std::fs::read_to_string(reg.join("regression-events-lines.tsv")).unwrap();
-    let expected: Vec<String> = lines_tsv.lines().skip(1).map(|l| l.split('\t').nth(1).unwrap().to_string()).collect();
+    let expected: Vec<String> = lines_tsv
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(1).unwrap().to_string())
+        .collect();
     let events = std::fs::read_to_string(reg.join("regression-events.ndjson")).unwrap();
     let lines: Vec<&str> = events.lines().collect();
     assert_eq!(lines.len(), expected.len(), "one expectation per line");
@@ -64,7 +75,9 @@ fn every_regression_event_carries_its_rule() {
         let (count, path) = &expected_count[*rule_id];
         let need = count.unwrap_or(*events).max(1);
         if *hits < need {
-            failures.push(format!("{rule_id} ({path}): fired on {hits} of {events} events, expected at least {need}"));
+            failures.push(format!(
+                "{rule_id} ({path}): fired on {hits} of {events} events, expected at least {need}"
+            ));
         }
     }
     let lines_ok = lines.len() - silent.len();
@@ -74,7 +87,11 @@ fn every_regression_event_carries_its_rule() {
         lines.len(),
         silent
     );
-    assert!(failures.is_empty(), "regression misses:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "regression misses:\n{}",
+        failures.join("\n")
+    );
     // Every silent line belongs to an entry whose match_count is below its event count.
     for (line, rule_id) in &silent {
         let (count, _) = &expected_count[rule_id];

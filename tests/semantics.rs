@@ -44,18 +44,33 @@ fn compile(header: &str, map: &LogsourceMap, detection: &str, opts: &BuildOption
     assert!(
         set.rejected.is_empty(),
         "rule rejected: {}\n--- rule ---\n{text}",
-        set.rejected.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        set.rejected
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     );
     assert_eq!(set.rules.len(), 1, "one rule expected from\n{text}");
     let t = Transform::new(set.rules, map, TransformOptions::default());
-    assert!(t.notes().is_empty(), "rule will not fire: {:?}\n--- rule ---\n{text}", t.notes());
+    assert!(
+        t.notes().is_empty(),
+        "rule will not fire: {:?}\n--- rule ---\n{text}",
+        t.notes()
+    );
     t
 }
 
 #[track_caller]
-fn run(header: &str, map: &LogsourceMap, detection: &str, event: &str, opts: &BuildOptions) -> bool {
+fn run(
+    header: &str,
+    map: &LogsourceMap,
+    detection: &str,
+    event: &str,
+    opts: &BuildOptions,
+) -> bool {
     let t = compile(header, map, detection, opts);
-    let ev = JsonEvent::parse(event.as_bytes()).unwrap_or_else(|e| panic!("bad test event {event}: {e}"));
+    let ev = JsonEvent::parse(event.as_bytes())
+        .unwrap_or_else(|e| panic!("bad test event {event}: {e}"));
     let mut scratch = t.scratch();
     !t.match_event(&ev, &mut scratch).is_empty()
 }
@@ -98,7 +113,13 @@ const WINDOWS_HEADER: &str = "title: conformance\nlogsource:\n    product: windo
 #[track_caller]
 fn assert_evtx_matches(detection: &str, event: &str) {
     assert!(
-        run(WINDOWS_HEADER, &LogsourceMap::builtin(), detection, event, &BuildOptions::default()),
+        run(
+            WINDOWS_HEADER,
+            &LogsourceMap::builtin(),
+            detection,
+            event,
+            &BuildOptions::default()
+        ),
         "expected a MATCH\n--- detection ---\n{detection}\n--- event ---\n{event}"
     );
 }
@@ -106,7 +127,13 @@ fn assert_evtx_matches(detection: &str, event: &str) {
 #[track_caller]
 fn assert_evtx_no_match(detection: &str, event: &str) {
     assert!(
-        !run(WINDOWS_HEADER, &LogsourceMap::builtin(), detection, event, &BuildOptions::default()),
+        !run(
+            WINDOWS_HEADER,
+            &LogsourceMap::builtin(),
+            detection,
+            event,
+            &BuildOptions::default()
+        ),
         "expected NO match\n--- detection ---\n{detection}\n--- event ---\n{event}"
     );
 }
@@ -145,21 +172,45 @@ fn assert_reason(rej: &Rejection, words: &[&str]) {
 /// anywhere in the field."
 #[test]
 fn modifier_contains() {
-    assert_matches("sel: {CommandLine|contains: 'whoami'}", r#"{"CommandLine": "cmd.exe /c whoami /all"}"#);
-    assert_matches("sel: {CommandLine|contains: 'whoami'}", r#"{"CommandLine": "whoami"}"#);
-    assert_no_match("sel: {CommandLine|contains: 'whoami'}", r#"{"CommandLine": "who ami"}"#);
+    assert_matches(
+        "sel: {CommandLine|contains: 'whoami'}",
+        r#"{"CommandLine": "cmd.exe /c whoami /all"}"#,
+    );
+    assert_matches(
+        "sel: {CommandLine|contains: 'whoami'}",
+        r#"{"CommandLine": "whoami"}"#,
+    );
+    assert_no_match(
+        "sel: {CommandLine|contains: 'whoami'}",
+        r#"{"CommandLine": "who ami"}"#,
+    );
     // Wildcards inside the value stay wildcards: `*evil*.exe*`.
-    assert_matches("sel: {CommandLine|contains: 'evil*.exe'}", r#"{"CommandLine": "run C:\\evil123.exe now"}"#);
-    assert_no_match("sel: {CommandLine|contains: 'evil*.exe'}", r#"{"CommandLine": "run C:\\evil123.dll now"}"#);
+    assert_matches(
+        "sel: {CommandLine|contains: 'evil*.exe'}",
+        r#"{"CommandLine": "run C:\\evil123.exe now"}"#,
+    );
+    assert_no_match(
+        "sel: {CommandLine|contains: 'evil*.exe'}",
+        r#"{"CommandLine": "run C:\\evil123.dll now"}"#,
+    );
 }
 
 /// "`startswith`: The value is expected at the beginning of the field's content.
 /// (replaces e.g. 'adm\*')"
 #[test]
 fn modifier_startswith() {
-    assert_matches(r"sel: {Image|startswith: 'C:\Windows\'}", r#"{"Image": "C:\\Windows\\System32\\cmd.exe"}"#);
-    assert_no_match(r"sel: {Image|startswith: 'C:\Windows\'}", r#"{"Image": "D:\\C:\\Windows\\cmd.exe"}"#);
-    assert_matches("sel: {User|startswith: 'adm'}", r#"{"User": "administrator"}"#);
+    assert_matches(
+        r"sel: {Image|startswith: 'C:\Windows\'}",
+        r#"{"Image": "C:\\Windows\\System32\\cmd.exe"}"#,
+    );
+    assert_no_match(
+        r"sel: {Image|startswith: 'C:\Windows\'}",
+        r#"{"Image": "D:\\C:\\Windows\\cmd.exe"}"#,
+    );
+    assert_matches(
+        "sel: {User|startswith: 'adm'}",
+        r#"{"User": "administrator"}"#,
+    );
     assert_no_match("sel: {User|startswith: 'adm'}", r#"{"User": "sysadm"}"#);
 }
 
@@ -167,9 +218,18 @@ fn modifier_startswith() {
 /// '\*\\cmd.exe')"
 #[test]
 fn modifier_endswith() {
-    assert_matches(r"sel: {Image|endswith: '\cmd.exe'}", r#"{"Image": "C:\\Windows\\System32\\cmd.exe"}"#);
-    assert_no_match(r"sel: {Image|endswith: '\cmd.exe'}", r#"{"Image": "C:\\Windows\\System32\\cmd.exe.bak"}"#);
-    assert_no_match(r"sel: {Image|endswith: '\cmd.exe'}", r#"{"Image": "C:\\Windows\\System32\\xcmd.exe"}"#);
+    assert_matches(
+        r"sel: {Image|endswith: '\cmd.exe'}",
+        r#"{"Image": "C:\\Windows\\System32\\cmd.exe"}"#,
+    );
+    assert_no_match(
+        r"sel: {Image|endswith: '\cmd.exe'}",
+        r#"{"Image": "C:\\Windows\\System32\\cmd.exe.bak"}"#,
+    );
+    assert_no_match(
+        r"sel: {Image|endswith: '\cmd.exe'}",
+        r#"{"Image": "C:\\Windows\\System32\\xcmd.exe"}"#,
+    );
 }
 
 /// "`all`: Normally, lists of values are linked with *OR* in the generated query. This
@@ -177,7 +237,10 @@ fn modifier_endswith() {
 #[test]
 fn modifier_all() {
     let all = "sel: {CommandLine|contains|all: ['-nop', '-enc']}";
-    assert_matches(all, r#"{"CommandLine": "powershell -enc ZQB4AGkAdAA= -nop"}"#);
+    assert_matches(
+        all,
+        r#"{"CommandLine": "powershell -enc ZQB4AGkAdAA= -nop"}"#,
+    );
     assert_no_match(all, r#"{"CommandLine": "powershell -enc ZQB4AGkAdAA="}"#);
     // Without `all` the same list is OR.
     let any = "sel: {CommandLine|contains: ['-nop', '-enc']}";
@@ -226,12 +289,27 @@ fn modifier_exists_rejects_non_boolean() {
 /// case-insensitive matching."
 #[test]
 fn modifier_cased() {
-    assert_matches("sel: {CommandLine|cased: 'Whoami'}", r#"{"CommandLine": "Whoami"}"#);
-    assert_no_match("sel: {CommandLine|cased: 'Whoami'}", r#"{"CommandLine": "whoami"}"#);
-    assert_matches("sel: {CommandLine|contains|cased: 'Invoke-'}", r#"{"CommandLine": "x Invoke-Mimikatz"}"#);
-    assert_no_match("sel: {CommandLine|contains|cased: 'Invoke-'}", r#"{"CommandLine": "x invoke-mimikatz"}"#);
+    assert_matches(
+        "sel: {CommandLine|cased: 'Whoami'}",
+        r#"{"CommandLine": "Whoami"}"#,
+    );
+    assert_no_match(
+        "sel: {CommandLine|cased: 'Whoami'}",
+        r#"{"CommandLine": "whoami"}"#,
+    );
+    assert_matches(
+        "sel: {CommandLine|contains|cased: 'Invoke-'}",
+        r#"{"CommandLine": "x Invoke-Mimikatz"}"#,
+    );
+    assert_no_match(
+        "sel: {CommandLine|contains|cased: 'Invoke-'}",
+        r#"{"CommandLine": "x invoke-mimikatz"}"#,
+    );
     // Without `cased`, the same value matches either case.
-    assert_matches("sel: {CommandLine: 'Whoami'}", r#"{"CommandLine": "WHOAMI"}"#);
+    assert_matches(
+        "sel: {CommandLine: 'Whoami'}",
+        r#"{"CommandLine": "WHOAMI"}"#,
+    );
 }
 
 /// "`neq`: The field is different from the specified values." / numeric "`neq`: Field is
@@ -243,8 +321,14 @@ fn modifier_neq() {
     // Comparison is case-insensitive like any other string comparison.
     assert_no_match("sel: {User|neq: 'SYSTEM'}", r#"{"User": "system"}"#);
     // "different from the specified values": none of them.
-    assert_matches("sel: {User|neq: [SYSTEM, 'LOCAL SERVICE']}", r#"{"User": "bob"}"#);
-    assert_no_match("sel: {User|neq: [SYSTEM, 'LOCAL SERVICE']}", r#"{"User": "local service"}"#);
+    assert_matches(
+        "sel: {User|neq: [SYSTEM, 'LOCAL SERVICE']}",
+        r#"{"User": "bob"}"#,
+    );
+    assert_no_match(
+        "sel: {User|neq: [SYSTEM, 'LOCAL SERVICE']}",
+        r#"{"User": "local service"}"#,
+    );
     // Numbers.
     assert_matches("sel: {LogonType|neq: 3}", r#"{"LogonType": 10}"#);
     assert_no_match("sel: {LogonType|neq: 3}", r#"{"LogonType": 3}"#);
@@ -256,7 +340,10 @@ fn modifier_neq() {
 #[test]
 fn decision_neq_on_absent_field_holds() {
     assert_matches("sel: {User|neq: 'SYSTEM'}", r#"{"Other": "x"}"#);
-    assert_no_match("sel:\n    User|neq: 'SYSTEM'\n    User|exists: true", r#"{"Other": "x"}"#);
+    assert_no_match(
+        "sel:\n    User|neq: 'SYSTEM'\n    User|exists: true",
+        r#"{"Other": "x"}"#,
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -269,12 +356,18 @@ fn decision_neq_on_absent_field_holds() {
 fn modifier_windash_all_five_dashes() {
     let det = "sel: {CommandLine|windash|contains: ' -enc '}";
     for dash in ["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"] {
-        assert_matches(det, &format!(r#"{{"CommandLine": "powershell {dash}enc ZQB4AGkAdAA="}}"#));
+        assert_matches(
+            det,
+            &format!(r#"{{"CommandLine": "powershell {dash}enc ZQB4AGkAdAA="}}"#),
+        );
     }
     assert_no_match(det, r#"{"CommandLine": "powershell +enc ZQB4AGkAdAA="}"#);
     assert_no_match(det, r#"{"CommandLine": "powershell enc ZQB4AGkAdAA="}"#);
     // The value's own dash may be any of the five: '/' in the rule finds '-' in the event.
-    assert_matches("sel: {CommandLine|windash|contains: ' /enc '}", r#"{"CommandLine": "powershell -enc x"}"#);
+    assert_matches(
+        "sel: {CommandLine|windash|contains: ' /enc '}",
+        r#"{"CommandLine": "powershell -enc x"}"#,
+    );
     // "all possible permutations": every dash of the value varies independently.
     let two = "sel: {CommandLine|windash|contains: ' -a -b'}";
     assert_matches(two, "{\"CommandLine\": \"tool /a \u{2014}b\"}");
@@ -285,9 +378,18 @@ fn modifier_windash_all_five_dashes() {
 /// case-sensitive by default." (and "Regular expressions are case-sensitive by default.")
 #[test]
 fn modifier_re() {
-    assert_matches("sel: {CommandLine|re: 'who.mi'}", r#"{"CommandLine": "cmd /c whoami /all"}"#);
-    assert_no_match("sel: {CommandLine|re: 'who.mi'}", r#"{"CommandLine": "cmd /c WHOAMI /all"}"#);
-    assert_no_match("sel: {CommandLine|re: 'who.mi'}", r#"{"CommandLine": "cmd /c who"}"#);
+    assert_matches(
+        "sel: {CommandLine|re: 'who.mi'}",
+        r#"{"CommandLine": "cmd /c whoami /all"}"#,
+    );
+    assert_no_match(
+        "sel: {CommandLine|re: 'who.mi'}",
+        r#"{"CommandLine": "cmd /c WHOAMI /all"}"#,
+    );
+    assert_no_match(
+        "sel: {CommandLine|re: 'who.mi'}",
+        r#"{"CommandLine": "cmd /c who"}"#,
+    );
 }
 
 /// "The supported flavor is PCRE with the following metacharacters: Wildcards `.`;
@@ -308,8 +410,14 @@ fn modifier_re_metacharacters() {
 /// "`i`: (insensitive) to enable case-insensitive matching."
 #[test]
 fn modifier_re_i() {
-    assert_matches("sel: {CommandLine|re|i: 'who.mi'}", r#"{"CommandLine": "cmd /c WHOAMI"}"#);
-    assert_no_match("sel: {CommandLine|re|i: 'who.mi'}", r#"{"CommandLine": "cmd /c WHO"}"#);
+    assert_matches(
+        "sel: {CommandLine|re|i: 'who.mi'}",
+        r#"{"CommandLine": "cmd /c WHOAMI"}"#,
+    );
+    assert_no_match(
+        "sel: {CommandLine|re|i: 'who.mi'}",
+        r#"{"CommandLine": "cmd /c WHO"}"#,
+    );
 }
 
 /// "`m`: (multi line) to match across multiple lines. `^` /`$` match the start/end of
@@ -334,7 +442,13 @@ fn modifier_re_s() {
 /// backreferences have no linear-time matching; they are rejected with that reason.
 #[test]
 fn modifier_re_rejects_lookaround_and_backreferences() {
-    for re in ["foo(?=bar)", "foo(?!bar)", "(?<=foo)bar", "(?<!foo)bar", r"(a)\1"] {
+    for re in [
+        "foo(?=bar)",
+        "foo(?!bar)",
+        "(?<=foo)bar",
+        "(?<!foo)bar",
+        r"(a)\1",
+    ] {
         let rej = assert_rejected(&format!("sel:\n    CommandLine|re: '{re}'"));
         assert_reason(&rej, &["CommandLine|re", "linear time"]);
         assert_eq!(rej.line, Some(6), "{re}: the line of the key");
@@ -345,17 +459,32 @@ fn modifier_re_rejects_lookaround_and_backreferences() {
 #[test]
 fn modifier_base64() {
     // base64("cmd /c whoami") = Y21kIC9jIHdob2FtaQ==
-    assert_matches("sel: {Payload|base64: 'cmd /c whoami'}", r#"{"Payload": "Y21kIC9jIHdob2FtaQ=="}"#);
-    assert_no_match("sel: {Payload|base64: 'cmd /c whoami'}", r#"{"Payload": "cmd /c whoami"}"#);
-    assert_matches("sel: {Payload|base64|contains: 'cmd /c whoami'}", r#"{"Payload": "x Y21kIC9jIHdob2FtaQ== y"}"#);
+    assert_matches(
+        "sel: {Payload|base64: 'cmd /c whoami'}",
+        r#"{"Payload": "Y21kIC9jIHdob2FtaQ=="}"#,
+    );
+    assert_no_match(
+        "sel: {Payload|base64: 'cmd /c whoami'}",
+        r#"{"Payload": "cmd /c whoami"}"#,
+    );
+    assert_matches(
+        "sel: {Payload|base64|contains: 'cmd /c whoami'}",
+        r#"{"Payload": "x Y21kIC9jIHdob2FtaQ== y"}"#,
+    );
 }
 
 /// Decision: encoded values are matched case-sensitively (another letter case is other
 /// bytes once decoded).
 #[test]
 fn decision_encoded_values_are_case_sensitive() {
-    assert_no_match("sel: {Payload|base64: 'cmd /c whoami'}", r#"{"Payload": "y21kic9jihdob2ftaq=="}"#);
-    assert_no_match("sel: {Payload|base64offset|contains: 'http://'}", r#"{"Payload": "AHR0CDOVL2EUYI94"}"#);
+    assert_no_match(
+        "sel: {Payload|base64: 'cmd /c whoami'}",
+        r#"{"Payload": "y21kic9jihdob2ftaq=="}"#,
+    );
+    assert_no_match(
+        "sel: {Payload|base64offset|contains: 'http://'}",
+        r#"{"Payload": "AHR0CDOVL2EUYI94"}"#,
+    );
 }
 
 /// "`base64offset`: If a value might appear somewhere in a base64-encoded string the
@@ -379,12 +508,24 @@ fn modifier_base64offset() {
 #[test]
 fn modifier_utf16le_and_wide() {
     // Raw: the field holds the UTF-16LE bytes (valid UTF-8 here: NULs after ASCII).
-    assert_matches("sel: {Data|utf16le: 'cmd'}", r#"{"Data": "c\u0000m\u0000d\u0000"}"#);
+    assert_matches(
+        "sel: {Data|utf16le: 'cmd'}",
+        r#"{"Data": "c\u0000m\u0000d\u0000"}"#,
+    );
     assert_no_match("sel: {Data|utf16le: 'cmd'}", r#"{"Data": "cmd"}"#);
-    assert_matches("sel: {Data|wide: 'cmd'}", r#"{"Data": "c\u0000m\u0000d\u0000"}"#);
-    assert_no_match("sel: {Data|wide: 'cmd'}", r#"{"Data": "\u0000c\u0000m\u0000d"}"#);
+    assert_matches(
+        "sel: {Data|wide: 'cmd'}",
+        r#"{"Data": "c\u0000m\u0000d\u0000"}"#,
+    );
+    assert_no_match(
+        "sel: {Data|wide: 'cmd'}",
+        r#"{"Data": "\u0000c\u0000m\u0000d"}"#,
+    );
     // base64(utf16le("cmd")) = YwBtAGQA
-    assert_matches("sel: {Data|utf16le|base64: 'cmd'}", r#"{"Data": "YwBtAGQA"}"#);
+    assert_matches(
+        "sel: {Data|utf16le|base64: 'cmd'}",
+        r#"{"Data": "YwBtAGQA"}"#,
+    );
     assert_no_match("sel: {Data|utf16le|base64: 'cmd'}", r#"{"Data": "Y21k"}"#);
     // As rules use them: PowerShell -EncodedCommand payloads. base64(utf16le(...)) of
     // "powershell ping 1.2.3.4" with 0, 1 and 2 extra spaces (byte shifts 1, 0, 2).
@@ -392,22 +533,46 @@ fn modifier_utf16le_and_wide() {
         "sel: {CommandLine|wide|base64offset|contains: 'ping'}",
         "sel: {CommandLine|utf16le|base64offset|contains: 'ping'}",
     ] {
-        assert_matches(det, r#"{"CommandLine": "powershell -enc cABvAHcAZQByAHMAaABlAGwAbAAgAHAAaQBuAGcAIAAxAC4AMgAuADMALgA0AA=="}"#);
-        assert_matches(det, r#"{"CommandLine": "powershell -enc cABvAHcAZQByAHMAaABlAGwAbAAgACAAcABpAG4AZwAgADEALgAyAC4AMwAuADQA"}"#);
-        assert_matches(det, r#"{"CommandLine": "powershell -enc cABvAHcAZQByAHMAaABlAGwAbAAgACAAIABwAGkAbgBnACAAMQAuADIALgAzAC4ANAA="}"#);
+        assert_matches(
+            det,
+            r#"{"CommandLine": "powershell -enc cABvAHcAZQByAHMAaABlAGwAbAAgAHAAaQBuAGcAIAAxAC4AMgAuADMALgA0AA=="}"#,
+        );
+        assert_matches(
+            det,
+            r#"{"CommandLine": "powershell -enc cABvAHcAZQByAHMAaABlAGwAbAAgACAAcABpAG4AZwAgADEALgAyAC4AMwAuADQA"}"#,
+        );
+        assert_matches(
+            det,
+            r#"{"CommandLine": "powershell -enc cABvAHcAZQByAHMAaABlAGwAbAAgACAAIABwAGkAbgBnACAAMQAuADIALgAzAC4ANAA="}"#,
+        );
         // base64 of the UTF-8 text: not UTF-16.
-        assert_no_match(det, r#"{"CommandLine": "powershell -enc cG93ZXJzaGVsbCBwaW5nIDEuMi4zLjQ="}"#);
+        assert_no_match(
+            det,
+            r#"{"CommandLine": "powershell -enc cG93ZXJzaGVsbCBwaW5nIDEuMi4zLjQ="}"#,
+        );
     }
 }
 
 /// "`utf16be`: Transforms value to UTF16-BE encoding, e.g. `cmd` > `00 63 00 6d 00 64`"
 #[test]
 fn modifier_utf16be() {
-    assert_matches("sel: {Data|utf16be: 'cmd'}", r#"{"Data": "\u0000c\u0000m\u0000d"}"#);
-    assert_no_match("sel: {Data|utf16be: 'cmd'}", r#"{"Data": "c\u0000m\u0000d\u0000"}"#);
+    assert_matches(
+        "sel: {Data|utf16be: 'cmd'}",
+        r#"{"Data": "\u0000c\u0000m\u0000d"}"#,
+    );
+    assert_no_match(
+        "sel: {Data|utf16be: 'cmd'}",
+        r#"{"Data": "c\u0000m\u0000d\u0000"}"#,
+    );
     // base64(utf16be("cmd")) = AGMAbQBk
-    assert_matches("sel: {Data|utf16be|base64: 'cmd'}", r#"{"Data": "AGMAbQBk"}"#);
-    assert_no_match("sel: {Data|utf16be|base64: 'cmd'}", r#"{"Data": "YwBtAGQA"}"#);
+    assert_matches(
+        "sel: {Data|utf16be|base64: 'cmd'}",
+        r#"{"Data": "AGMAbQBk"}"#,
+    );
+    assert_no_match(
+        "sel: {Data|utf16be|base64: 'cmd'}",
+        r#"{"Data": "YwBtAGQA"}"#,
+    );
     // base64(utf16be("x ping y")), base64(utf16be("xx ping y"))
     let det = "sel: {Data|utf16be|base64offset|contains: 'ping'}";
     assert_matches(det, r#"{"Data": "AHgAIABwAGkAbgBnACAAeQ=="}"#);
@@ -423,7 +588,10 @@ fn modifier_utf16be() {
 #[test]
 fn modifier_utf16() {
     // base64(FF FE + utf16le("cmd")) = //5jAG0AZAA=
-    assert_matches("sel: {Data|utf16|base64: 'cmd'}", r#"{"Data": "//5jAG0AZAA="}"#);
+    assert_matches(
+        "sel: {Data|utf16|base64: 'cmd'}",
+        r#"{"Data": "//5jAG0AZAA="}"#,
+    );
     assert_no_match("sel: {Data|utf16|base64: 'cmd'}", r#"{"Data": "YwBtAGQA"}"#);
     // base64(FF FE + utf16le("cmd /c calc")) and the same without the byte order mark.
     let det = "sel: {Data|utf16|base64offset|contains: 'cmd'}";
@@ -511,7 +679,10 @@ fn modifier_day() {
 fn modifier_week() {
     // 2019-03-19 is in ISO week 12; 2024-06-15 in week 24.
     assert_matches("sel: {UtcTime|week: 12}", SYSMON_TIME);
-    assert_matches("sel: {UtcTime|week: 24}", r#"{"UtcTime": "2024-06-15T10:00:00Z"}"#);
+    assert_matches(
+        "sel: {UtcTime|week: 24}",
+        r#"{"UtcTime": "2024-06-15T10:00:00Z"}"#,
+    );
     assert_no_match("sel: {UtcTime|week: 11}", SYSMON_TIME);
 }
 
@@ -519,9 +690,18 @@ fn modifier_week() {
 /// "between 1 and 52"); the first days of January may be in week 52/53 of the year before.
 #[test]
 fn decision_week_is_iso_8601() {
-    assert_matches("sel: {UtcTime|week: 53}", r#"{"UtcTime": "2020-12-31T12:00:00Z"}"#);
-    assert_matches("sel: {UtcTime|week: 53}", r#"{"UtcTime": "2021-01-03T12:00:00Z"}"#);
-    assert_no_match("sel: {UtcTime|week: 1}", r#"{"UtcTime": "2021-01-03T12:00:00Z"}"#);
+    assert_matches(
+        "sel: {UtcTime|week: 53}",
+        r#"{"UtcTime": "2020-12-31T12:00:00Z"}"#,
+    );
+    assert_matches(
+        "sel: {UtcTime|week: 53}",
+        r#"{"UtcTime": "2021-01-03T12:00:00Z"}"#,
+    );
+    assert_no_match(
+        "sel: {UtcTime|week: 1}",
+        r#"{"UtcTime": "2021-01-03T12:00:00Z"}"#,
+    );
 }
 
 /// "`month`: number between 1 and 12."
@@ -557,8 +737,14 @@ fn modifier_time_without_timezone_conversion() {
 /// Supports both IPv4 and IPv6 notations. Example: `DestinationIp|cidr: 10.0.0.0/8`"
 #[test]
 fn modifier_cidr_v4() {
-    assert_matches("sel: {DestinationIp|cidr: 10.0.0.0/8}", r#"{"DestinationIp": "10.20.30.40"}"#);
-    assert_no_match("sel: {DestinationIp|cidr: 10.0.0.0/8}", r#"{"DestinationIp": "11.0.0.1"}"#);
+    assert_matches(
+        "sel: {DestinationIp|cidr: 10.0.0.0/8}",
+        r#"{"DestinationIp": "10.20.30.40"}"#,
+    );
+    assert_no_match(
+        "sel: {DestinationIp|cidr: 10.0.0.0/8}",
+        r#"{"DestinationIp": "11.0.0.1"}"#,
+    );
     let list = "sel: {DestinationIp|cidr: ['10.0.0.0/8', '192.168.0.0/16']}";
     assert_matches(list, r#"{"DestinationIp": "192.168.1.1"}"#);
     assert_no_match(list, r#"{"DestinationIp": "172.16.0.1"}"#);
@@ -570,9 +756,15 @@ fn modifier_cidr_v6() {
     let det = "sel: {DestinationIp|cidr: '2001:db8::/32'}";
     assert_matches(det, r#"{"DestinationIp": "2001:db8:1::5"}"#);
     assert_no_match(det, r#"{"DestinationIp": "2001:db9::1"}"#);
-    assert_matches("sel: {DestinationIp|cidr: 'fe80::/10'}", r#"{"DestinationIp": "fe80::1"}"#);
+    assert_matches(
+        "sel: {DestinationIp|cidr: 'fe80::/10'}",
+        r#"{"DestinationIp": "fe80::1"}"#,
+    );
     // A v4 range never holds a v6 address and the reverse.
-    assert_no_match("sel: {DestinationIp|cidr: 10.0.0.0/8}", r#"{"DestinationIp": "2001:db8::1"}"#);
+    assert_no_match(
+        "sel: {DestinationIp|cidr: 10.0.0.0/8}",
+        r#"{"DestinationIp": "2001:db8::1"}"#,
+    );
 }
 
 /// "The modifiers listed in this section can only be applied to IP values."
@@ -590,7 +782,10 @@ fn modifier_cidr_rejects_non_ranges() {
 
 fn placeholders() -> BuildOptions {
     BuildOptions {
-        placeholders: Placeholders::from_yaml("Workstations: [ws1, 'ws2*']\nAdministrators: admin\n").unwrap(),
+        placeholders: Placeholders::from_yaml(
+            "Workstations: [ws1, 'ws2*']\nAdministrators: admin\n",
+        )
+        .unwrap(),
     }
 }
 
@@ -611,8 +806,16 @@ fn modifier_expand() {
 #[test]
 fn modifier_expand_only_with_expand_and_escaped_percent() {
     let opts = placeholders();
-    assert_matches_with("sel: {ComputerName: '%Workstations%'}", r#"{"ComputerName": "%Workstations%"}"#, &opts);
-    assert_no_match_with("sel: {ComputerName: '%Workstations%'}", r#"{"ComputerName": "ws1"}"#, &opts);
+    assert_matches_with(
+        "sel: {ComputerName: '%Workstations%'}",
+        r#"{"ComputerName": "%Workstations%"}"#,
+        &opts,
+    );
+    assert_no_match_with(
+        "sel: {ComputerName: '%Workstations%'}",
+        r#"{"ComputerName": "ws1"}"#,
+        &opts,
+    );
     let det = r"sel: {User|expand: '\%plain%Administrators%'}";
     assert_matches_with(det, r#"{"User": "%plainadmin"}"#, &opts);
     assert_no_match_with(det, r#"{"User": "\\%plainadmin"}"#, &opts);
@@ -622,7 +825,10 @@ fn modifier_expand_only_with_expand_and_escaped_percent() {
 /// isn't able to handle placeholders, it must reject the rule."
 #[test]
 fn modifier_expand_rejects_placeholder_without_values() {
-    let rej = assert_rejected_with("sel:\n    ComputerName|expand: '%Servers%'", &placeholders());
+    let rej = assert_rejected_with(
+        "sel:\n    ComputerName|expand: '%Servers%'",
+        &placeholders(),
+    );
     assert_reason(&rej, &["%Servers%", "no values"]);
     assert_eq!(rej.line, Some(6));
     let rej = assert_rejected("sel:\n    ComputerName|expand: '%Workstations%'");
@@ -634,10 +840,19 @@ fn modifier_expand_rejects_placeholder_without_values() {
 #[test]
 fn modifier_fieldref() {
     let det = "sel: {TargetUserName|fieldref: SubjectUserName}";
-    assert_matches(det, r#"{"TargetUserName": "bob", "SubjectUserName": "bob"}"#);
+    assert_matches(
+        det,
+        r#"{"TargetUserName": "bob", "SubjectUserName": "bob"}"#,
+    );
     // Case-insensitive like every comparison without `cased`.
-    assert_matches(det, r#"{"TargetUserName": "bob", "SubjectUserName": "BOB"}"#);
-    assert_no_match(det, r#"{"TargetUserName": "bob", "SubjectUserName": "alice"}"#);
+    assert_matches(
+        det,
+        r#"{"TargetUserName": "bob", "SubjectUserName": "BOB"}"#,
+    );
+    assert_no_match(
+        det,
+        r#"{"TargetUserName": "bob", "SubjectUserName": "alice"}"#,
+    );
     assert_no_match(det, r#"{"TargetUserName": "bob"}"#);
 }
 
@@ -645,16 +860,31 @@ fn modifier_fieldref() {
 #[test]
 fn modifier_fieldref_neq() {
     let det = "sel: {TargetUserName|fieldref|neq: SubjectUserName}";
-    assert_matches(det, r#"{"TargetUserName": "bob", "SubjectUserName": "alice"}"#);
-    assert_no_match(det, r#"{"TargetUserName": "bob", "SubjectUserName": "bob"}"#);
+    assert_matches(
+        det,
+        r#"{"TargetUserName": "bob", "SubjectUserName": "alice"}"#,
+    );
+    assert_no_match(
+        det,
+        r#"{"TargetUserName": "bob", "SubjectUserName": "bob"}"#,
+    );
 }
 
 /// Unknown modifiers are not Sigma: "[List of modifiers](sigma-appendix-modifiers.md)".
 #[test]
 fn modifier_unknown_is_rejected_with_line() {
-    let rej = assert_rejected("sel:\n    Image|endswith: '\\cmd.exe'\n    CommandLine|containz: 'whoami'");
-    assert_reason(&rej, &["unknown modifier", "containz", "CommandLine|containz"]);
-    assert_eq!(rej.line, Some(7), "the line of the key with the unknown modifier");
+    let rej = assert_rejected(
+        "sel:\n    Image|endswith: '\\cmd.exe'\n    CommandLine|containz: 'whoami'",
+    );
+    assert_reason(
+        &rej,
+        &["unknown modifier", "containz", "CommandLine|containz"],
+    );
+    assert_eq!(
+        rej.line,
+        Some(7),
+        "the line of the key with the unknown modifier"
+    );
     assert!(rej.to_string().starts_with("semantics.yml:7: "), "{rej}");
 }
 
@@ -665,8 +895,14 @@ fn modifier_unknown_is_rejected_with_line() {
 /// "All values are treated as case-insensitive strings."
 #[test]
 fn strings_are_case_insensitive() {
-    assert_matches(r"sel: {Image: 'C:\WINDOWS\system32\CMD.exe'}", r#"{"Image": "c:\\windows\\System32\\cmd.EXE"}"#);
-    assert_no_match(r"sel: {Image: 'C:\WINDOWS\system32\CMD.exe'}", r#"{"Image": "c:\\windows\\System32\\cmd.com"}"#);
+    assert_matches(
+        r"sel: {Image: 'C:\WINDOWS\system32\CMD.exe'}",
+        r#"{"Image": "c:\\windows\\System32\\cmd.EXE"}"#,
+    );
+    assert_no_match(
+        r"sel: {Image: 'C:\WINDOWS\system32\CMD.exe'}",
+        r#"{"Image": "c:\\windows\\System32\\cmd.com"}"#,
+    );
 }
 
 /// Decision: non-ASCII letters fold by their Unicode lowercase mapping, one character at a
@@ -674,7 +910,10 @@ fn strings_are_case_insensitive() {
 #[test]
 fn decision_non_ascii_case_folding() {
     assert_matches("sel: {Message: 'ÄRGER'}", r#"{"Message": "ärger"}"#);
-    assert_matches("sel: {Message|contains: 'ПРИВЕТ'}", r#"{"Message": "x привет y"}"#);
+    assert_matches(
+        "sel: {Message|contains: 'ПРИВЕТ'}",
+        r#"{"Message": "x привет y"}"#,
+    );
     assert_no_match("sel: {Message: 'ÄRGER'}", r#"{"Message": "arger"}"#);
     // Kelvin sign K (U+212A) lowercases to ASCII k but does not match it.
     assert_no_match("sel: {Message: 'k'}", "{\"Message\": \"\u{212A}\"}");
@@ -696,11 +935,26 @@ fn wildcard_question_mark() {
 /// antivirus_V21.2.1.exe or ...` will be `antivirus_V*.exe`"
 #[test]
 fn wildcard_star() {
-    assert_matches("sel: {Image: 'antivirus_V*.exe'}", r#"{"Image": "antivirus_V1.exe"}"#);
-    assert_matches("sel: {Image: 'antivirus_V*.exe'}", r#"{"Image": "antivirus_V21.2.1.exe"}"#);
-    assert_matches("sel: {Image: 'antivirus_V*.exe'}", r#"{"Image": "antivirus_V.exe"}"#);
-    assert_no_match("sel: {Image: 'antivirus_V*.exe'}", r#"{"Image": "antivirus_V1.dll"}"#);
-    assert_no_match("sel: {Image: 'antivirus_V*.exe'}", r#"{"Image": "x antivirus_V1.exe"}"#);
+    assert_matches(
+        "sel: {Image: 'antivirus_V*.exe'}",
+        r#"{"Image": "antivirus_V1.exe"}"#,
+    );
+    assert_matches(
+        "sel: {Image: 'antivirus_V*.exe'}",
+        r#"{"Image": "antivirus_V21.2.1.exe"}"#,
+    );
+    assert_matches(
+        "sel: {Image: 'antivirus_V*.exe'}",
+        r#"{"Image": "antivirus_V.exe"}"#,
+    );
+    assert_no_match(
+        "sel: {Image: 'antivirus_V*.exe'}",
+        r#"{"Image": "antivirus_V1.dll"}"#,
+    );
+    assert_no_match(
+        "sel: {Image: 'antivirus_V*.exe'}",
+        r#"{"Image": "x antivirus_V1.exe"}"#,
+    );
 }
 
 /// "Plain backslash not followed by a wildcard can be expressed as single `\` or double
@@ -711,7 +965,10 @@ fn escape_plain_backslash_single_or_double() {
     assert_matches(r"sel: {Image: 'C:\Windows\cmd.exe'}", ev);
     assert_matches(r"sel: {Image: 'C:\\Windows\\cmd.exe'}", ev);
     // `\\` is one backslash, so it does not match two.
-    assert_no_match(r"sel: {Image: 'C:\\Windows\\cmd.exe'}", r#"{"Image": "C:\\\\Windows\\\\cmd.exe"}"#);
+    assert_no_match(
+        r"sel: {Image: 'C:\\Windows\\cmd.exe'}",
+        r#"{"Image": "C:\\\\Windows\\\\cmd.exe"}"#,
+    );
 }
 
 /// "A wildcard has to be escaped to be handled as a plain character. eg: `\*`, `\?`."
@@ -727,10 +984,19 @@ fn escape_wildcard_is_plain_character() {
 /// followed by a wildcard: `\\*`."
 #[test]
 fn escape_backslash_before_wildcard() {
-    assert_matches(r"sel: {Image: 'C:\Temp\\*'}", r#"{"Image": "C:\\Temp\\evil.exe"}"#);
-    assert_no_match(r"sel: {Image: 'C:\Temp\\*'}", r#"{"Image": "C:\\Tempevil.exe"}"#);
+    assert_matches(
+        r"sel: {Image: 'C:\Temp\\*'}",
+        r#"{"Image": "C:\\Temp\\evil.exe"}"#,
+    );
+    assert_no_match(
+        r"sel: {Image: 'C:\Temp\\*'}",
+        r#"{"Image": "C:\\Tempevil.exe"}"#,
+    );
     // Versus `\*` alone, a plain star.
-    assert_no_match(r"sel: {Image: 'C:\Temp\*'}", r#"{"Image": "C:\\Temp\\evil.exe"}"#);
+    assert_no_match(
+        r"sel: {Image: 'C:\Temp\*'}",
+        r#"{"Image": "C:\\Temp\\evil.exe"}"#,
+    );
     assert_matches(r"sel: {Image: 'C:\Temp\*'}", r#"{"Image": "C:\\Temp*"}"#);
 }
 
@@ -749,8 +1015,14 @@ fn escape_three_or_four_backslashes() {
     let unc = r#"{"Path": "\\\\srv\\share"}"#; // \\srv\share
     assert_matches(r"sel: {Path: '\\\\srv\share'}", unc);
     assert_matches(r"sel: {Path: '\\\srv\share'}", unc);
-    assert_no_match(r"sel: {Path: '\\\\srv\share'}", r#"{"Path": "\\srv\\share"}"#);
-    assert_no_match(r"sel: {Path: '\\\srv\share'}", r#"{"Path": "\\srv\\share"}"#);
+    assert_no_match(
+        r"sel: {Path: '\\\\srv\share'}",
+        r#"{"Path": "\\srv\\share"}"#,
+    );
+    assert_no_match(
+        r"sel: {Path: '\\\srv\share'}",
+        r#"{"Path": "\\srv\\share"}"#,
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -767,7 +1039,10 @@ fn value_null() {
     assert_no_match(det, r#"{"FieldB": ""}"#);
     assert_no_match(det, r#"{"FieldB": "x"}"#);
     let spec = "selection: {EventID: 4738}\nfilter: {PasswordLastSet: null}\ncondition: selection and not filter";
-    assert_matches(spec, r#"{"EventID": 4738, "PasswordLastSet": "2024-01-01"}"#);
+    assert_matches(
+        spec,
+        r#"{"EventID": 4738, "PasswordLastSet": "2024-01-01"}"#,
+    );
     assert_no_match(spec, r#"{"EventID": 4738, "PasswordLastSet": null}"#);
 }
 
@@ -806,7 +1081,9 @@ fn value_null_empty_exists_are_distinct() {
 /// therefore shares no type with any other value." (the "Invalid Example")
 #[test]
 fn value_null_in_a_list_is_rejected() {
-    let rej = assert_rejected("selection_main:\n    FieldA: 'something'\n    FieldB:\n        - ''\n        - null\ncondition: selection_main");
+    let rej = assert_rejected(
+        "selection_main:\n    FieldA: 'something'\n    FieldB:\n        - ''\n        - null\ncondition: selection_main",
+    );
     assert_reason(&rej, &["null"]);
 }
 
@@ -849,8 +1126,14 @@ fn map_is_and_value_list_is_or() {
     assert_no_match(spec, r#"{"EventLog": "Security", "EventID": 4624}"#);
     assert_no_match(spec, r#"{"EventLog": "System", "EventID": 517}"#);
     let spec = "selection:\n    EventLog: Security\n    EventID: 4769\n    TicketOptions: '0x40810000'\n    TicketEncryption: '0x17'\ncondition: selection";
-    assert_matches(spec, r#"{"EventLog": "Security", "EventID": 4769, "TicketOptions": "0x40810000", "TicketEncryption": "0x17"}"#);
-    assert_no_match(spec, r#"{"EventLog": "Security", "EventID": 4769, "TicketOptions": "0x40810000", "TicketEncryption": "0x12"}"#);
+    assert_matches(
+        spec,
+        r#"{"EventLog": "Security", "EventID": 4769, "TicketOptions": "0x40810000", "TicketEncryption": "0x17"}"#,
+    );
+    assert_no_match(
+        spec,
+        r#"{"EventLog": "Security", "EventID": 4769, "TicketOptions": "0x40810000", "TicketEncryption": "0x12"}"#,
+    );
 }
 
 /// "maps (see below). All map items of a list are logically linked with 'OR'." — "matches
@@ -860,8 +1143,14 @@ fn map_is_and_value_list_is_or() {
 fn list_of_maps_is_or() {
     let spec = "selection:\n    - Image|endswith: '\\\\example.exe'\n    - Description|contains: 'Test executable'\ncondition: selection";
     assert_matches(spec, r#"{"Image": "C:\\tools\\example.exe"}"#);
-    assert_matches(spec, r#"{"Image": "C:\\x.exe", "Description": "A Test executable file"}"#);
-    assert_no_match(spec, r#"{"Image": "C:\\x.exe", "Description": "Production"}"#);
+    assert_matches(
+        spec,
+        r#"{"Image": "C:\\x.exe", "Description": "A Test executable file"}"#,
+    );
+    assert_no_match(
+        spec,
+        r#"{"Image": "C:\\x.exe", "Description": "Production"}"#,
+    );
     // Each map is still AND inside.
     let det = "sel:\n    - {A: 1, B: 2}\n    - {C: 3}";
     assert_no_match(det, r#"{"A": 1, "B": 9}"#);
@@ -874,7 +1163,10 @@ fn list_of_maps_is_or() {
 fn keywords_list_is_or_over_the_whole_event() {
     let spec = "keywords:\n    - 'EVILSERVICE'\n    - 'svchost.exe -n evil'\ncondition: keywords";
     assert_matches(spec, r#"{"Message": "Service EvilService was installed"}"#);
-    assert_matches(spec, r#"{"Data": {"Nested": ["x", "C:\\svchost.exe -n evil -k"]}}"#);
+    assert_matches(
+        spec,
+        r#"{"Data": {"Nested": ["x", "C:\\svchost.exe -n evil -k"]}}"#,
+    );
     assert_no_match(spec, r#"{"Message": "Service GoodService was installed"}"#);
     let spec = "mimikatz_keywords:\n    - 'event::clear'\n    - 'event::drop'\ncondition: mimikatz_keywords";
     assert_matches(spec, r#"{"CommandLine": "mimikatz.exe event::drop exit"}"#);
@@ -886,17 +1178,32 @@ fn keywords_list_is_or_over_the_whole_event() {
 #[test]
 fn keywords_all_is_and() {
     let spec = "keywords_cmdlet:\n    '|all':\n        - 'OabVirtualDirectory'\n        - ' -ExternalUrl '\ncondition: keywords_cmdlet";
-    assert_matches(spec, r#"{"Payload": "Set-OabVirtualDirectory -ExternalUrl 'http://x'"}"#);
-    assert_matches(spec, r#"{"Cmd": "Set-OabVirtualDirectory", "Args": "x -ExternalUrl y"}"#);
-    assert_no_match(spec, r#"{"Payload": "Set-OabVirtualDirectory -InternalUrl 'http://x'"}"#);
+    assert_matches(
+        spec,
+        r#"{"Payload": "Set-OabVirtualDirectory -ExternalUrl 'http://x'"}"#,
+    );
+    assert_matches(
+        spec,
+        r#"{"Cmd": "Set-OabVirtualDirectory", "Args": "x -ExternalUrl y"}"#,
+    );
+    assert_no_match(
+        spec,
+        r#"{"Payload": "Set-OabVirtualDirectory -InternalUrl 'http://x'"}"#,
+    );
 }
 
 /// Decision: a field holding a JSON array matches when any element matches (and `neq`
 /// when no element equals the value).
 #[test]
 fn decision_array_fields_match_any_element() {
-    assert_matches("sel: {Tags|contains: 'evil'}", r#"{"Tags": ["good", "so evil"]}"#);
-    assert_no_match("sel: {Tags|contains: 'evil'}", r#"{"Tags": ["good", "fine"]}"#);
+    assert_matches(
+        "sel: {Tags|contains: 'evil'}",
+        r#"{"Tags": ["good", "so evil"]}"#,
+    );
+    assert_no_match(
+        "sel: {Tags|contains: 'evil'}",
+        r#"{"Tags": ["good", "fine"]}"#,
+    );
     assert_no_match("sel: {Tags|neq: 'good'}", r#"{"Tags": ["good", "fine"]}"#);
 }
 
@@ -904,8 +1211,14 @@ fn decision_array_fields_match_any_element() {
 /// their decimal text.
 #[test]
 fn decision_keywords_search_values_only() {
-    assert_no_match("keywords: ['EVILSERVICE']\ncondition: keywords", r#"{"EvilService": "x"}"#);
-    assert_matches("keywords: ['7045']\ncondition: keywords", r#"{"EventID": 7045}"#);
+    assert_no_match(
+        "keywords: ['EVILSERVICE']\ncondition: keywords",
+        r#"{"EvilService": "x"}"#,
+    );
+    assert_matches(
+        "keywords: ['7045']\ncondition: keywords",
+        r#"{"EventID": 7045}"#,
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1042,11 +1355,17 @@ const SERVICE_INSTALL: &str = r##"{"Event": {"#attributes": {"xmlns": "http://sc
 fn evtx_field_lookup() {
     assert_evtx_matches("sel: {EventID: 7045}", SERVICE_INSTALL);
     assert_evtx_no_match("sel: {EventID: 16384}", SERVICE_INSTALL);
-    assert_evtx_matches("sel: {Provider_Name: 'Service Control Manager'}", SERVICE_INSTALL);
+    assert_evtx_matches(
+        "sel: {Provider_Name: 'Service Control Manager'}",
+        SERVICE_INSTALL,
+    );
     assert_evtx_matches("sel: {Execution_ProcessID: 788}", SERVICE_INSTALL);
     assert_evtx_matches("sel: {ServiceName: 'psexesvc'}", SERVICE_INSTALL);
     assert_evtx_no_match("sel: {ServiceName: 'other'}", SERVICE_INSTALL);
-    assert_evtx_matches("sel: {ImagePath|endswith: '\\PSEXESVC.exe'}", SERVICE_INSTALL);
+    assert_evtx_matches(
+        "sel: {ImagePath|endswith: '\\PSEXESVC.exe'}",
+        SERVICE_INSTALL,
+    );
     assert_evtx_matches("sel: {TimeCreated_SystemTime|hour: 23}", SERVICE_INSTALL);
     assert_evtx_no_match("sel: {TimeCreated_SystemTime|hour: 0}", SERVICE_INSTALL);
 }

@@ -14,7 +14,11 @@ use sigma_transform::rule::BuildOptions;
 use sigma_transform::ruleset::RuleSet;
 use sigma_transform::transform::{Transform, TransformOptions};
 
-fn ids(t: &Transform, scratch: &mut sigma_transform::transform::TransformScratch, event: &Value) -> BTreeSet<String> {
+fn ids(
+    t: &Transform,
+    scratch: &mut sigma_transform::transform::TransformScratch,
+    event: &Value,
+) -> BTreeSet<String> {
     let doc = JsonEvent::from_value(event.clone()).unwrap();
     t.match_event(&doc, scratch)
         .into_iter()
@@ -29,21 +33,40 @@ fn shape_fixtures_match_alike() {
     let mut want: Vec<(usize, BTreeSet<String>)> = Vec::new();
     for row in expected.lines().filter(|l| l.starts_with("| ")) {
         let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
-        let Ok(line) = cells[0].parse::<usize>() else { continue };
+        let Ok(line) = cells[0].parse::<usize>() else {
+            continue;
+        };
         let last = *cells.last().unwrap();
         let set = if last == "none" {
             BTreeSet::new()
         } else {
-            last.split(',').map(|s| s.trim().trim_matches('`').to_string()).collect()
+            last.split(',')
+                .map(|s| s.trim().trim_matches('`').to_string())
+                .collect()
         };
         want.push((line, set));
     }
     assert_eq!(want.len(), 6);
-    let set = RuleSet::load(&[common::project("rules/windows")], &BuildOptions::default());
-    let t = Transform::new(set.rules, &LogsourceMap::builtin(), TransformOptions::default());
+    let set = RuleSet::load(
+        &[common::project("rules/windows")],
+        &BuildOptions::default(),
+    );
+    let t = Transform::new(
+        set.rules,
+        &LogsourceMap::builtin(),
+        TransformOptions::default(),
+    );
     let mut scratch = t.scratch();
     let mut shapes_seen = BTreeSet::new();
-    for file in ["evtx_dump", "winlogbeat", "nxlog", "vector", "fluentbit_map", "fluentbit_inserts", "flat"] {
+    for file in [
+        "evtx_dump",
+        "winlogbeat",
+        "nxlog",
+        "vector",
+        "fluentbit_map",
+        "fluentbit_inserts",
+        "flat",
+    ] {
         let text = std::fs::read_to_string(dir.join(format!("{file}.ndjson"))).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), want.len(), "{file}");
@@ -51,11 +74,18 @@ fn shape_fixtures_match_alike() {
             let v: Value = serde_json::from_str(lines[line - 1]).unwrap();
             let doc = JsonEvent::from_value(v.clone()).unwrap();
             shapes_seen.insert(doc.shape().name());
-            assert!(!doc.lacks_template(), "{file}:{line} has a StringInserts template");
+            assert!(
+                !doc.lacks_template(),
+                "{file}:{line} has a StringInserts template"
+            );
             assert_eq!(&ids(&t, &mut scratch, &v), expect, "{file}:{line}");
         }
     }
-    assert_eq!(shapes_seen.len(), 7, "auto-detection tells all seven shapes apart: {shapes_seen:?}");
+    assert_eq!(
+        shapes_seen.len(),
+        7,
+        "auto-detection tells all seven shapes apart: {shapes_seen:?}"
+    );
 }
 
 #[test]
@@ -66,11 +96,19 @@ fn regression_events_fire_alike_in_every_shape() {
     let sigma = shared.join("sigma");
     let dirs = ["rules", "rules-emerging-threats", "rules-threat-hunting"].map(|d| sigma.join(d));
     let set = RuleSet::load(&dirs, &BuildOptions::default());
-    let t = Transform::new(set.rules, &LogsourceMap::builtin(), TransformOptions::default());
+    let t = Transform::new(
+        set.rules,
+        &LogsourceMap::builtin(),
+        TransformOptions::default(),
+    );
     let mut scratch = t.scratch();
     let reg = shared.join("regression");
     let lines_tsv = std::fs::read_to_string(reg.join("regression-events-lines.tsv")).unwrap();
-    let expected: Vec<String> = lines_tsv.lines().skip(1).map(|l| l.split('\t').nth(1).unwrap().to_string()).collect();
+    let expected: Vec<String> = lines_tsv
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(1).unwrap().to_string())
+        .collect();
     let events = std::fs::read_to_string(reg.join("regression-events.ndjson")).unwrap();
     let mut failures = Vec::new();
     let mut checked = 0;
@@ -80,15 +118,27 @@ fn regression_events_fire_alike_in_every_shape() {
         for shape in support::shapes::SHAPES {
             let converted = support::shapes::convert(&v, shape);
             let doc = JsonEvent::from_value(converted.clone()).unwrap();
-            assert_eq!(doc.shape().name(), shape, "line {}: detected as {}", i + 1, doc.shape().name());
+            assert_eq!(
+                doc.shape().name(),
+                shape,
+                "line {}: detected as {}",
+                i + 1,
+                doc.shape().name()
+            );
             let got = ids(&t, &mut scratch, &converted);
             checked += 1;
             if base.contains(want) && !got.contains(want) {
-                failures.push(format!("line {} {shape}: expected rule {want} no longer fires", i + 1));
+                failures.push(format!(
+                    "line {} {shape}: expected rule {want} no longer fires",
+                    i + 1
+                ));
             }
             let added: Vec<&String> = got.difference(&base).collect();
             if !added.is_empty() {
-                failures.push(format!("line {} {shape}: adds {added:?} that evtx_dump does not have", i + 1));
+                failures.push(format!(
+                    "line {} {shape}: adds {added:?} that evtx_dump does not have",
+                    i + 1
+                ));
             }
             let lost: Vec<&String> = base.difference(&got).collect();
             if !lost.is_empty() {
@@ -97,5 +147,10 @@ fn regression_events_fire_alike_in_every_shape() {
         }
     }
     eprintln!("shapes: {checked} (event, shape) pairs checked");
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

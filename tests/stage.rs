@@ -43,7 +43,10 @@ fn modes_route_events_to_their_outputs() {
             (Output::Pass(r, bytes), Some(want)) => {
                 assert_eq!(r, want, "{mode:?}");
                 let v: Value = serde_json::from_slice(&bytes).unwrap();
-                assert_eq!(v["sigma"]["matches"][0]["title"], "PsExec Service Installed");
+                assert_eq!(
+                    v["sigma"]["matches"][0]["title"],
+                    "PsExec Service Installed"
+                );
             }
             (o, w) => panic!("{mode:?}: {o:?} vs {w:?}"),
         }
@@ -59,7 +62,10 @@ fn modes_route_events_to_their_outputs() {
         }
         // Lines that are not JSON are never dropped.
         let junk = Bytes::from_static(b"not json");
-        assert!(matches!(t.process(junk, &mut s, &mut c), Output::Pass(_, _)), "{mode:?}");
+        assert!(
+            matches!(t.process(junk, &mut s, &mut c), Output::Pass(_, _)),
+            "{mode:?}"
+        );
         assert_eq!(c.unparsed, 1);
     }
     assert_eq!(Route::Matched.name(), Some("matched"));
@@ -72,18 +78,32 @@ fn rule_selection_by_level_id_tag_and_status() {
     let count = |f: &dyn Fn(&mut SigmaConfig)| {
         let mut cfg = SigmaConfig::new(rules.clone());
         f(&mut cfg);
-        SigmaTransform::from_config(&cfg).unwrap().engine().rules().len()
+        SigmaTransform::from_config(&cfg)
+            .unwrap()
+            .engine()
+            .rules()
+            .len()
     };
     let all = count(&|_| {});
     assert_eq!(all, 7);
     let high = count(&|c| c.min_level = Some(Level::High));
     assert!(high > 0 && high < all, "{high}");
-    assert_eq!(count(&|c| c.include.ids = vec!["05dbc954-2e98-4623-a653-c3fbd62f2867".into()]), 1);
+    assert_eq!(
+        count(&|c| c.include.ids = vec!["05dbc954-2e98-4623-a653-c3fbd62f2867".into()]),
+        1
+    );
     let tagged = count(&|c| c.include.tags = vec!["attack.t1569.002".into()]);
     assert!(tagged >= 1);
-    assert_eq!(count(&|c| c.exclude.tags = vec!["ATTACK.T1569.002".into()]), all - tagged, "tags compare case-insensitively");
+    assert_eq!(
+        count(&|c| c.exclude.tags = vec!["ATTACK.T1569.002".into()]),
+        all - tagged,
+        "tags compare case-insensitively"
+    );
     let experimental = count(&|c| c.include.statuses = vec!["experimental".into()]);
-    assert_eq!(count(&|c| c.exclude.statuses = vec!["experimental".into()]), all - experimental);
+    assert_eq!(
+        count(&|c| c.exclude.statuses = vec!["experimental".into()]),
+        all - experimental
+    );
 }
 
 #[test]
@@ -91,35 +111,65 @@ fn ecs_profile_writes_ecs_fields_without_overwriting() {
     let t = bundled(Mode::Tag, OutputProfile::Ecs);
     let mut s = t.scratch();
     let mut c = Counters::default();
-    let Output::Pass(_, bytes) = t.process(Bytes::from_static(PSEXEC_7045.as_bytes()), &mut s, &mut c) else {
+    let Output::Pass(_, bytes) =
+        t.process(Bytes::from_static(PSEXEC_7045.as_bytes()), &mut s, &mut c)
+    else {
         panic!()
     };
     let v: Value = serde_json::from_slice(&bytes).unwrap();
-    assert!(bytes.starts_with(&PSEXEC_7045.as_bytes()[..PSEXEC_7045.len() - 1]), "spliced into the original bytes");
-    assert_eq!(v["rule"]["id"], json!(["05dbc954-2e98-4623-a653-c3fbd62f2867"]));
+    assert!(
+        bytes.starts_with(&PSEXEC_7045.as_bytes()[..PSEXEC_7045.len() - 1]),
+        "spliced into the original bytes"
+    );
+    assert_eq!(
+        v["rule"]["id"],
+        json!(["05dbc954-2e98-4623-a653-c3fbd62f2867"])
+    );
     assert_eq!(v["rule"]["name"], json!(["PsExec Service Installed"]));
     assert_eq!(v["rule"]["ruleset"], "sigma");
     assert!(v["rule"]["author"][0].is_string());
-    assert!(v["rule"]["description"][0].as_str().unwrap().contains("PSEXESVC"));
+    assert!(
+        v["rule"]["description"][0]
+            .as_str()
+            .unwrap()
+            .contains("PSEXESVC")
+    );
     assert_eq!(v["event"]["severity"], 47);
     assert_eq!(v["threat"]["framework"], "MITRE ATT&CK");
     assert_eq!(v["threat"]["technique"]["id"], json!(["T1569"]));
     assert_eq!(v["threat"]["technique"]["name"], json!(["System Services"]));
-    assert_eq!(v["threat"]["technique"]["subtechnique"]["id"], json!(["T1569.002"]));
-    assert_eq!(v["threat"]["technique"]["subtechnique"]["name"], json!(["Service Execution"]));
+    assert_eq!(
+        v["threat"]["technique"]["subtechnique"]["id"],
+        json!(["T1569.002"])
+    );
+    assert_eq!(
+        v["threat"]["technique"]["subtechnique"]["name"],
+        json!(["Service Execution"])
+    );
     assert_eq!(v["threat"]["tactic"]["id"], json!(["TA0002"]));
     assert_eq!(v["threat"]["tactic"]["name"], json!(["Execution"]));
     // ECS types for what we write: keywords (strings or arrays of strings), severity a long.
-    for path in ["/rule/id", "/rule/name", "/rule/author", "/threat/technique/id", "/threat/tactic/name"] {
+    for path in [
+        "/rule/id",
+        "/rule/name",
+        "/rule/author",
+        "/threat/technique/id",
+        "/threat/tactic/name",
+    ] {
         let f = v.pointer(path).unwrap();
-        assert!(f.as_array().unwrap().iter().all(Value::is_string), "{path} is a keyword array");
+        assert!(
+            f.as_array().unwrap().iter().all(Value::is_string),
+            "{path} is a keyword array"
+        );
     }
     assert!(v["event"]["severity"].is_i64());
 
     // An ECS event that already has event.severity and event.code keeps both.
     let winlogbeat = json!({"event": {"code": "7045", "severity": 5}, "winlog": {"channel": "System", "event_id": "7045",
         "provider_name": "Service Control Manager", "event_data": {"ServiceName": "PSEXESVC"}}});
-    let Output::Pass(_, tagged) = t.process_value(winlogbeat, &mut s, &mut c) else { panic!() };
+    let Output::Pass(_, tagged) = t.process_value(winlogbeat, &mut s, &mut c) else {
+        panic!()
+    };
     assert_eq!(tagged["event"]["severity"], 5);
     assert_eq!(tagged["event"]["code"], "7045");
     assert_eq!(tagged["rule"]["name"], json!(["PsExec Service Installed"]));
@@ -131,24 +181,41 @@ fn parsed_values_are_processed_too() {
     let mut s = t.scratch();
     let mut c = Counters::default();
     let v: Value = serde_json::from_str(PSEXEC_7045).unwrap();
-    let Output::Pass(Route::Default, tagged) = t.process_value(v, &mut s, &mut c) else { panic!() };
-    assert_eq!(tagged["sigma"]["matches"][0]["id"], "05dbc954-2e98-4623-a653-c3fbd62f2867");
-    let Output::Pass(_, same) = t.process_value(json!([1, 2]), &mut s, &mut c) else { panic!() };
+    let Output::Pass(Route::Default, tagged) = t.process_value(v, &mut s, &mut c) else {
+        panic!()
+    };
+    assert_eq!(
+        tagged["sigma"]["matches"][0]["id"],
+        "05dbc954-2e98-4623-a653-c3fbd62f2867"
+    );
+    let Output::Pass(_, same) = t.process_value(json!([1, 2]), &mut s, &mut c) else {
+        panic!()
+    };
     assert_eq!(same, json!([1, 2]));
     assert_eq!((c.events, c.matched_events, c.unparsed), (1, 1, 1));
 }
 
 #[test]
 fn example_configs_parse_and_validate() {
-    for (file, id, mode) in [("vector.toml", "sigma_tag", Mode::Tag), ("vector.yaml", "sigma_route", Mode::Route)] {
+    for (file, id, mode) in [
+        ("vector.toml", "sigma_tag", Mode::Tag),
+        ("vector.yaml", "sigma_route", Mode::Route),
+    ] {
         let path = common::project("examples/config").join(file);
         let loaded = config::load(&path, None).unwrap();
         assert_eq!(loaded.id.as_deref(), Some(id));
         assert_eq!(loaded.config.mode, mode);
         let t = SigmaTransform::from_config(&loaded.config).unwrap();
-        assert!(!t.engine().rules().is_empty(), "{file} loads the bundled rules");
+        assert!(
+            !t.engine().rules().is_empty(),
+            "{file} loads the bundled rules"
+        );
         let out = bin().arg("validate").arg(&path).output().unwrap();
-        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("is valid"));
     }
 }
@@ -158,11 +225,19 @@ fn validate_fails_clearly() {
     let dir = std::env::temp_dir().join(format!("sigma-stage-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "[transforms.s]\ntype = \"sigma\"\nrules = [\"r\"]\nmdoe = \"tag\"\n").unwrap();
+    std::fs::write(
+        &bad,
+        "[transforms.s]\ntype = \"sigma\"\nrules = [\"r\"]\nmdoe = \"tag\"\n",
+    )
+    .unwrap();
     let out = bin().arg("validate").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `mdoe`"));
-    std::fs::write(dir.join("r.yml"), "title: x\nlogsource: {product: windows}\ndetection:\n  s: {a|nope: 1}\n  condition: s\n").unwrap();
+    std::fs::write(
+        dir.join("r.yml"),
+        "title: x\nlogsource: {product: windows}\ndetection:\n  s: {a|nope: 1}\n  condition: s\n",
+    )
+    .unwrap();
     let rejected = dir.join("rejected.yaml");
     std::fs::write(&rejected, "type: sigma\nrules: [r.yml]\n").unwrap();
     let out = bin().arg("validate").arg(&rejected).output().unwrap();
@@ -176,7 +251,12 @@ fn config_schema_is_printed_with_descriptions() {
     assert!(out.status.success());
     let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(schema["title"], "SigmaConfig");
-    assert!(schema["properties"]["mode"]["description"].as_str().unwrap().contains("Which events"));
+    assert!(
+        schema["properties"]["mode"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("Which events")
+    );
 }
 
 /// Every option of the config (the schema's properties) is documented in README.md.
@@ -185,7 +265,10 @@ fn readme_documents_every_config_option() {
     let readme = std::fs::read_to_string(common::project("README.md")).unwrap();
     let schema = SigmaConfig::schema();
     for key in schema["properties"].as_object().unwrap().keys() {
-        assert!(readme.contains(&format!("| `{key}` |")), "README.md has no row for config option `{key}`");
+        assert!(
+            readme.contains(&format!("| `{key}` |")),
+            "README.md has no row for config option `{key}`"
+        );
     }
 }
 
@@ -207,30 +290,63 @@ fn example_program_runs() {
     use std::io::Write;
     child.stdin.take().unwrap().write_all(&input).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(lines.lines().count(), input.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count());
-    assert!(lines.lines().filter(|l| l.contains("\"sigma\":{\"matches\"")).count() >= 10);
+    assert_eq!(
+        lines.lines().count(),
+        input
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count()
+    );
+    assert!(
+        lines
+            .lines()
+            .filter(|l| l.contains("\"sigma\":{\"matches\""))
+            .count()
+            >= 10
+    );
 }
 
 #[test]
 fn evtx_files_match_like_their_evtx_dump_ndjson() {
-    let Some(shared) = common::shared_or_skip("evtx_files_match_like_their_evtx_dump_ndjson") else {
+    let Some(shared) = common::shared_or_skip("evtx_files_match_like_their_evtx_dump_ndjson")
+    else {
         return;
     };
     let rules = shared.join("sigma/rules");
     let reg = shared.join("regression");
     let run = |input: PathBuf| {
-        let out = bin().args(["run", "-q", "--rules"]).arg(&rules).arg("--").arg(input).output().unwrap();
+        let out = bin()
+            .args(["run", "-q", "--rules"])
+            .arg(&rules)
+            .arg("--")
+            .arg(input)
+            .output()
+            .unwrap();
         assert!(out.status.success());
-        let mut lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect();
+        let mut lines: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
         lines.sort();
         lines
     };
     let from_evtx = run(reg.clone());
     let from_ndjson = run(reg.join("regression-events.ndjson"));
     assert_eq!(from_evtx.len(), 180);
-    let tagged = from_evtx.iter().filter(|l| l.contains("\"sigma\":{\"matches\"")).count();
+    let tagged = from_evtx
+        .iter()
+        .filter(|l| l.contains("\"sigma\":{\"matches\""))
+        .count();
     assert!(tagged > 150, "{tagged}");
-    assert!(from_evtx == from_ndjson, "EVTX and NDJSON input give byte-identical tagged output");
+    assert!(
+        from_evtx == from_ndjson,
+        "EVTX and NDJSON input give byte-identical tagged output"
+    );
 }

@@ -18,12 +18,16 @@ pub struct EvtxError {
 
 /// True when the path names an EVTX file (by extension).
 pub fn is_evtx(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("evtx"))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("evtx"))
 }
 
 /// Calls `each` with every record of the file as JSON bytes, or with the reason a record
 /// was skipped.
-pub fn for_each_record(path: &Path, mut each: impl FnMut(Result<Vec<u8>, String>)) -> Result<(), EvtxError> {
+pub fn for_each_record(
+    path: &Path,
+    mut each: impl FnMut(Result<Vec<u8>, String>),
+) -> Result<(), EvtxError> {
     let parser = EvtxParser::from_path(path).map_err(|e| EvtxError {
         path: path.display().to_string(),
         reason: e.to_string(),

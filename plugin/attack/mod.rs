@@ -39,7 +39,10 @@ impl Attack {
         for line in TECHNIQUES.lines().skip(1) {
             let cols: Vec<&str> = line.split('\t').collect();
             if cols.len() >= 5 {
-                techniques.insert(cols[0].to_ascii_lowercase(), (cols[1].to_string(), cols[4] == "true"));
+                techniques.insert(
+                    cols[0].to_ascii_lowercase(),
+                    (cols[1].to_string(), cols[4] == "true"),
+                );
             }
         }
         let mut tactics = HashMap::new();
@@ -57,7 +60,10 @@ impl Attack {
                 tactics.insert(cols[0].to_ascii_lowercase(), r);
             }
         }
-        Attack { techniques, tactics }
+        Attack {
+            techniques,
+            tactics,
+        }
     }
 
     /// Number of techniques known (active and deprecated).
@@ -67,10 +73,12 @@ impl Attack {
 
     /// A technique by id (`T1569.002`, any case).
     pub fn technique(&self, id: &str) -> Option<AttackRef> {
-        self.techniques.get(&id.to_ascii_lowercase()).map(|(name, _)| AttackRef {
-            id: id.to_ascii_uppercase(),
-            name: name.clone(),
-        })
+        self.techniques
+            .get(&id.to_ascii_lowercase())
+            .map(|(name, _)| AttackRef {
+                id: id.to_ascii_uppercase(),
+                name: name.clone(),
+            })
     }
 
     /// A tactic by shortname (`execution`; old `defense_evasion` forms too) or id.
@@ -84,7 +92,9 @@ impl Attack {
         let mut out = AttackTags::default();
         for tag in tags {
             let lower = tag.to_ascii_lowercase();
-            let Some(rest) = lower.strip_prefix("attack.") else { continue };
+            let Some(rest) = lower.strip_prefix("attack.") else {
+                continue;
+            };
             if let Some(t) = rest.strip_prefix('t').and_then(|_| self.technique(rest)) {
                 if !out.techniques.contains(&t) {
                     out.techniques.push(t);
@@ -105,7 +115,9 @@ impl Attack {
 /// campaigns (`c0001`): valid ATT&CK ids outside the technique/tactic tables.
 fn is_other_attack_id(rest: &str) -> bool {
     let digits = |s: &str| s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit());
-    ["ds", "g", "s", "m", "c"].iter().any(|p| rest.strip_prefix(p).is_some_and(digits))
+    ["ds", "g", "s", "m", "c"]
+        .iter()
+        .any(|p| rest.strip_prefix(p).is_some_and(digits))
 }
 
 #[cfg(test)]
@@ -115,10 +127,17 @@ mod tests {
     #[test]
     fn resolves_techniques_and_tactics() {
         let a = Attack::builtin();
-        let tags: Vec<String> = ["attack.execution", "attack.t1569.002", "attack.defense_evasion", "attack.g0032", "attack.bogus", "car.2013-05-004"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let tags: Vec<String> = [
+            "attack.execution",
+            "attack.t1569.002",
+            "attack.defense_evasion",
+            "attack.g0032",
+            "attack.bogus",
+            "car.2013-05-004",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let r = a.resolve(&tags);
         assert_eq!(
             r.techniques,
@@ -127,9 +146,21 @@ mod tests {
                 name: "System Services: Service Execution".into()
             }]
         );
-        assert_eq!(r.tactics[0], AttackRef { id: "TA0002".into(), name: "Execution".into() });
+        assert_eq!(
+            r.tactics[0],
+            AttackRef {
+                id: "TA0002".into(),
+                name: "Execution".into()
+            }
+        );
         // The v18 shortname resolves to the same tactic, under its v19 name.
-        assert_eq!(r.tactics[1], AttackRef { id: "TA0005".into(), name: "Stealth".into() });
+        assert_eq!(
+            r.tactics[1],
+            AttackRef {
+                id: "TA0005".into(),
+                name: "Stealth".into()
+            }
+        );
         assert_eq!(r.unknown, ["attack.bogus"]);
         assert_eq!(a.tactic("defense-impairment").unwrap().id, "TA0112");
     }

@@ -21,7 +21,9 @@ pub enum ComponentType {
 }
 
 /// What the transform does with events.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[value(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
@@ -37,7 +39,9 @@ pub enum Mode {
 }
 
 /// Where and how tags are written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[value(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum OutputProfile {
@@ -51,7 +55,19 @@ pub enum OutputProfile {
 }
 
 /// Sigma rule levels, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    clap::ValueEnum,
+)]
 #[value(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
@@ -106,7 +122,10 @@ impl RuleSelector {
     pub fn selects(&self, meta: &crate::rule::RuleMeta) -> bool {
         let id = meta.id.as_deref().unwrap_or_default();
         self.ids.iter().any(|i| i.eq_ignore_ascii_case(id))
-            || self.tags.iter().any(|t| meta.tags.iter().any(|r| r.eq_ignore_ascii_case(t)))
+            || self
+                .tags
+                .iter()
+                .any(|t| meta.tags.iter().any(|r| r.eq_ignore_ascii_case(t)))
             || meta
                 .status
                 .as_deref()
@@ -203,7 +222,14 @@ impl SigmaConfig {
             }
         };
         self.rules.iter_mut().for_each(fix);
-        for p in [&mut self.logsources, &mut self.placeholders, &mut self.string_inserts].into_iter().flatten() {
+        for p in [
+            &mut self.logsources,
+            &mut self.placeholders,
+            &mut self.string_inserts,
+        ]
+        .into_iter()
+        .flatten()
+        {
             fix(p);
         }
     }
@@ -213,7 +239,10 @@ impl SigmaConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {error}")]
-    Read { path: PathBuf, error: std::io::Error },
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("{path}: {reason}")]
     Parse { path: PathBuf, reason: String },
     #[error("{path}: no transform of type \"sigma\" in [transforms]")]
@@ -242,7 +271,10 @@ pub fn load(path: &Path, id: Option<&str>) -> Result<LoadedConfig, ConfigError> 
         path: path.to_path_buf(),
         reason,
     };
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
     let value: serde_json::Value = match ext {
         "toml" => toml::from_str::<toml::Value>(&text)
             .map_err(|e| parse_err(e.to_string()))
@@ -257,19 +289,29 @@ pub fn load(path: &Path, id: Option<&str>) -> Result<LoadedConfig, ConfigError> 
                 .filter(|(_, t)| t.get("type").and_then(|v| v.as_str()) == Some("sigma"))
                 .collect();
             let chosen = match id {
-                Some(want) => sigma.iter().find(|(k, _)| k.as_str() == want).copied().ok_or_else(|| {
-                    ConfigError::NoSuchId {
+                Some(want) => sigma
+                    .iter()
+                    .find(|(k, _)| k.as_str() == want)
+                    .copied()
+                    .ok_or_else(|| ConfigError::NoSuchId {
                         path: path.to_path_buf(),
                         id: want.to_string(),
-                    }
-                })?,
+                    })?,
                 None => match sigma.as_slice() {
                     [one] => *one,
-                    [] => return Err(ConfigError::NoSigmaTransform { path: path.to_path_buf() }),
+                    [] => {
+                        return Err(ConfigError::NoSigmaTransform {
+                            path: path.to_path_buf(),
+                        });
+                    }
                     many => {
                         return Err(ConfigError::Ambiguous {
                             path: path.to_path_buf(),
-                            ids: many.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", "),
+                            ids: many
+                                .iter()
+                                .map(|(k, _)| k.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
                         });
                     }
                 },
@@ -278,9 +320,13 @@ pub fn load(path: &Path, id: Option<&str>) -> Result<LoadedConfig, ConfigError> 
         }
         None => (None, value),
     };
-    let mut config: SigmaConfig = serde_json::from_value(block).map_err(|e| parse_err(e.to_string()))?;
+    let mut config: SigmaConfig =
+        serde_json::from_value(block).map_err(|e| parse_err(e.to_string()))?;
     config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-    Ok(LoadedConfig { id: found_id, config })
+    Ok(LoadedConfig {
+        id: found_id,
+        config,
+    })
 }
 
 #[cfg(test)]
@@ -306,8 +352,13 @@ mod tests {
         assert_eq!(c.config.mode, Mode::Route);
         assert_eq!(c.config.min_level, Some(Level::High));
         assert_eq!(c.config.exclude.statuses, ["experimental"]);
-        assert!(c.config.rules[0].is_absolute() || c.config.rules[0].starts_with(std::env::temp_dir()));
-        let y = write("bare.yaml", "type: sigma\nrules: [r]\noutput: ecs\nshape: winlogbeat\n");
+        assert!(
+            c.config.rules[0].is_absolute() || c.config.rules[0].starts_with(std::env::temp_dir())
+        );
+        let y = write(
+            "bare.yaml",
+            "type: sigma\nrules: [r]\noutput: ecs\nshape: winlogbeat\n",
+        );
         let c = load(&y, None).unwrap();
         assert_eq!(c.config.output, OutputProfile::Ecs);
         assert_eq!(c.config.shape, Shape::Winlogbeat);
@@ -319,16 +370,35 @@ mod tests {
         let e = load(&p, None).unwrap_err().to_string();
         assert!(e.contains("unknown field `mdoe`"), "{e}");
         let p = write("bad2.yaml", "type: sigma\nrules: [r]\nmode: drop\n");
-        assert!(load(&p, None).unwrap_err().to_string().contains("unknown variant `drop`"));
+        assert!(
+            load(&p, None)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown variant `drop`")
+        );
         let p = write("none.toml", "[transforms.x]\ntype = \"remap\"\n");
-        assert!(matches!(load(&p, None), Err(ConfigError::NoSigmaTransform { .. })));
+        assert!(matches!(
+            load(&p, None),
+            Err(ConfigError::NoSigmaTransform { .. })
+        ));
     }
 
     #[test]
     fn schema_describes_every_option() {
         let schema = SigmaConfig::schema();
         let props = schema["properties"].as_object().unwrap();
-        for key in ["type", "inputs", "rules", "shape", "output", "mode", "field", "min_level", "include", "exclude"] {
+        for key in [
+            "type",
+            "inputs",
+            "rules",
+            "shape",
+            "output",
+            "mode",
+            "field",
+            "min_level",
+            "include",
+            "exclude",
+        ] {
             assert!(props.contains_key(key), "{key}");
             assert!(
                 props[key].get("description").is_some(),

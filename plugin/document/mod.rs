@@ -43,7 +43,10 @@ impl RuleDocument {
         self.text
             .lines()
             .position(|l| {
-                let t = l.trim_start().trim_start_matches("- ").trim_start_matches(['\'', '"']);
+                let t = l
+                    .trim_start()
+                    .trim_start_matches("- ")
+                    .trim_start_matches(['\'', '"']);
                 t.starts_with(needle) || l.contains(needle)
             })
             .map(|i| self.line + i)
@@ -51,7 +54,10 @@ impl RuleDocument {
 
     /// A rejection of this document, located where the error's anchor text is.
     pub fn reject(&self, error: RuleError) -> Rejection {
-        let line = error.anchor().and_then(|a| self.locate(a)).or(Some(self.line));
+        let line = error
+            .anchor()
+            .and_then(|a| self.locate(a))
+            .or(Some(self.line));
         let rule = self
             .yaml
             .get("title")
@@ -88,7 +94,9 @@ pub fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Rejection> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
@@ -119,7 +127,10 @@ pub fn parse_text(path: &Path, text: &str) -> Vec<Result<RuleDocument, Rejection
     let mut docs: Vec<Result<RuleDocument, Rejection>> = Vec::new();
     let mut global: Option<Value> = None;
     for (line, chunk) in split_documents(text) {
-        if chunk.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        if chunk
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
             continue;
         }
         let yaml: Value = match serde_yaml::from_str(chunk) {
@@ -137,7 +148,10 @@ pub fn parse_text(path: &Path, text: &str) -> Vec<Result<RuleDocument, Rejection
                 continue;
             }
         };
-        let action = yaml.get("action").and_then(Value::as_str).map(str::to_string);
+        let action = yaml
+            .get("action")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let yaml = match action.as_deref() {
             Some("global") => {
                 let mut g = yaml;
@@ -158,7 +172,9 @@ pub fn parse_text(path: &Path, text: &str) -> Vec<Result<RuleDocument, Rejection
                         path: path.to_path_buf(),
                         line: Some(line),
                         rule: None,
-                        error: RuleError::Collection("'action: repeat' with no document before it".into()),
+                        error: RuleError::Collection(
+                            "'action: repeat' with no document before it".into(),
+                        ),
                     }));
                     continue;
                 };
@@ -259,7 +275,10 @@ mod tests {
     #[test]
     fn global_action_merges_into_each_document() {
         let text = "action: global\ntitle: t\ndetection:\n  condition: sel\n---\ndetection:\n  sel: {a: 1}\n---\ndetection:\n  sel: {a: 2}\n";
-        let docs: Vec<_> = parse_text(Path::new("x.yml"), text).into_iter().map(Result::unwrap).collect();
+        let docs: Vec<_> = parse_text(Path::new("x.yml"), text)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(docs.len(), 2);
         for d in &docs {
             assert_eq!(d.yaml["title"].as_str(), Some("t"));
@@ -278,7 +297,10 @@ mod tests {
 
     #[test]
     fn correlation_and_filter_documents_are_recognised() {
-        let docs = parse_text(Path::new("x.yml"), "title: c\ncorrelation: {type: event_count}\n---\ntitle: f\nfilter: {rules: [a]}\nlogsource: {}\n");
+        let docs = parse_text(
+            Path::new("x.yml"),
+            "title: c\ncorrelation: {type: event_count}\n---\ntitle: f\nfilter: {rules: [a]}\nlogsource: {}\n",
+        );
         assert_eq!(docs[0].as_ref().unwrap().kind, DocumentKind::Correlation);
         assert_eq!(docs[1].as_ref().unwrap().kind, DocumentKind::Filter);
     }

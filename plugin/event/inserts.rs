@@ -8,11 +8,14 @@ use std::sync::Arc;
 /// The built-in table.
 pub const BUILTIN: &str = include_str!("../../rules/winevt/string_inserts.tsv");
 
+/// One template: the field names in insert order.
+type Names = Arc<[String]>;
+
 /// Field names by (provider, event id, version).
 #[derive(Clone, Debug, Default)]
 pub struct InsertNames {
-    exact: HashMap<(String, u64, u64), Vec<Arc<[String]>>>,
-    any_version: HashMap<(String, u64), Vec<Arc<[String]>>>,
+    exact: HashMap<(String, u64, u64), Vec<Names>>,
+    any_version: HashMap<(String, u64), Vec<Names>>,
 }
 
 impl InsertNames {
@@ -29,7 +32,12 @@ impl InsertNames {
                 continue;
             }
             let cols: Vec<&str> = line.split('\t').collect();
-            let bad = || format!("line {}: expected provider, event_id, version, fields", i + 1);
+            let bad = || {
+                format!(
+                    "line {}: expected provider, event_id, version, fields",
+                    i + 1
+                )
+            };
             if cols.len() < 4 {
                 return Err(bad());
             }
@@ -37,8 +45,14 @@ impl InsertNames {
             let version: u64 = cols[2].trim().parse().map_err(|_| bad())?;
             let names: Arc<[String]> = cols[3].split(',').map(|s| s.trim().to_string()).collect();
             let provider = cols[0].trim().to_ascii_lowercase();
-            t.any_version.entry((provider.clone(), id)).or_default().push(names.clone());
-            t.exact.entry((provider, id, version)).or_default().push(names);
+            t.any_version
+                .entry((provider.clone(), id))
+                .or_default()
+                .push(names.clone());
+            t.exact
+                .entry((provider, id, version))
+                .or_default()
+                .push(names);
         }
         Ok(t)
     }
@@ -57,7 +71,13 @@ impl InsertNames {
     /// of inserts (Sysmon added fields without raising versions, so one version can have
     /// rows of several lengths), else the names shared by every row of that event with
     /// that field count.
-    pub fn lookup(&self, provider: &str, id: u64, version: Option<u64>, inserts: usize) -> Option<Arc<[String]>> {
+    pub fn lookup(
+        &self,
+        provider: &str,
+        id: u64,
+        version: Option<u64>,
+        inserts: usize,
+    ) -> Option<Arc<[String]>> {
         let provider = provider.to_ascii_lowercase();
         if let Some(v) = version
             && let Some(rows) = self.exact.get(&(provider.clone(), id, v))
@@ -85,8 +105,14 @@ mod tests {
 
     #[test]
     fn exact_version_then_unique_count() {
-        let t = InsertNames::from_tsv("provider\tevent_id\tversion\tfields\nP\t1\t5\ta,b,c\nP\t1\t3\ta,b\nP\t1\t5\ta,b,c,d\n").unwrap();
-        assert_eq!(&*t.lookup("P", 1, Some(5), 4).unwrap(), ["a", "b", "c", "d"]);
+        let t = InsertNames::from_tsv(
+            "provider\tevent_id\tversion\tfields\nP\t1\t5\ta,b,c\nP\t1\t3\ta,b\nP\t1\t5\ta,b,c,d\n",
+        )
+        .unwrap();
+        assert_eq!(
+            &*t.lookup("P", 1, Some(5), 4).unwrap(),
+            ["a", "b", "c", "d"]
+        );
         assert_eq!(&*t.lookup("p", 1, Some(5), 3).unwrap(), ["a", "b", "c"]);
         assert_eq!(&*t.lookup("P", 1, Some(9), 2).unwrap(), ["a", "b"]);
         assert!(t.lookup("P", 1, None, 5).is_none());

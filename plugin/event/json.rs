@@ -39,7 +39,9 @@ impl Default for EventReader {
         static BUILTIN: OnceLock<Arc<InsertNames>> = OnceLock::new();
         EventReader {
             shape: Shape::Auto,
-            inserts: BUILTIN.get_or_init(|| Arc::new(InsertNames::builtin())).clone(),
+            inserts: BUILTIN
+                .get_or_init(|| Arc::new(InsertNames::builtin()))
+                .clone(),
         }
     }
 }
@@ -72,15 +74,25 @@ impl EventReader {
         let shape = self.shape.resolve(map);
         let mut insert_names = None;
         if shape == Concrete::FluentbitInserts {
-            let inserts = map.get("StringInserts").and_then(Value::as_array).map_or(0, Vec::len);
-            let provider = map.get("ProviderName").and_then(Value::as_str).unwrap_or_default();
+            let inserts = map
+                .get("StringInserts")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let provider = map
+                .get("ProviderName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let id = map.get("EventID").and_then(number_of);
             let version = map.get("Version").and_then(number_of);
             insert_names = id.and_then(|id| self.inserts.lookup(provider, id, version, inserts));
         }
         let data = data_container(&root, shape).unwrap_or(&root);
-        let spaced = data.as_object().is_some_and(|m| m.keys().any(|k| k.contains(' ')))
-            || insert_names.as_ref().is_some_and(|n| n.iter().any(|k| k.contains(' ')));
+        let spaced = data
+            .as_object()
+            .is_some_and(|m| m.keys().any(|k| k.contains(' ')))
+            || insert_names
+                .as_ref()
+                .is_some_and(|n| n.iter().any(|k| k.contains(' ')));
         Ok(JsonEvent {
             root,
             shape,
@@ -137,7 +149,10 @@ fn system_key(shape: Concrete, name: &str) -> Option<&'static str> {
         (Concrete::Nxlog, "Computer") => "Hostname",
         (Concrete::Nxlog, "EventRecordID") => "RecordNumber",
         (Concrete::FluentbitMap | Concrete::FluentbitInserts, "Provider_Name") => "ProviderName",
-        (Concrete::FluentbitMap | Concrete::FluentbitInserts, "EventID" | "Channel" | "Computer" | "EventRecordID" | "Version") => {
+        (
+            Concrete::FluentbitMap | Concrete::FluentbitInserts,
+            "EventID" | "Channel" | "Computer" | "EventRecordID" | "Version",
+        ) => {
             return match name {
                 "EventID" => Some("EventID"),
                 "Channel" => Some("Channel"),
@@ -199,7 +214,10 @@ impl JsonEvent {
         if self.spaced
             && let Some(m) = data.as_object()
         {
-            return m.iter().find(|(k, _)| same_without_spaces(k, name)).map(|(_, v)| v);
+            return m
+                .iter()
+                .find(|(k, _)| same_without_spaces(k, name))
+                .map(|(_, v)| v);
         }
         None
     }
@@ -208,7 +226,10 @@ impl JsonEvent {
         if !self.spaced {
             return None;
         }
-        data.as_object()?.iter().find(|(k, _)| same_without_spaces(k, name)).map(|(_, v)| v)
+        data.as_object()?
+            .iter()
+            .find(|(k, _)| same_without_spaces(k, name))
+            .map(|(_, v)| v)
     }
 
     fn lookup(&self, name: &str) -> Option<&Value> {
@@ -221,7 +242,10 @@ impl JsonEvent {
                     .get(name)
                     .or_else(|| {
                         name.match_indices('_').find_map(|(i, _)| {
-                            system.get(&name[..i])?.get("#attributes")?.get(&name[i + 1..])
+                            system
+                                .get(&name[..i])?
+                                .get("#attributes")?
+                                .get(&name[i + 1..])
                         })
                     })
                     .or_else(|| self.in_data(event.get("EventData"), name))
@@ -253,10 +277,10 @@ impl JsonEvent {
                 .and_then(|k| root.get(k))
                 .or_else(|| {
                     let names = self.insert_names.as_ref()?;
-                    let i = names
-                        .iter()
-                        .position(|n| n == name)
-                        .or_else(|| self.spaced.then(|| names.iter().position(|n| same_without_spaces(n, name)))?)?;
+                    let i = names.iter().position(|n| n == name).or_else(|| {
+                        self.spaced
+                            .then(|| names.iter().position(|n| same_without_spaces(n, name)))?
+                    })?;
                     root.get("StringInserts")?.get(i)
                 })
                 .or_else(|| root.get(name)),
@@ -277,7 +301,9 @@ impl JsonEvent {
 }
 
 fn user_data<'a>(user: Option<&'a Value>, name: &str) -> Option<&'a Value> {
-    let Some(Value::Object(user)) = user else { return None };
+    let Some(Value::Object(user)) = user else {
+        return None;
+    };
     user.iter()
         .filter(|(k, _)| k.as_str() != "#attributes")
         .find_map(|(_, child)| child.get(name))
@@ -327,7 +353,10 @@ impl Document for JsonEvent {
     }
 
     fn knows(&self, name: &str) -> bool {
-        !self.lacks_template() || name.is_empty() || system_key(self.shape, name).is_some() || self.lookup(name).is_some()
+        !self.lacks_template()
+            || name.is_empty()
+            || system_key(self.shape, name).is_some()
+            || self.lookup(name).is_some()
     }
 
     fn field(&self, name: &str, visit: &mut dyn FnMut(Scalar<'_>)) -> bool {
@@ -385,7 +414,10 @@ mod tests {
         .unwrap();
         assert!(doc.is_evtx());
         assert_eq!(values(&doc, "EventID").unwrap(), ["7045"]);
-        assert_eq!(values(&doc, "Provider_Name").unwrap(), ["Service Control Manager"]);
+        assert_eq!(
+            values(&doc, "Provider_Name").unwrap(),
+            ["Service Control Manager"]
+        );
         assert_eq!(values(&doc, "Execution_ProcessID").unwrap(), ["788"]);
         assert_eq!(values(&doc, "ServiceName").unwrap(), ["PSEXESVC"]);
         assert_eq!(values(&doc, "Empty").unwrap(), [""]);
@@ -410,7 +442,8 @@ mod tests {
 
     #[test]
     fn flat_fields() {
-        let doc = JsonEvent::parse(br##"{"EventID":"4688","Image":"C:\\x.exe","a":{"b":[1,2]}}"##).unwrap();
+        let doc = JsonEvent::parse(br##"{"EventID":"4688","Image":"C:\\x.exe","a":{"b":[1,2]}}"##)
+            .unwrap();
         assert_eq!(doc.shape(), Concrete::Flat);
         assert_eq!(values(&doc, "EventID").unwrap(), ["4688"]);
         assert_eq!(values(&doc, "a.b").unwrap(), ["1", "2"]);
@@ -447,9 +480,17 @@ mod tests {
             assert_eq!(doc.shape(), shape);
             assert_eq!(values(&doc, "EventID").unwrap(), ["7045"], "{shape:?}");
             assert_eq!(values(&doc, "Channel").unwrap(), ["System"], "{shape:?}");
-            assert_eq!(values(&doc, "Provider_Name").unwrap(), ["Service Control Manager"], "{shape:?}");
+            assert_eq!(
+                values(&doc, "Provider_Name").unwrap(),
+                ["Service Control Manager"],
+                "{shape:?}"
+            );
             assert_eq!(values(&doc, "Computer").unwrap(), ["h"], "{shape:?}");
-            assert_eq!(values(&doc, "ServiceName").unwrap(), ["PSEXESVC"], "{shape:?}");
+            assert_eq!(
+                values(&doc, "ServiceName").unwrap(),
+                ["PSEXESVC"],
+                "{shape:?}"
+            );
         }
     }
 
@@ -462,16 +503,32 @@ mod tests {
             .unwrap();
         assert_eq!(doc.shape(), Concrete::FluentbitInserts);
         assert!(!doc.lacks_template());
-        assert_eq!(values(&doc, "ImagePath").unwrap(), ["%SystemRoot%\\PSEXESVC.exe"]);
-        let unknown = reader.read(br#"{"EventID":9999,"Channel":"System","ProviderName":"X","StringInserts":["a"]}"#).unwrap();
+        assert_eq!(
+            values(&doc, "ImagePath").unwrap(),
+            ["%SystemRoot%\\PSEXESVC.exe"]
+        );
+        let unknown = reader
+            .read(
+                br#"{"EventID":9999,"Channel":"System","ProviderName":"X","StringInserts":["a"]}"#,
+            )
+            .unwrap();
         assert!(unknown.lacks_template());
         assert_eq!(values(&unknown, "EventID").unwrap(), ["9999"]);
         assert!(!unknown.is_complete());
         assert!(unknown.knows("EventID") && unknown.knows("Channel"));
-        assert!(!unknown.knows("ImagePath"), "an unnamed insert may be any field");
+        assert!(
+            !unknown.knows("ImagePath"),
+            "an unnamed insert may be any field"
+        );
         let both = reader
-            .read(br#"{"EventID":1,"ProviderName":"X","EventData":{"A":"1"},"StringInserts":["1"]}"#)
+            .read(
+                br#"{"EventID":1,"ProviderName":"X","EventData":{"A":"1"},"StringInserts":["1"]}"#,
+            )
             .unwrap();
-        assert_eq!(both.shape(), Concrete::FluentbitMap, "the named map wins over the inserts");
+        assert_eq!(
+            both.shape(),
+            Concrete::FluentbitMap,
+            "the named map wins over the inserts"
+        );
     }
 }

@@ -7,7 +7,18 @@
 use serde::{Deserialize, Serialize};
 
 /// The event shape a transform reads (`shape` in the config).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
+)]
 #[value(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Shape {
@@ -69,7 +80,11 @@ impl Concrete {
 /// - `SourceName` with `EventID` and `SourceModuleType` or `Hostname`: NXLog;
 /// - anything else: flat.
 pub fn detect(root: &serde_json::Map<String, serde_json::Value>) -> Concrete {
-    if root.get("Event").and_then(|e| e.get("System")).is_some_and(|s| s.is_object()) {
+    if root
+        .get("Event")
+        .and_then(|e| e.get("System"))
+        .is_some_and(|s| s.is_object())
+    {
         return Concrete::EvtxDump;
     }
     if root.get("winlog").is_some_and(|w| w.is_object()) {
@@ -77,8 +92,9 @@ pub fn detect(root: &serde_json::Map<String, serde_json::Value>) -> Concrete {
     }
     fluentbit_kind(root)
         .or_else(|| {
-            (root.contains_key("event_id") && (root.contains_key("provider_name") || root.contains_key("channel")))
-                .then_some(Concrete::Vector)
+            (root.contains_key("event_id")
+                && (root.contains_key("provider_name") || root.contains_key("channel")))
+            .then_some(Concrete::Vector)
         })
         .or_else(|| {
             (root.contains_key("SourceName")

@@ -37,12 +37,19 @@ pub struct EventKind {
 impl EventKind {
     /// The accepted values for `field`, if the kind constrains it.
     pub fn condition(&self, field: &str) -> Option<&[WhenValue]> {
-        self.when.iter().find(|(f, _)| f == field).map(|(_, v)| v.as_slice())
+        self.when
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// The event field that carries the Sigma field `field` in this kind of event.
     pub fn resolve<'a>(&'a self, field: &'a str) -> &'a str {
-        self.rename.iter().find(|(f, _)| f == field).map(|(_, t)| t.as_str()).unwrap_or(field)
+        self.rename
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, t)| t.as_str())
+            .unwrap_or(field)
     }
 }
 
@@ -94,7 +101,9 @@ fn when_values(field: &str, v: &serde_yaml::Value) -> Result<Vec<WhenValue>, Str
             serde_yaml::Value::String(s) if s == "*" => Ok(WhenValue::Present),
             serde_yaml::Value::String(s) => Ok(WhenValue::Text(s.to_lowercase())),
             serde_yaml::Value::Number(n) => Ok(WhenValue::Text(n.to_string())),
-            _ => Err(format!("'when' value of {field} must be a string or number")),
+            _ => Err(format!(
+                "'when' value of {field} must be a string or number"
+            )),
         }
     };
     match v {
@@ -123,10 +132,11 @@ impl LogsourceMap {
         let mut entries = Vec::new();
         for e in file.logsources {
             let _ = e.description;
-            if entries
-                .iter()
-                .any(|x: &Entry| eq_opt(&x.product, &e.product) && eq_opt(&x.category, &e.category) && eq_opt(&x.service, &e.service))
-            {
+            if entries.iter().any(|x: &Entry| {
+                eq_opt(&x.product, &e.product)
+                    && eq_opt(&x.category, &e.category)
+                    && eq_opt(&x.service, &e.service)
+            }) {
                 return Err(format!(
                     "duplicate entry for product={:?} category={:?} service={:?}",
                     e.product, e.category, e.service
@@ -159,10 +169,17 @@ impl LogsourceMap {
         &self.entries
     }
 
-    fn find(&self, product: &Option<String>, category: &Option<String>, service: &Option<String>) -> Option<&Entry> {
-        self.entries
-            .iter()
-            .find(|e| eq_opt(&e.product, product) && eq_opt(&e.category, category) && eq_opt(&e.service, service))
+    fn find(
+        &self,
+        product: &Option<String>,
+        category: &Option<String>,
+        service: &Option<String>,
+    ) -> Option<&Entry> {
+        self.entries.iter().find(|e| {
+            eq_opt(&e.product, product)
+                && eq_opt(&e.category, category)
+                && eq_opt(&e.service, service)
+        })
     }
 
     /// The kinds of event a rule's logsource means, or `None` when the mapping has no entry
@@ -177,7 +194,12 @@ impl LogsourceMap {
         if ls.category.is_some() && ls.service.is_some() {
             let cat = self.find(&ls.product, &ls.category, &None)?;
             let svc = self.find(&ls.product, &None, &ls.service)?;
-            let channels: Vec<&WhenValue> = svc.events.iter().filter_map(|k| k.condition("Channel")).flatten().collect();
+            let channels: Vec<&WhenValue> = svc
+                .events
+                .iter()
+                .filter_map(|k| k.condition("Channel"))
+                .flatten()
+                .collect();
             let kinds: Vec<EventKind> = cat
                 .events
                 .iter()
@@ -225,14 +247,28 @@ logsources:
     #[test]
     fn resolves_exact_and_intersected_entries() {
         let m = LogsourceMap::from_yaml(MAP).unwrap();
-        let pc = m.resolve(&ls(Some("windows"), Some("process_creation"), None)).unwrap();
+        let pc = m
+            .resolve(&ls(Some("windows"), Some("process_creation"), None))
+            .unwrap();
         assert_eq!(pc.len(), 2);
         assert_eq!(pc[1].resolve("Image"), "NewProcessName");
         assert_eq!(pc[1].resolve("CommandLine"), "CommandLine");
-        let both = m.resolve(&ls(Some("windows"), Some("process_creation"), Some("sysmon"))).unwrap();
+        let both = m
+            .resolve(&ls(
+                Some("windows"),
+                Some("process_creation"),
+                Some("sysmon"),
+            ))
+            .unwrap();
         assert_eq!(both.len(), 1);
-        assert_eq!(m.resolve(&ls(Some("windows"), None, None)).unwrap()[0].when[0].1, [WhenValue::Present]);
-        assert!(m.resolve(&ls(Some("linux"), Some("process_creation"), None)).is_none());
+        assert_eq!(
+            m.resolve(&ls(Some("windows"), None, None)).unwrap()[0].when[0].1,
+            [WhenValue::Present]
+        );
+        assert!(
+            m.resolve(&ls(Some("linux"), Some("process_creation"), None))
+                .is_none()
+        );
     }
 
     #[test]

@@ -44,7 +44,11 @@ enum Check {
     Compare(CmpOp, f64),
     Time(TimePart, CmpOp, f64),
     Cidr(Cidr),
-    FieldRef { field: String, anchor: Anchor, cased: bool },
+    FieldRef {
+        field: String,
+        anchor: Anchor,
+        cased: bool,
+    },
 }
 
 /// Builder side of a scanner.
@@ -82,10 +86,13 @@ impl FieldBuilder {
                         this.cs_lits.push((b.to_vec(), a, pred));
                         return true;
                     }
-                    let Ok(text) = std::str::from_utf8(b) else { return false };
+                    let Ok(text) = std::str::from_utf8(b) else {
+                        return false;
+                    };
                     match glob::case_variants(text, glob::MAX_VARIANTS) {
                         Some(vs) => {
-                            this.ci_lits.extend(vs.into_iter().map(|v| (v.into_bytes(), a, pred)));
+                            this.ci_lits
+                                .extend(vs.into_iter().map(|v| (v.into_bytes(), a, pred)));
                             true
                         }
                         None => false,
@@ -107,16 +114,25 @@ impl FieldBuilder {
                     Shape::Complex => false,
                 };
                 if !done {
-                    let glob = Glob::new(pattern.pieces(), *cased)
-                        .ok_or_else(|| "an encoded value with wildcards cannot be searched".to_string())?;
+                    let glob = Glob::new(pattern.pieces(), *cased).ok_or_else(|| {
+                        "an encoded value with wildcards cannot be searched".to_string()
+                    })?;
                     self.globs.push((glob, pred));
                 }
             }
-            Matcher::Regex { source, flags } => self.regexes.push((regex_source(source, *flags), pred)),
+            Matcher::Regex { source, flags } => {
+                self.regexes.push((regex_source(source, *flags), pred))
+            }
             Matcher::Compare { op, value } => self.checks.push((pred, Check::Compare(*op, *value))),
-            Matcher::Time { part, op, value } => self.checks.push((pred, Check::Time(*part, *op, *value))),
+            Matcher::Time { part, op, value } => {
+                self.checks.push((pred, Check::Time(*part, *op, *value)))
+            }
             Matcher::Cidr(c) => self.checks.push((pred, Check::Cidr(*c))),
-            Matcher::FieldRef { field, anchor, cased } => self.checks.push((
+            Matcher::FieldRef {
+                field,
+                anchor,
+                cased,
+            } => self.checks.push((
                 pred,
                 Check::FieldRef {
                     field: field.clone(),
@@ -143,8 +159,15 @@ impl FieldBuilder {
         for (i, (glob, pred)) in std::mem::take(&mut self.globs).into_iter().enumerate() {
             match glob.prefilter() {
                 Some(lits) => {
-                    let to = if glob.is_cased() { &mut self.cs_lits } else { &mut self.ci_lits };
-                    to.extend(lits.into_iter().map(|lit| (lit, LitAnchor::Glob(i as u32), pred)));
+                    let to = if glob.is_cased() {
+                        &mut self.cs_lits
+                    } else {
+                        &mut self.ci_lits
+                    };
+                    to.extend(
+                        lits.into_iter()
+                            .map(|lit| (lit, LitAnchor::Glob(i as u32), pred)),
+                    );
                 }
                 None => unfiltered_globs.push(i as u32),
             }
@@ -202,7 +225,11 @@ fn build_ac(lits: &[(Vec<u8>, LitAnchor, u32)], ci: bool) -> (Option<AhoCorasick
     let mut targets: Targets = Vec::new();
     let mut index = std::collections::HashMap::new();
     for (bytes, anchor, pred) in lits {
-        let key = if ci { bytes.to_ascii_lowercase() } else { bytes.clone() };
+        let key = if ci {
+            bytes.to_ascii_lowercase()
+        } else {
+            bytes.clone()
+        };
         let id = *index.entry(key.clone()).or_insert_with(|| {
             patterns.push(key);
             targets.push(Vec::new());
@@ -260,7 +287,12 @@ impl FieldScanner {
     }
 
     /// Scans the field in `doc`, calling `hit` for each predicate that holds.
-    pub fn scan_field(&self, doc: &dyn Document, scratch: &mut ScanScratch, hit: &mut dyn FnMut(u32)) {
+    pub fn scan_field(
+        &self,
+        doc: &dyn Document,
+        scratch: &mut ScanScratch,
+        hit: &mut dyn FnMut(u32),
+    ) {
         let present = doc.field(&self.name, &mut |s| self.scan_scalar(s, doc, scratch, hit));
         if present {
             self.on_present.iter().for_each(|p| hit(*p));
@@ -270,11 +302,22 @@ impl FieldScanner {
     }
 
     /// Scans every value of the event (keywords).
-    pub fn scan_all(&self, doc: &dyn Document, scratch: &mut ScanScratch, hit: &mut dyn FnMut(u32)) {
+    pub fn scan_all(
+        &self,
+        doc: &dyn Document,
+        scratch: &mut ScanScratch,
+        hit: &mut dyn FnMut(u32),
+    ) {
         doc.all_values(&mut |s| self.scan_scalar(s, doc, scratch, hit));
     }
 
-    fn scan_scalar(&self, s: Scalar<'_>, doc: &dyn Document, scratch: &mut ScanScratch, hit: &mut dyn FnMut(u32)) {
+    fn scan_scalar(
+        &self,
+        s: Scalar<'_>,
+        doc: &dyn Document,
+        scratch: &mut ScanScratch,
+        hit: &mut dyn FnMut(u32),
+    ) {
         if s == Scalar::Null {
             self.on_null.iter().for_each(|p| hit(*p));
             return;
@@ -342,7 +385,11 @@ fn run_check(check: &Check, s: &Scalar<'_>, text: &str, doc: &dyn Document) -> b
         Check::Compare(op, v) => s.number().is_some_and(|n| op.holds(n, *v)),
         Check::Time(part, op, v) => time::parse(text).is_some_and(|t| op.holds(t.part(*part), *v)),
         Check::Cidr(c) => parse_ip(text).is_some_and(|ip| c.contains(&ip)),
-        Check::FieldRef { field, anchor, cased } => {
+        Check::FieldRef {
+            field,
+            anchor,
+            cased,
+        } => {
             let mut found = false;
             let mut buf = String::new();
             doc.field(field, &mut |other| {
@@ -371,7 +418,10 @@ pub fn fieldref_holds(value: &str, other: &str, anchor: Anchor, cased: bool) -> 
     let o: Vec<char> = other.chars().collect();
     let v: Vec<char> = value.chars().collect();
     let eq_at = |start: usize| -> bool {
-        start + o.len() <= v.len() && o.iter().zip(&v[start..]).all(|(a, b)| glob::char_eq(*a, *b, cased))
+        start + o.len() <= v.len()
+            && o.iter()
+                .zip(&v[start..])
+                .all(|(a, b)| glob::char_eq(*a, *b, cased))
     };
     match anchor {
         Anchor::Exact => v.len() == o.len() && eq_at(0),

@@ -27,7 +27,10 @@ fn fold_classes() -> &'static HashMap<String, Vec<char>> {
         let mut m: HashMap<String, Vec<char>> = HashMap::new();
         for c in (0x80u32..=0x10FFFF).filter_map(char::from_u32) {
             let lower: String = c.to_lowercase().collect();
-            if lower.len() == c.len_utf8() && lower.starts_with(c) && c.to_uppercase().eq(std::iter::once(c)) {
+            if lower.len() == c.len_utf8()
+                && lower.starts_with(c)
+                && c.to_uppercase().eq(std::iter::once(c))
+            {
                 // Caseless character: its own class; skip to keep the map small.
                 continue;
             }
@@ -47,7 +50,10 @@ pub fn case_variants(text: &str, limit: usize) -> Option<Vec<String>> {
             vec![c]
         } else {
             let lower: String = c.to_lowercase().collect();
-            fold_classes().get(&lower).cloned().unwrap_or_else(|| vec![c])
+            fold_classes()
+                .get(&lower)
+                .cloned()
+                .unwrap_or_else(|| vec![c])
         };
         if out.len() * class.len() > limit {
             return None;
@@ -123,7 +129,9 @@ impl Glob {
             segments
                 .into_iter()
                 .enumerate()
-                .filter(|(i, s)| !s.is_empty() || (*i == 0 && anchored_start) || (*i == n - 1 && anchored_end))
+                .filter(|(i, s)| {
+                    !s.is_empty() || (*i == 0 && anchored_start) || (*i == n - 1 && anchored_end)
+                })
                 .map(|(_, s)| s)
                 .collect()
         };
@@ -184,7 +192,11 @@ impl Glob {
     fn find_seg(&self, seg: &[Atom], hay: &str, from: usize) -> Option<usize> {
         if let Some(b) = Self::first_ascii(seg) {
             let bytes = hay.as_bytes();
-            let (lo, hi) = if self.cased { (b, b) } else { (b.to_ascii_lowercase(), b.to_ascii_uppercase()) };
+            let (lo, hi) = if self.cased {
+                (b, b)
+            } else {
+                (b.to_ascii_lowercase(), b.to_ascii_uppercase())
+            };
             let mut at = from;
             while let Some(i) = memchr::memchr2(lo, hi, &bytes[at..]) {
                 if let Some(e) = self.seg_at(seg, hay, at + i) {
@@ -280,7 +292,9 @@ mod tests {
     use crate::rule::pattern::Pattern;
 
     fn m(p: &str, hay: &str) -> bool {
-        Glob::new(Pattern::parse(p).pieces(), false).unwrap().is_match(hay)
+        Glob::new(Pattern::parse(p).pieces(), false)
+            .unwrap()
+            .is_match(hay)
     }
 
     #[test]
@@ -305,8 +319,15 @@ mod tests {
     #[test]
     fn unicode_folding() {
         assert!(m("*ÄRGER*", "x ärger y"));
-        assert!(!m("k", "\u{212A}"), "ASCII k does not match the Kelvin sign");
-        assert!(!Glob::new(Pattern::parse("Ab").pieces(), true).unwrap().is_match("ab"));
+        assert!(
+            !m("k", "\u{212A}"),
+            "ASCII k does not match the Kelvin sign"
+        );
+        assert!(
+            !Glob::new(Pattern::parse("Ab").pieces(), true)
+                .unwrap()
+                .is_match("ab")
+        );
     }
 
     #[test]

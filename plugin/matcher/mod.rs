@@ -106,7 +106,12 @@ impl Compiler<'_> {
         id
     }
 
-    fn pred(&mut self, field: &str, m: &crate::rule::detection::Matcher, used: &mut Vec<u32>) -> u32 {
+    fn pred(
+        &mut self,
+        field: &str,
+        m: &crate::rule::detection::Matcher,
+        used: &mut Vec<u32>,
+    ) -> u32 {
         let fid = self.field(field);
         if !used.contains(&fid) {
             used.push(fid);
@@ -159,7 +164,11 @@ impl Compiler<'_> {
                     self.search(i, ops, used);
                 }
                 let n = items.len() as u32;
-                ops.push(if matches!(e, SearchExpr::And(_)) { Op::And(n) } else { Op::Or(n) });
+                ops.push(if matches!(e, SearchExpr::And(_)) {
+                    Op::And(n)
+                } else {
+                    Op::Or(n)
+                });
             }
         }
     }
@@ -299,7 +308,11 @@ impl Matcher {
             event_kinds: self.selectors.len(),
             regexes: self.fields.iter().map(FieldScanner::regex_count).sum(),
             globs: self.fields.iter().map(FieldScanner::glob_count).sum(),
-            unfiltered_globs: self.fields.iter().map(FieldScanner::unfiltered_glob_count).sum(),
+            unfiltered_globs: self
+                .fields
+                .iter()
+                .map(FieldScanner::unfiltered_glob_count)
+                .sum(),
         }
     }
 
@@ -332,13 +345,20 @@ impl Matcher {
         let complete = doc.is_complete();
         for ki in 0..scratch.kinds.len() {
             let k = scratch.kinds[ki];
-            let Some(vs) = self.kind_variants.get(k as usize) else { continue };
+            let Some(vs) = self.kind_variants.get(k as usize) else {
+                continue;
+            };
             for &vi in vs {
                 let v = &self.variants[vi as usize];
                 if self.disabled[v.rule as usize] {
                     continue;
                 }
-                if !complete && !v.fields.iter().all(|&f| doc.knows(&self.fields[f as usize].name)) {
+                if !complete
+                    && !v
+                        .fields
+                        .iter()
+                        .all(|&f| doc.knows(&self.fields[f as usize].name))
+                {
                     continue;
                 }
                 for &f in &v.fields {
@@ -356,7 +376,9 @@ impl Matcher {
                     }
                 }
                 let pred_gen = &scratch.pred_gen;
-                if v.program.eval(|p| pred_gen[p as usize] == generation, &mut scratch.stack) {
+                if v.program
+                    .eval(|p| pred_gen[p as usize] == generation, &mut scratch.stack)
+                {
                     out.push(v.rule as usize);
                 }
             }

@@ -79,7 +79,14 @@ mod tests {
     fn evaluates_postfix() {
         // (p0 and not p1) or p2
         let p = Program {
-            ops: vec![Op::Pred(0), Op::Pred(1), Op::Not, Op::And(2), Op::Pred(2), Op::Or(2)],
+            ops: vec![
+                Op::Pred(0),
+                Op::Pred(1),
+                Op::Not,
+                Op::And(2),
+                Op::Pred(2),
+                Op::Or(2),
+            ],
         };
         let mut stack = Vec::new();
         let run = |bits: [bool; 3], stack: &mut Vec<bool>| p.eval(|i| bits[i as usize], stack);

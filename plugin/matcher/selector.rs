@@ -92,7 +92,10 @@ pub fn holds(kind: &EventKind, doc: &dyn Document, buf: &mut String) -> bool {
             if let Some(text) = s.text(buf) {
                 ok = accepted.iter().any(|a| match a {
                     WhenValue::Present => true,
-                    WhenValue::Text(t) => t.eq_ignore_ascii_case(text) || (!text.is_ascii() && *t == text.to_lowercase()),
+                    WhenValue::Text(t) => {
+                        t.eq_ignore_ascii_case(text)
+                            || (!text.is_ascii() && *t == text.to_lowercase())
+                    }
                 });
             }
         });

@@ -31,7 +31,11 @@ pub fn parse(text: &str) -> Option<Timestamp> {
     let year = num(d.next()?)? as i32;
     let month = num(d.next()?)?;
     let day = num(d.next()?)?;
-    if d.next().is_some() || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+    if d.next().is_some()
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+    {
         return None;
     }
     let rest = &t[10..];
@@ -131,7 +135,10 @@ mod tests {
     #[test]
     fn parses_windows_timestamps() {
         let t = parse("2019-03-19T23:52:41.6316830Z").unwrap();
-        assert_eq!((t.year, t.month, t.day, t.hour, t.minute), (2019, 3, 19, 23, 52));
+        assert_eq!(
+            (t.year, t.month, t.day, t.hour, t.minute),
+            (2019, 3, 19, 23, 52)
+        );
         assert_eq!(parse("2020-02-29 01:02:03").unwrap().day, 29);
         assert!(parse("2019-02-29T00:00:00Z").is_none());
         assert!(parse("not a date").is_none());

@@ -62,7 +62,9 @@ pub enum ConditionError {
     UnknownIdentifier(String),
     #[error("'{0}' in the condition matches no search identifier of this rule")]
     EmptyPattern(String),
-    #[error("condition uses the aggregation '|' syntax of Sigma 1.0, which is not evaluated (use a correlation rule)")]
+    #[error(
+        "condition uses the aggregation '|' syntax of Sigma 1.0, which is not evaluated (use a correlation rule)"
+    )]
     Aggregation,
 }
 
@@ -83,7 +85,11 @@ enum Tok {
 fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>, ConditionError> {
     // Sigma 1.0 aggregations: `count(x) by y > n`, `near ...`.
     let lower = text.to_ascii_lowercase();
-    if ["count(", "min(", "max(", "avg(", "sum("].iter().any(|a| lower.contains(a)) || lower.trim_start().starts_with("near ") {
+    if ["count(", "min(", "max(", "avg(", "sum("]
+        .iter()
+        .any(|a| lower.contains(a))
+        || lower.trim_start().starts_with("near ")
+    {
         return Err(ConditionError::Aggregation);
     }
     let mut out = Vec::new();
@@ -108,7 +114,10 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>, ConditionError> {
             b'|' => return Err(ConditionError::Aggregation),
             _ => {
                 let start = i;
-                while i < bytes.len() && !bytes[i].is_ascii_whitespace() && !matches!(bytes[i], b'(' | b')' | b'|') {
+                while i < bytes.len()
+                    && !bytes[i].is_ascii_whitespace()
+                    && !matches!(bytes[i], b'(' | b')' | b'|')
+                {
                     i += 1;
                 }
                 let word = &text[start..i];
@@ -158,7 +167,11 @@ impl Parser {
             self.pos += 1;
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.pop().unwrap() } else { Condition::Or(items) })
+        Ok(if items.len() == 1 {
+            items.pop().unwrap()
+        } else {
+            Condition::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Condition, ConditionError> {
@@ -167,7 +180,11 @@ impl Parser {
             self.pos += 1;
             items.push(self.not()?);
         }
-        Ok(if items.len() == 1 { items.pop().unwrap() } else { Condition::And(items) })
+        Ok(if items.len() == 1 {
+            items.pop().unwrap()
+        } else {
+            Condition::And(items)
+        })
     }
 
     fn not(&mut self) -> Result<Condition, ConditionError> {
@@ -273,8 +290,16 @@ impl Condition {
                 None => return Err(ConditionError::UnknownIdentifier(name.clone())),
             },
             Condition::Not(c) => Expr::Not(Box::new(c.resolve(names)?)),
-            Condition::And(cs) => Expr::And(cs.iter().map(|c| c.resolve(names)).collect::<Result<_, _>>()?),
-            Condition::Or(cs) => Expr::Or(cs.iter().map(|c| c.resolve(names)).collect::<Result<_, _>>()?),
+            Condition::And(cs) => Expr::And(
+                cs.iter()
+                    .map(|c| c.resolve(names))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Condition::Or(cs) => Expr::Or(
+                cs.iter()
+                    .map(|c| c.resolve(names))
+                    .collect::<Result<_, _>>()?,
+            ),
             Condition::Of(q, target) => {
                 let members: Vec<Expr> = names
                     .iter()
@@ -369,10 +394,19 @@ mod tests {
     #[test]
     fn of_expands_patterns_and_them_skips_underscore() {
         let n = names(&["selection_a", "selection_b", "filter", "_hidden"]);
-        let e = Condition::parse("1 of selection_*").unwrap().resolve(&n).unwrap();
+        let e = Condition::parse("1 of selection_*")
+            .unwrap()
+            .resolve(&n)
+            .unwrap();
         assert_eq!(e, Expr::Or(vec![Expr::Search(0), Expr::Search(1)]));
-        let e = Condition::parse("all of them").unwrap().resolve(&n).unwrap();
-        assert_eq!(e, Expr::And(vec![Expr::Search(0), Expr::Search(1), Expr::Search(2)]));
+        let e = Condition::parse("all of them")
+            .unwrap()
+            .resolve(&n)
+            .unwrap();
+        assert_eq!(
+            e,
+            Expr::And(vec![Expr::Search(0), Expr::Search(1), Expr::Search(2)])
+        );
         let e = Condition::parse("2 of *").unwrap().resolve(&n).unwrap();
         assert!(matches!(e, Expr::AtLeast(2, ref v) if v.len() == 4));
     }
@@ -388,16 +422,35 @@ mod tests {
             Condition::parse("1 of filter*").unwrap().resolve(&n),
             Err(ConditionError::EmptyPattern("filter*".into()))
         );
-        assert!(matches!(Condition::parse("sel and"), Err(ConditionError::UnexpectedEnd(_))));
-        assert!(matches!(Condition::parse("(sel"), Err(ConditionError::UnexpectedEnd(_))));
-        assert!(matches!(Condition::parse("sel sel"), Err(ConditionError::Unexpected { .. })));
-        assert_eq!(Condition::parse("sel | count() > 5"), Err(ConditionError::Aggregation));
-        assert_eq!(Condition::parse("count(x) per y > 200"), Err(ConditionError::Aggregation));
+        assert!(matches!(
+            Condition::parse("sel and"),
+            Err(ConditionError::UnexpectedEnd(_))
+        ));
+        assert!(matches!(
+            Condition::parse("(sel"),
+            Err(ConditionError::UnexpectedEnd(_))
+        ));
+        assert!(matches!(
+            Condition::parse("sel sel"),
+            Err(ConditionError::Unexpected { .. })
+        ));
+        assert_eq!(
+            Condition::parse("sel | count() > 5"),
+            Err(ConditionError::Aggregation)
+        );
+        assert_eq!(
+            Condition::parse("count(x) per y > 200"),
+            Err(ConditionError::Aggregation)
+        );
     }
 
     #[test]
     fn display_round_trips() {
-        for text in ["a and not (b or c)", "1 of sel* and not all of filter_*", "a or b and c"] {
+        for text in [
+            "a and not (b or c)",
+            "1 of sel* and not all of filter_*",
+            "a or b and c",
+        ] {
             let c = Condition::parse(text).unwrap();
             assert_eq!(Condition::parse(&c.to_string()).unwrap(), c);
         }

@@ -82,7 +82,10 @@ impl Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let network: IpAddr = addr.trim().parse().map_err(|_| format!("'{addr}' is not an IP address"))?;
+        let network: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{addr}' is not an IP address"))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
@@ -100,11 +103,19 @@ impl Cidr {
     pub fn contains(&self, ip: &IpAddr) -> bool {
         match (self.network, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
                 (u32::from(n) & mask) == (u32::from(*a) & mask)
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
                 (u128::from(n) & mask) == (u128::from(*a) & mask)
             }
             _ => false,
@@ -137,7 +148,11 @@ pub enum Matcher {
     /// `lt`/`lte`/`gt`/`gte`: the value read as a number.
     Compare { op: CmpOp, value: f64 },
     /// A time modifier: the part of the value read as a timestamp, compared.
-    Time { part: TimePart, op: CmpOp, value: f64 },
+    Time {
+        part: TimePart,
+        op: CmpOp,
+        value: f64,
+    },
     /// `cidr`.
     Cidr(Cidr),
     /// `exists: true/false`.
@@ -145,7 +160,11 @@ pub enum Matcher {
     /// `null`: absent or null.
     Null,
     /// `fieldref`: the value of another field of the same event.
-    FieldRef { field: String, anchor: Anchor, cased: bool },
+    FieldRef {
+        field: String,
+        anchor: Anchor,
+        cased: bool,
+    },
 }
 
 impl Matcher {
@@ -161,16 +180,31 @@ impl Matcher {
             Matcher::Str { pattern, cased } => {
                 let (op, v) = match pattern.shape() {
                     super::pattern::Shape::Exact(_) => ("equals", pattern.display()),
-                    super::pattern::Shape::Prefix(b) => ("startswith", Pattern::literal(b).display()),
+                    super::pattern::Shape::Prefix(b) => {
+                        ("startswith", Pattern::literal(b).display())
+                    }
                     super::pattern::Shape::Suffix(b) => ("endswith", Pattern::literal(b).display()),
-                    super::pattern::Shape::Contains(b) => ("contains", Pattern::literal(b).display()),
+                    super::pattern::Shape::Contains(b) => {
+                        ("contains", Pattern::literal(b).display())
+                    }
                     _ => ("matches", pattern.display()),
                 };
-                (if *cased { format!("{op} (cased)") } else { op.to_string() }, v)
+                (
+                    if *cased {
+                        format!("{op} (cased)")
+                    } else {
+                        op.to_string()
+                    },
+                    v,
+                )
             }
             Matcher::Regex { source, flags } => {
                 let mut op = "re".to_string();
-                for (on, f) in [(flags.ignore_case, "i"), (flags.multi_line, "m"), (flags.dot_all, "s")] {
+                for (on, f) in [
+                    (flags.ignore_case, "i"),
+                    (flags.multi_line, "m"),
+                    (flags.dot_all, "s"),
+                ] {
                     if on {
                         op.push('|');
                         op.push_str(f);
@@ -179,11 +213,16 @@ impl Matcher {
                 (op, source.clone())
             }
             Matcher::Compare { op, value } => (op.name().to_string(), value.to_string()),
-            Matcher::Time { part, op, value } => (format!("{part:?}|{}", op.name()).to_lowercase(), value.to_string()),
+            Matcher::Time { part, op, value } => (
+                format!("{part:?}|{}", op.name()).to_lowercase(),
+                value.to_string(),
+            ),
             Matcher::Cidr(c) => ("cidr".into(), c.to_string()),
             Matcher::Exists(b) => ("exists".into(), b.to_string()),
             Matcher::Null => ("is".into(), "null".into()),
-            Matcher::FieldRef { field, anchor, .. } => (format!("fieldref {anchor:?}").to_lowercase(), field.clone()),
+            Matcher::FieldRef { field, anchor, .. } => {
+                (format!("fieldref {anchor:?}").to_lowercase(), field.clone())
+            }
         }
     }
 }

@@ -7,12 +7,24 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 pub fn base64(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(ALPHABET[(n >> 18) as usize & 63]);
         out.push(ALPHABET[(n >> 12) as usize & 63]);
-        out.push(if chunk.len() > 1 { ALPHABET[(n >> 6) as usize & 63] } else { b'=' });
-        out.push(if chunk.len() > 2 { ALPHABET[n as usize & 63] } else { b'=' });
+        out.push(if chunk.len() > 1 {
+            ALPHABET[(n >> 6) as usize & 63]
+        } else {
+            b'='
+        });
+        out.push(if chunk.len() > 2 {
+            ALPHABET[n as usize & 63]
+        } else {
+            b'='
+        });
     }
     out
 }
@@ -83,9 +95,14 @@ mod tests {
             text.extend_from_slice(b"tail");
             let enc = base64(&text);
             assert!(
-                variants.iter().any(|v| enc.windows(v.len()).any(|w| w == v.as_slice())),
+                variants
+                    .iter()
+                    .any(|v| enc.windows(v.len()).any(|w| w == v.as_slice())),
                 "prefix {prefix:?}: {:?} in {:?}",
-                variants.iter().map(|v| String::from_utf8_lossy(v)).collect::<Vec<_>>(),
+                variants
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v))
+                    .collect::<Vec<_>>(),
                 String::from_utf8_lossy(&enc)
             );
         }

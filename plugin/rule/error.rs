@@ -16,7 +16,10 @@ pub enum RuleError {
     #[error("missing mandatory attribute '{0}'")]
     Missing(&'static str),
     #[error("attribute '{attr}' must be {expected}")]
-    BadAttribute { attr: String, expected: &'static str },
+    BadAttribute {
+        attr: String,
+        expected: &'static str,
+    },
     #[error("search identifier '{0}' is empty")]
     EmptySearch(String),
     #[error("search identifier '{ident}' has a value of an unsupported type ({found})")]
@@ -29,7 +32,9 @@ pub enum RuleError {
     BadValue { key: String, reason: String },
     #[error("regular expression in '{key}' cannot be used: {reason}")]
     Regex { key: String, reason: String },
-    #[error("placeholder '%{placeholder}%' in '{key}' has no values (give them in a placeholders file)")]
+    #[error(
+        "placeholder '%{placeholder}%' in '{key}' has no values (give them in a placeholders file)"
+    )]
     Placeholder { key: String, placeholder: String },
     #[error("condition: {0}")]
     Condition(#[from] ConditionError),

@@ -36,7 +36,11 @@ pub struct LogSource {
 impl std::fmt::Display for LogSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut parts = Vec::new();
-        for (k, v) in [("product", &self.product), ("category", &self.category), ("service", &self.service)] {
+        for (k, v) in [
+            ("product", &self.product),
+            ("category", &self.category),
+            ("service", &self.service),
+        ] {
             if let Some(v) = v {
                 parts.push(format!("{k}={v}"));
             }
@@ -118,7 +122,10 @@ impl Rule {
             }
             None => return Err(RuleError::Missing("logsource")),
         };
-        let detection = detection(y.get("detection").ok_or(RuleError::Missing("detection"))?, opts)?;
+        let detection = detection(
+            y.get("detection").ok_or(RuleError::Missing("detection"))?,
+            opts,
+        )?;
         Ok(Rule {
             meta,
             logsource,
@@ -172,7 +179,11 @@ fn meta(y: &Value) -> Result<RuleMeta, RuleError> {
             .filter_map(|r| {
                 Some(Related {
                     id: r.get("id")?.as_str()?.to_string(),
-                    kind: r.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    kind: r
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                 })
             })
             .collect(),
@@ -292,15 +303,24 @@ fn search(name: &str, v: &Value, opts: &BuildOptions) -> Result<SearchExpr, Rule
                         });
                     }
                 };
-                items.push(SearchExpr::Test(values::field_test(&key, val, &opts.placeholders)?));
+                items.push(SearchExpr::Test(values::field_test(
+                    &key,
+                    val,
+                    &opts.placeholders,
+                )?));
             }
-            Ok(if items.len() == 1 { items.pop().unwrap() } else { SearchExpr::And(items) })
+            Ok(if items.len() == 1 {
+                items.pop().unwrap()
+            } else {
+                SearchExpr::And(items)
+            })
         }
         Value::Sequence(seq) => {
             if seq.is_empty() {
                 return Err(RuleError::EmptySearch(name.into()));
             }
-            let (maps, scalars): (Vec<&Value>, Vec<&Value>) = seq.iter().partition(|v| v.is_mapping());
+            let (maps, scalars): (Vec<&Value>, Vec<&Value>) =
+                seq.iter().partition(|v| v.is_mapping());
             let mut alts = Vec::new();
             for m in maps {
                 alts.push(search(name, m, opts)?);
@@ -313,11 +333,23 @@ fn search(name: &str, v: &Value, opts: &BuildOptions) -> Result<SearchExpr, Rule
                     });
                 }
                 let list = Value::Sequence(scalars.into_iter().cloned().collect());
-                alts.push(SearchExpr::Test(values::field_test("", &list, &opts.placeholders)?));
+                alts.push(SearchExpr::Test(values::field_test(
+                    "",
+                    &list,
+                    &opts.placeholders,
+                )?));
             }
-            Ok(if alts.len() == 1 { alts.pop().unwrap() } else { SearchExpr::Or(alts) })
+            Ok(if alts.len() == 1 {
+                alts.pop().unwrap()
+            } else {
+                SearchExpr::Or(alts)
+            })
         }
-        Value::String(_) | Value::Number(_) => Ok(SearchExpr::Test(values::field_test("", v, &opts.placeholders)?)),
+        Value::String(_) | Value::Number(_) => Ok(SearchExpr::Test(values::field_test(
+            "",
+            v,
+            &opts.placeholders,
+        )?)),
         Value::Null => Err(RuleError::EmptySearch(name.into())),
         _ => Err(RuleError::BadSearch {
             ident: name.into(),

@@ -175,7 +175,9 @@ impl Pattern {
         let mut re = String::from(r"\A(?:");
         for piece in &self.pieces {
             match piece {
-                Piece::Literal(b) => re.push_str(&regex_syntax::escape(std::str::from_utf8(b).ok()?)),
+                Piece::Literal(b) => {
+                    re.push_str(&regex_syntax::escape(std::str::from_utf8(b).ok()?))
+                }
                 Piece::AnyRun => re.push_str(r"(?s:.)*"),
                 Piece::AnyChar => re.push_str(r"(?s:.)"),
                 Piece::Dash => re.push_str("[\\-/\u{2013}\u{2014}\u{2015}]"),
@@ -214,8 +216,14 @@ mod tests {
     #[test]
     fn escapes_follow_the_specification() {
         // Plain backslash: single or double.
-        assert_eq!(Pattern::parse(r"C:\Windows").as_literal(), Some(&br"C:\Windows"[..]));
-        assert_eq!(Pattern::parse(r"C:\\Windows").as_literal(), Some(&br"C:\Windows"[..]));
+        assert_eq!(
+            Pattern::parse(r"C:\Windows").as_literal(),
+            Some(&br"C:\Windows"[..])
+        );
+        assert_eq!(
+            Pattern::parse(r"C:\\Windows").as_literal(),
+            Some(&br"C:\Windows"[..])
+        );
         // Escaped wildcard is a plain character.
         assert_eq!(Pattern::parse(r"a\*b").as_literal(), Some(&b"a*b"[..]));
         // Escaped backslash before a wildcard keeps the wildcard.
@@ -226,7 +234,10 @@ mod tests {
         // Three backslashes: a plain backslash and a plain star.
         assert_eq!(Pattern::parse(r"a\\\*").as_literal(), Some(&br"a\*"[..]));
         // Four backslashes: a double backslash.
-        assert_eq!(Pattern::parse(r"\\\\srv").as_literal(), Some(&br"\\srv"[..]));
+        assert_eq!(
+            Pattern::parse(r"\\\\srv").as_literal(),
+            Some(&br"\\srv"[..])
+        );
     }
 
     #[test]
@@ -235,7 +246,10 @@ mod tests {
         assert_eq!(Pattern::parse("abc*").shape(), Shape::Prefix(b"abc"));
         assert_eq!(Pattern::parse("*abc").shape(), Shape::Suffix(b"abc"));
         assert_eq!(Pattern::parse("*abc*").shape(), Shape::Contains(b"abc"));
-        assert_eq!(Pattern::parse("abc").contains().shape(), Shape::Contains(b"abc"));
+        assert_eq!(
+            Pattern::parse("abc").contains().shape(),
+            Shape::Contains(b"abc")
+        );
         assert_eq!(Pattern::parse("*").contains().shape(), Shape::Anything);
         assert_eq!(Pattern::parse("a?c").shape(), Shape::Complex);
         assert_eq!(Pattern::parse("a*c").shape(), Shape::Complex);

@@ -13,11 +13,14 @@ pub struct Placeholders {
 impl Placeholders {
     /// Parses a placeholders file.
     pub fn from_yaml(text: &str) -> Result<Placeholders, String> {
-        let map: BTreeMap<String, serde_yaml::Value> = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        let map: BTreeMap<String, serde_yaml::Value> =
+            serde_yaml::from_str(text).map_err(|e| e.to_string())?;
         let mut values = BTreeMap::new();
         for (name, v) in map {
             let list = match v {
-                serde_yaml::Value::Sequence(s) => s.iter().map(yaml_text).collect::<Option<Vec<_>>>(),
+                serde_yaml::Value::Sequence(s) => {
+                    s.iter().map(yaml_text).collect::<Option<Vec<_>>>()
+                }
                 other => yaml_text(&other).map(|t| vec![t]),
             }
             .ok_or_else(|| format!("placeholder '{name}': values must be strings or numbers"))?;
@@ -45,7 +48,11 @@ impl Placeholders {
                 match after.find('%') {
                     Some(end) if end > 0 => {
                         let name = &after[..end];
-                        let values = self.values.get(name).filter(|v| !v.is_empty()).ok_or_else(|| name.to_string())?;
+                        let values = self
+                            .values
+                            .get(name)
+                            .filter(|v| !v.is_empty())
+                            .ok_or_else(|| name.to_string())?;
                         results = results
                             .iter()
                             .flat_map(|r| values.iter().map(move |v| format!("{r}{v}")))
@@ -83,7 +90,10 @@ mod tests {
     fn expands_all_combinations_and_escapes() {
         let p = Placeholders::from_yaml("Workstations: [ws1, ws2]\n'%Servers%': srv*\n").unwrap();
         assert_eq!(p.expand("%Workstations%").unwrap(), ["ws1", "ws2"]);
-        assert_eq!(p.expand("a-%Servers%-%Workstations%").unwrap(), ["a-srv*-ws1", "a-srv*-ws2"]);
+        assert_eq!(
+            p.expand("a-%Servers%-%Workstations%").unwrap(),
+            ["a-srv*-ws1", "a-srv*-ws2"]
+        );
         assert_eq!(p.expand("\\%plain%Servers%").unwrap(), ["%plainsrv*"]);
         assert_eq!(p.expand("%Missing%"), Err("Missing".to_string()));
         assert_eq!(p.expand("100%").unwrap(), ["100%"]);

@@ -34,7 +34,11 @@ fn scalar(v: &Value) -> Option<Scalar> {
 }
 
 /// Builds the field test for `key: value`.
-pub fn field_test(key: &str, value: &Value, placeholders: &Placeholders) -> Result<FieldTest, RuleError> {
+pub fn field_test(
+    key: &str,
+    value: &Value,
+    placeholders: &Placeholders,
+) -> Result<FieldTest, RuleError> {
     let mut parts = key.split('|');
     let field = parts.next().unwrap_or_default().trim();
     let mut mods = Vec::new();
@@ -66,14 +70,16 @@ pub fn field_test(key: &str, value: &Value, placeholders: &Placeholders) -> Resu
     if raw_values.len() > 1 && raw_values.iter().any(|v| v.is_null()) {
         return Err(RuleError::BadValue {
             key: key.into(),
-            reason: "null cannot be part of a list of values; test it in a selection of its own".into(),
+            reason: "null cannot be part of a list of values; test it in a selection of its own"
+                .into(),
         });
     }
     let mut values = Vec::with_capacity(raw_values.len());
     for raw in raw_values {
         let s = scalar(raw).ok_or_else(|| RuleError::BadValue {
             key: key.into(),
-            reason: "values must be strings, numbers, booleans or null (not maps or nested lists)".into(),
+            reason: "values must be strings, numbers, booleans or null (not maps or nested lists)"
+                .into(),
         })?;
         values.push(chain.value(s, placeholders)?);
     }
@@ -135,7 +141,9 @@ impl<'a> Chain<'a> {
         let mut type_mod: Option<Modifier> = None;
         let mut set_type = |m: Modifier, c: &mut Chain| -> Result<(), RuleError> {
             if let Some(prev) = type_mod.replace(m) {
-                return Err(conflict(format!("'{prev}' and '{m}' both set the value's type")));
+                return Err(conflict(format!(
+                    "'{prev}' and '{m}' both set the value's type"
+                )));
             }
             c.kind = match m {
                 M::Re => Kind::Regex,
@@ -153,15 +161,30 @@ impl<'a> Chain<'a> {
                 M::Cased => c.cased = true,
                 M::Expand => c.expand = true,
                 M::Contains => c.anchor = Anchor::Contains,
-                M::StartsWith => c.anchor = if c.anchor == Anchor::Suffix { Anchor::Contains } else { Anchor::Prefix },
-                M::EndsWith => c.anchor = if c.anchor == Anchor::Prefix { Anchor::Contains } else { Anchor::Suffix },
+                M::StartsWith => {
+                    c.anchor = if c.anchor == Anchor::Suffix {
+                        Anchor::Contains
+                    } else {
+                        Anchor::Prefix
+                    }
+                }
+                M::EndsWith => {
+                    c.anchor = if c.anchor == Anchor::Prefix {
+                        Anchor::Contains
+                    } else {
+                        Anchor::Suffix
+                    }
+                }
                 M::ReIgnoreCase => c.flags.ignore_case = true,
                 M::ReMultiLine => c.flags.multi_line = true,
                 M::ReDotAll => c.flags.dot_all = true,
                 M::Re | M::Cidr | M::Exists | M::FieldRef => set_type(m, &mut c)?,
                 M::Lt | M::Lte | M::Gt | M::Gte => {
                     if let Some(prev) = cmp {
-                        return Err(conflict(format!("two comparisons ('{}' and '{m}')", prev.name())));
+                        return Err(conflict(format!(
+                            "two comparisons ('{}' and '{m}')",
+                            prev.name()
+                        )));
                     }
                     cmp = Some(match m {
                         M::Lt => CmpOp::Lt,
@@ -188,7 +211,9 @@ impl<'a> Chain<'a> {
         }
         let has_re_flags = c.flags != RegexFlags::default();
         if has_re_flags && c.kind != Kind::Regex {
-            return Err(conflict("the flags 'i', 'm', 's' only apply to 're'".into()));
+            return Err(conflict(
+                "the flags 'i', 'm', 's' only apply to 're'".into(),
+            ));
         }
         let string_mods = mods.iter().any(|m| {
             matches!(
@@ -207,13 +232,18 @@ impl<'a> Chain<'a> {
         match (time, cmp) {
             (Some(t), op) => {
                 if type_mod.is_some() || string_mods {
-                    return Err(conflict("a time modifier only combines with lt/lte/gt/gte".into()));
+                    return Err(conflict(
+                        "a time modifier only combines with lt/lte/gt/gte".into(),
+                    ));
                 }
                 c.kind = Kind::Time(t, op.unwrap_or(CmpOp::Eq));
             }
             (None, Some(op)) => {
                 if type_mod.is_some() || string_mods {
-                    return Err(conflict(format!("'{}' compares numbers and takes no string or type modifier", op.name())));
+                    return Err(conflict(format!(
+                        "'{}' compares numbers and takes no string or type modifier",
+                        op.name()
+                    )));
                 }
                 c.kind = Kind::Compare(op);
             }
@@ -227,11 +257,21 @@ impl<'a> Chain<'a> {
                 )));
             }
             Kind::FieldRef
-                if mods
-                    .iter()
-                    .any(|m| matches!(m, M::Windash | M::Base64 | M::Base64Offset | M::Utf16Le | M::Utf16Be | M::Utf16)) =>
+                if mods.iter().any(|m| {
+                    matches!(
+                        m,
+                        M::Windash
+                            | M::Base64
+                            | M::Base64Offset
+                            | M::Utf16Le
+                            | M::Utf16Be
+                            | M::Utf16
+                    )
+                }) =>
             {
-                return Err(conflict("'fieldref' compares field values; encodings do not apply".into()));
+                return Err(conflict(
+                    "'fieldref' compares field values; encodings do not apply".into(),
+                ));
             }
             Kind::Exists if c.neq || c.all => {
                 return Err(conflict("'exists' takes a single boolean".into()));
@@ -239,7 +279,9 @@ impl<'a> Chain<'a> {
             _ => {}
         }
         if keyword && !matches!(c.kind, Kind::String | Kind::Regex) {
-            return Err(conflict("keywords (no field name) only take string and 're' modifiers".into()));
+            return Err(conflict(
+                "keywords (no field name) only take string and 're' modifiers".into(),
+            ));
         }
         Ok(c)
     }
@@ -316,7 +358,10 @@ impl<'a> Chain<'a> {
 
     fn number(&self, s: Scalar) -> Result<f64, RuleError> {
         match s {
-            Scalar::Num(t) | Scalar::Str(t) => t.trim().parse::<f64>().map_err(|_| self.bad(format!("'{t}' is not a number"))),
+            Scalar::Num(t) | Scalar::Str(t) => t
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| self.bad(format!("'{t}' is not a number"))),
             _ => Err(self.bad("a number is needed")),
         }
     }
@@ -328,7 +373,9 @@ impl<'a> Chain<'a> {
                 if self.mods.iter().any(|m| !matches!(m, M::Neq)) {
                     return Err(self.bad("null cannot take modifiers"));
                 }
-                return Ok(ValueTest { any: vec![Matcher::Null] });
+                return Ok(ValueTest {
+                    any: vec![Matcher::Null],
+                });
             }
             Scalar::Str(t) if self.expand => placeholders
                 .expand(&t)
@@ -354,15 +401,22 @@ impl<'a> Chain<'a> {
                     encoded = true;
                     let mut out = Vec::new();
                     for p in &patterns {
-                        let lit = p
-                            .as_literal()
-                            .ok_or_else(|| self.bad(format!("'{m}' cannot encode wildcards; put 'contains' after it")))?;
-                        let text = || std::str::from_utf8(lit).map_err(|_| self.bad(format!("'{m}' needs text")));
+                        let lit = p.as_literal().ok_or_else(|| {
+                            self.bad(format!(
+                                "'{m}' cannot encode wildcards; put 'contains' after it"
+                            ))
+                        })?;
+                        let text = || {
+                            std::str::from_utf8(lit)
+                                .map_err(|_| self.bad(format!("'{m}' needs text")))
+                        };
                         match m {
                             M::Base64 => out.push(Pattern::literal(&encoding::base64(lit))),
-                            M::Base64Offset => {
-                                out.extend(encoding::base64_offsets(lit).iter().map(|v| Pattern::literal(v)))
-                            }
+                            M::Base64Offset => out.extend(
+                                encoding::base64_offsets(lit)
+                                    .iter()
+                                    .map(|v| Pattern::literal(v)),
+                            ),
                             M::Utf16Le => out.push(Pattern::literal(&encoding::utf16le(text()?))),
                             M::Utf16Be => out.push(Pattern::literal(&encoding::utf16be(text()?))),
                             _ => out.push(Pattern::literal(&encoding::utf16_bom(text()?))),
@@ -373,7 +427,12 @@ impl<'a> Chain<'a> {
                 _ => patterns,
             };
         }
-        if self.keyword && !self.mods.iter().any(|m| matches!(m, M::StartsWith | M::EndsWith | M::Contains)) {
+        if self.keyword
+            && !self
+                .mods
+                .iter()
+                .any(|m| matches!(m, M::StartsWith | M::EndsWith | M::Contains))
+        {
             patterns = patterns.into_iter().map(Pattern::contains).collect();
         }
         // Encoded text is case-significant: a Base64 string with other letter cases decodes
@@ -412,7 +471,12 @@ pub fn check_regex(source: &str, flags: RegexFlags) -> Result<(), String> {
         .configure(regex_automata::meta::Config::new().nfa_size_limit(Some(REGEX_NFA_LIMIT)))
         .build(&full)
         .map(|_| ())
-        .map_err(|e| format!("too large to compile within {} MiB: {e}", REGEX_NFA_LIMIT >> 20))
+        .map_err(|e| {
+            format!(
+                "too large to compile within {} MiB: {e}",
+                REGEX_NFA_LIMIT >> 20
+            )
+        })
 }
 
 /// Rejects PCRE constructs that Rust's regex syntax would otherwise read with another
@@ -440,7 +504,11 @@ fn pcre_only_construct(source: &str) -> Result<(), String> {
                 let rest = &source[i + 2..];
                 let what = if rest.starts_with('>') {
                     Some("atomic group '(?>'")
-                } else if rest.starts_with('R') || rest.starts_with(|c: char| c.is_ascii_digit()) || rest.starts_with("P>") || rest.starts_with('&') {
+                } else if rest.starts_with('R')
+                    || rest.starts_with(|c: char| c.is_ascii_digit())
+                    || rest.starts_with("P>")
+                    || rest.starts_with('&')
+                {
                     Some("recursion or subroutine call")
                 } else if rest.starts_with('(') {
                     Some("conditional group '(?('")
@@ -487,13 +555,25 @@ mod tests {
     #[test]
     fn pcre_constructs_with_another_meaning_are_rejected() {
         let f = RegexFlags::default();
-        for re in ["a*+", "(?>ab)", "(?R)", "a(?1)", "(?(1)a|b)", "x++", "a{2}+"] {
+        for re in [
+            "a*+",
+            "(?>ab)",
+            "(?R)",
+            "a(?1)",
+            "(?(1)a|b)",
+            "x++",
+            "a{2}+",
+        ] {
             assert!(check_regex(re, f).is_err(), "{re}");
         }
         for re in [r"a\++", "[*+]", r"\d+\.exe", "(?i)abc", "(a|b)+"] {
             assert!(check_regex(re, f).is_ok(), "{re}");
         }
         assert!(check_regex("(?=a)", f).unwrap_err().contains("linear time"));
-        assert!(check_regex(r"(a)\1", f).unwrap_err().contains("linear time"));
+        assert!(
+            check_regex(r"(a)\1", f)
+                .unwrap_err()
+                .contains("linear time")
+        );
     }
 }

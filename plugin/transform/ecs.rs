@@ -36,7 +36,8 @@ fn push_unique(list: &mut Vec<Value>, v: &str) {
 /// The ECS fields for a set of matches.
 pub fn fields(hits: &[usize], tags: &[RuleTag]) -> Value {
     let (mut ids, mut names, mut authors, mut descriptions) = (vec![], vec![], vec![], vec![]);
-    let (mut tech_ids, mut tech_names, mut sub_ids, mut sub_names) = (vec![], vec![], vec![], vec![]);
+    let (mut tech_ids, mut tech_names, mut sub_ids, mut sub_names) =
+        (vec![], vec![], vec![], vec![]);
     let (mut tactic_ids, mut tactic_names) = (vec![], vec![]);
     let mut sev = 0;
     for &h in hits {
@@ -54,9 +55,15 @@ pub fn fields(hits: &[usize], tags: &[RuleTag]) -> Value {
             match tech.id.split_once('.') {
                 Some((parent, _)) => {
                     push_unique(&mut sub_ids, &tech.id);
-                    push_unique(&mut sub_names, tech.name.split_once(": ").map_or(&tech.name, |(_, s)| s));
+                    push_unique(
+                        &mut sub_names,
+                        tech.name.split_once(": ").map_or(&tech.name, |(_, s)| s),
+                    );
                     push_unique(&mut tech_ids, parent);
-                    push_unique(&mut tech_names, tech.name.split_once(": ").map_or(&tech.name, |(p, _)| p));
+                    push_unique(
+                        &mut tech_names,
+                        tech.name.split_once(": ").map_or(&tech.name, |(p, _)| p),
+                    );
                 }
                 None => {
                     push_unique(&mut tech_ids, &tech.id);
@@ -110,7 +117,9 @@ pub fn merge_keep_existing(base: &mut Map<String, Value>, add: Map<String, Value
 /// Writes the event with ECS fields: spliced into the original bytes when the event has
 /// none of `rule`, `event`, `threat`; otherwise merged and re-serialized.
 pub fn write(line: &[u8], event: &Value, hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
-    let Value::Object(add) = fields(hits, tags) else { unreachable!() };
+    let Value::Object(add) = fields(hits, tags) else {
+        unreachable!()
+    };
     let root = event.as_object().expect("events are objects");
     if add.keys().any(|k| root.contains_key(k)) {
         let mut merged = root.clone();
@@ -132,8 +141,14 @@ mod tests {
     fn existing_fields_win() {
         let mut base = json!({"event": {"severity": 3, "code": "1"}, "x": 1});
         let add = json!({"event": {"severity": 73}, "rule": {"id": ["a"]}});
-        merge_keep_existing(base.as_object_mut().unwrap(), add.as_object().unwrap().clone());
-        assert_eq!(base, json!({"event": {"severity": 3, "code": "1"}, "x": 1, "rule": {"id": ["a"]}}));
+        merge_keep_existing(
+            base.as_object_mut().unwrap(),
+            add.as_object().unwrap().clone(),
+        );
+        assert_eq!(
+            base,
+            json!({"event": {"severity": 3, "code": "1"}, "x": 1, "rule": {"id": ["a"]}})
+        );
     }
 
     #[test]

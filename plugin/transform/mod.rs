@@ -205,13 +205,19 @@ impl Transform {
     /// The indices of the rules matching a parsed event.
     pub fn match_event(&self, event: &JsonEvent, scratch: &mut TransformScratch) -> Vec<usize> {
         scratch.hits.clear();
-        self.matcher.matches(event, &mut scratch.matcher, &mut scratch.hits);
+        self.matcher
+            .matches(event, &mut scratch.matcher, &mut scratch.hits);
         scratch.hits.clone()
     }
 
     /// Processes one line (without its line terminator), appending the output line (without
     /// terminator) to `out`.
-    pub fn process_line(&self, line: &[u8], scratch: &mut TransformScratch, out: &mut Vec<u8>) -> Outcome {
+    pub fn process_line(
+        &self,
+        line: &[u8],
+        scratch: &mut TransformScratch,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
         scratch.hits.clear();
         if line.iter().all(u8::is_ascii_whitespace) {
             out.extend_from_slice(line);
@@ -225,7 +231,8 @@ impl Transform {
             }
         };
         scratch.hits.clear();
-        self.matcher.matches(&event, &mut scratch.matcher, &mut scratch.hits);
+        self.matcher
+            .matches(&event, &mut scratch.matcher, &mut scratch.hits);
         if scratch.hits.is_empty() {
             out.extend_from_slice(line);
             return Outcome::Unmatched;
@@ -237,22 +244,31 @@ impl Transform {
     /// Writes `line` with the tags of `hits` in the configured output profile.
     pub fn write_tags(&self, line: &[u8], event: &JsonEvent, hits: &[usize], out: &mut Vec<u8>) {
         match self.opts.output {
-            OutputProfile::Sigma => tag::write_tagged(line, event, &self.opts.field, hits, &self.tags, out),
+            OutputProfile::Sigma => {
+                tag::write_tagged(line, event, &self.opts.field, hits, &self.tags, out)
+            }
             OutputProfile::Ecs => ecs::write(line, event.value(), hits, &self.tags, out),
         }
     }
 
     /// Tags a parsed event in place (for pipelines that hold parsed values).
     pub fn tag_value(&self, value: &mut serde_json::Value, hits: &[usize]) {
-        let Some(obj) = value.as_object_mut() else { return };
+        let Some(obj) = value.as_object_mut() else {
+            return;
+        };
         match self.opts.output {
             OutputProfile::Sigma => {
                 let mut tag = Vec::new();
                 tag::write_tag_object(hits, &self.tags, &mut tag);
-                obj.insert(self.opts.field.clone(), serde_json::from_slice(&tag).expect("tags are JSON"));
+                obj.insert(
+                    self.opts.field.clone(),
+                    serde_json::from_slice(&tag).expect("tags are JSON"),
+                );
             }
             OutputProfile::Ecs => {
-                let serde_json::Value::Object(add) = ecs::fields(hits, &self.tags) else { return };
+                let serde_json::Value::Object(add) = ecs::fields(hits, &self.tags) else {
+                    return;
+                };
                 ecs::merge_keep_existing(obj, add);
             }
         }

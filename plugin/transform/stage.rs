@@ -22,7 +22,10 @@ use crate::ruleset::RuleSet;
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("cannot read {path}: {error}")]
-    Read { path: PathBuf, error: std::io::Error },
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("invalid logsource mapping {path}: {reason}")]
     Mapping { path: PathBuf, reason: String },
     #[error("invalid placeholders file {path}: {reason}")]
@@ -74,7 +77,12 @@ pub fn select(rules: Vec<Rule>, cfg: &SigmaConfig) -> (Vec<Rule>, usize) {
         .filter(|r| {
             let level_ok = match cfg.min_level {
                 None => true,
-                Some(min) => r.meta.level.as_deref().and_then(Level::parse).is_some_and(|l| l >= min),
+                Some(min) => r
+                    .meta
+                    .level
+                    .as_deref()
+                    .and_then(Level::parse)
+                    .is_some_and(|l| l >= min),
             };
             let included = cfg.include.is_empty() || cfg.include.selects(&r.meta);
             level_ok && included && !cfg.exclude.selects(&r.meta)
@@ -89,18 +97,30 @@ impl SigmaTransform {
     pub fn from_config(cfg: &SigmaConfig) -> Result<SigmaTransform, BuildError> {
         let map = match &cfg.logsources {
             None => LogsourceMap::builtin(),
-            Some(p) => LogsourceMap::from_yaml(&read(p)?).map_err(|reason| BuildError::Mapping { path: p.clone(), reason })?,
+            Some(p) => {
+                LogsourceMap::from_yaml(&read(p)?).map_err(|reason| BuildError::Mapping {
+                    path: p.clone(),
+                    reason,
+                })?
+            }
         };
         let placeholders = match &cfg.placeholders {
             None => Placeholders::default(),
             Some(p) => {
-                Placeholders::from_yaml(&read(p)?).map_err(|reason| BuildError::Placeholders { path: p.clone(), reason })?
+                Placeholders::from_yaml(&read(p)?).map_err(|reason| BuildError::Placeholders {
+                    path: p.clone(),
+                    reason,
+                })?
             }
         };
         let reader = match &cfg.string_inserts {
             None => EventReader::with_shape(cfg.shape),
             Some(p) => {
-                let table = InsertNames::from_tsv(&read(p)?).map_err(|reason| BuildError::Inserts { path: p.clone(), reason })?;
+                let table =
+                    InsertNames::from_tsv(&read(p)?).map_err(|reason| BuildError::Inserts {
+                        path: p.clone(),
+                        reason,
+                    })?;
                 EventReader::new(cfg.shape, Arc::new(table))
             }
         };
@@ -152,7 +172,12 @@ impl SigmaTransform {
 
     /// Processes one event held in bytes (one JSON object, no line terminator). Events that
     /// leave unchanged are the same buffer.
-    pub fn process(&self, event: Bytes, scratch: &mut TransformScratch, counters: &mut Counters) -> Output<Bytes> {
+    pub fn process(
+        &self,
+        event: Bytes,
+        scratch: &mut TransformScratch,
+        counters: &mut Counters,
+    ) -> Output<Bytes> {
         let (out, outcome) = self.engine.process_bytes(event, scratch);
         let route = self.engine.route(outcome);
         counters.record_routed(outcome, route);
@@ -163,7 +188,12 @@ impl SigmaTransform {
     }
 
     /// Processes one parsed event. A value that is not an object passes unchanged.
-    pub fn process_value(&self, event: Value, scratch: &mut TransformScratch, counters: &mut Counters) -> Output<Value> {
+    pub fn process_value(
+        &self,
+        event: Value,
+        scratch: &mut TransformScratch,
+        counters: &mut Counters,
+    ) -> Output<Value> {
         let parsed = match self.engine.options().reader.read_value(event.clone()) {
             Ok(p) => p,
             Err(_) => {
@@ -174,7 +204,11 @@ impl SigmaTransform {
             }
         };
         let hits = self.engine.match_event(&parsed, scratch);
-        let outcome = if hits.is_empty() { Outcome::Unmatched } else { Outcome::Matched(hits.len()) };
+        let outcome = if hits.is_empty() {
+            Outcome::Unmatched
+        } else {
+            Outcome::Matched(hits.len())
+        };
         let route = self.engine.route(outcome);
         counters.record_routed(outcome, route);
         if route == Route::Discarded {

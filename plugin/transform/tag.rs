@@ -80,7 +80,14 @@ pub fn write_tag_object(hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
 /// Writes `line` with the tag for `hits` under `field`. The event's own bytes are kept: the
 /// tag is spliced in before the closing brace. If the event already has `field`, the event
 /// is re-serialized with that field replaced (the tag must be unambiguous).
-pub fn write_tagged(line: &[u8], event: &JsonEvent, field: &str, hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
+pub fn write_tagged(
+    line: &[u8],
+    event: &JsonEvent,
+    field: &str,
+    hits: &[usize],
+    tags: &[RuleTag],
+    out: &mut Vec<u8>,
+) {
     if event.value().get(field).is_some() {
         let mut v = event.value().clone();
         let mut tag = Vec::new();
@@ -98,7 +105,10 @@ pub fn write_tagged(line: &[u8], event: &JsonEvent, field: &str, hits: &[usize],
 /// Writes `line` (a JSON object) with `members` (`"k":v,...`, no braces) added before its
 /// closing brace, keeping every byte of the original.
 pub fn splice(line: &[u8], members: &[u8], out: &mut Vec<u8>) {
-    let end = line.iter().rposition(|b| *b == b'}').expect("a parsed JSON object ends with '}'");
+    let end = line
+        .iter()
+        .rposition(|b| *b == b'}')
+        .expect("a parsed JSON object ends with '}'");
     let empty = line[..end].iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     out.extend_from_slice(&line[..end]);
     if !empty {

@@ -15,7 +15,9 @@ pub fn shared_dir() -> Option<PathBuf> {
 pub fn shared_or_skip(test: &str) -> Option<PathBuf> {
     let dir = shared_dir();
     if dir.is_none() {
-        eprintln!("SKIPPED {test}: ../shared is not present (it holds the SigmaHQ corpus and samples; CI always has it)");
+        eprintln!(
+            "SKIPPED {test}: ../shared is not present (it holds the SigmaHQ corpus and samples; CI always has it)"
+        );
     }
     dir
 }

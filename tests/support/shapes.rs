@@ -51,7 +51,10 @@ pub fn record(v: &Value) -> Record {
     Record {
         event_id,
         channel: sys["Channel"].clone(),
-        provider: sys["Provider"]["#attributes"]["Name"].as_str().unwrap_or_default().to_string(),
+        provider: sys["Provider"]["#attributes"]["Name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         computer: sys["Computer"].clone(),
         version: sys.get("Version").cloned().unwrap_or(Value::Null),
         record_id: sys.get("EventRecordID").cloned().unwrap_or(Value::Null),
@@ -73,7 +76,14 @@ fn texts(m: &Map<String, Value>) -> Map<String, Value> {
     m.iter().map(|(k, v)| (k.clone(), text(v))).collect()
 }
 
-pub const SHAPES: [&str; 6] = ["winlogbeat", "nxlog", "vector", "fluentbit_map", "fluentbit_inserts", "flat"];
+pub const SHAPES: [&str; 6] = [
+    "winlogbeat",
+    "nxlog",
+    "vector",
+    "fluentbit_map",
+    "fluentbit_inserts",
+    "flat",
+];
 
 /// The record in shape `shape`.
 pub fn convert(v: &Value, shape: &str) -> Value {
@@ -89,7 +99,11 @@ pub fn convert(v: &Value, shape: &str) -> Value {
                 "version": r.version,
                 "api": "wineventlog",
             });
-            let key = if r.from_user_data { "user_data" } else { "event_data" };
+            let key = if r.from_user_data {
+                "user_data"
+            } else {
+                "event_data"
+            };
             winlog[key] = Value::Object(texts(&r.data));
             json!({ "event": { "code": r.event_id.to_string(), "provider": r.provider, "kind": "event" }, "winlog": winlog })
         }
@@ -112,7 +126,10 @@ pub fn convert(v: &Value, shape: &str) -> Value {
             // Event data at the top level; where it shares a name with NXLog's own fields,
             // the event data wins (but never over the record's identity).
             for (k, val) in texts(&r.data) {
-                if !matches!(k.as_str(), "EventID" | "Channel" | "SourceName" | "Hostname") {
+                if !matches!(
+                    k.as_str(),
+                    "EventID" | "Channel" | "SourceName" | "Hostname"
+                ) {
                     m.insert(k, val);
                 }
             }
@@ -120,7 +137,11 @@ pub fn convert(v: &Value, shape: &str) -> Value {
             Value::Object(m)
         }
         "vector" => {
-            let key = if r.from_user_data { "user_data" } else { "event_data" };
+            let key = if r.from_user_data {
+                "user_data"
+            } else {
+                "event_data"
+            };
             json!({
                 "event_id": r.event_id, "channel": r.channel, "provider_name": r.provider,
                 "computer": r.computer, "record_id": r.record_id, "version": r.version,
@@ -150,7 +171,10 @@ pub fn convert(v: &Value, shape: &str) -> Value {
             m.insert("Provider_Name".into(), json!(r.provider));
             m.insert("Computer".into(), r.computer.clone());
             for (k, val) in &r.data {
-                if !matches!(k.as_str(), "EventID" | "Channel" | "Provider_Name" | "Computer") {
+                if !matches!(
+                    k.as_str(),
+                    "EventID" | "Channel" | "Provider_Name" | "Computer"
+                ) {
                     m.insert(k.clone(), val.clone());
                 }
             }

@@ -25,11 +25,17 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     let mut disabled = Vec::new();
     for note in transform.notes() {
         match note {
-            CompileNote::UnmappedLogsource { rule, logsource } => unmapped.push((*rule, logsource.clone())),
+            CompileNote::UnmappedLogsource { rule, logsource } => {
+                unmapped.push((*rule, logsource.clone()))
+            }
             CompileNote::TooLarge { rule, reason } => disabled.push((*rule, reason.clone())),
         }
     }
-    let unknown_tags: usize = transform.tags().iter().map(|t| t.unknown_attack_tags.len()).sum();
+    let unknown_tags: usize = transform
+        .tags()
+        .iter()
+        .map(|t| t.unknown_attack_tags.len())
+        .sum();
     match args.format {
         Format::Json => {
             let rej = |v: &[crate::rule::Rejection]| {
@@ -71,7 +77,10 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
                     "unfiltered_globs": transform.matcher().stats().unfiltered_globs,
                 },
             });
-            println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("report serializes")
+            );
         }
         Format::Text => {
             for r in &rejected {
@@ -93,7 +102,11 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
             for (ls, n) in &by_ls {
                 println!("no logsource mapping (will not fire): {n} rule(s) with {ls}");
             }
-            let pct = if total == 0 { 100.0 } else { 100.0 * loaded as f64 / total as f64 };
+            let pct = if total == 0 {
+                100.0
+            } else {
+                100.0 * loaded as f64 / total as f64
+            };
             println!(
                 "{total} documents: {loaded} loaded ({pct:.2}%), {} rejected, {} not evaluated; \
                  {} loaded rules have no logsource mapping; {unknown_tags} unknown ATT&CK tags",

@@ -127,7 +127,10 @@ struct CheckArgs {
 #[derive(Debug, thiserror::Error)]
 enum CliError {
     #[error("cannot read {path}: {error}")]
-    Read { path: PathBuf, error: std::io::Error },
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("invalid logsource mapping {path}: {reason}")]
     Mapping { path: PathBuf, reason: String },
     #[error("invalid placeholders file {path}: {reason}")]
@@ -153,7 +156,10 @@ impl RuleOptions {
                     path: p.clone(),
                     error,
                 })?;
-                LogsourceMap::from_yaml(&text).map_err(|reason| CliError::Mapping { path: p.clone(), reason })
+                LogsourceMap::from_yaml(&text).map_err(|reason| CliError::Mapping {
+                    path: p.clone(),
+                    reason,
+                })
             }
         }
     }
@@ -166,7 +172,10 @@ impl RuleOptions {
                     path: p.clone(),
                     error,
                 })?;
-                Placeholders::from_yaml(&text).map_err(|reason| CliError::Placeholders { path: p.clone(), reason })?
+                Placeholders::from_yaml(&text).map_err(|reason| CliError::Placeholders {
+                    path: p.clone(),
+                    reason,
+                })?
             }
         };
         Ok(BuildOptions { placeholders })

@@ -77,7 +77,11 @@ fn one(
         tally.per_rule[h] += 1;
     }
     if !matches!(outcome, Outcome::Unparsed | Outcome::Blank)
-        && engine.options().reader.read(line).is_ok_and(|e| e.lacks_template())
+        && engine
+            .options()
+            .reader
+            .read(line)
+            .is_ok_and(|e| e.lacks_template())
     {
         tally.no_template += 1;
     }
@@ -96,7 +100,9 @@ fn config_from(args: &RunArgs) -> Result<SigmaConfig, CliError> {
         Some(path) => crate::config::load(path, args.id.as_deref())?.config,
         None => {
             if args.rules.is_empty() {
-                return Err(CliError::Usage("give --rules PATH... or --config FILE".into()));
+                return Err(CliError::Usage(
+                    "give --rules PATH... or --config FILE".into(),
+                ));
             }
             SigmaConfig::new(Vec::new())
         }
@@ -146,7 +152,9 @@ fn expand_inputs(inputs: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 fn walk_evtx(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -172,7 +180,9 @@ impl Progress {
         self.last = Instant::now();
         let rate = events as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
         match files {
-            Some((done, total)) => eprint!("\r{done}/{total} files, {events} events, {rate:.0} events/s   "),
+            Some((done, total)) => {
+                eprint!("\r{done}/{total} files, {events} events, {rate:.0} events/s   ")
+            }
             None => eprint!("\r{events} events, {rate:.0} events/s   "),
         }
     }
@@ -207,10 +217,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let stdout = io::stdout();
     let mut main_out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut unmatched_out = match &args.unmatched {
-        Some(p) => Some(io::BufWriter::new(std::fs::File::create(p).map_err(|error| CliError::Read {
-            path: p.clone(),
-            error,
-        })?)),
+        Some(p) => Some(io::BufWriter::new(std::fs::File::create(p).map_err(
+            |error| CliError::Read {
+                path: p.clone(),
+                error,
+            },
+        )?)),
         None => None,
     };
     let mut tally = Tally::new(rules);
@@ -275,10 +287,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         let mut line_no = 0u64;
         loop {
             line.clear();
-            let n = reader.read_until(b'\n', &mut line).map_err(|error| CliError::Read {
-                path: path.clone(),
-                error,
-            })?;
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|error| CliError::Read {
+                    path: path.clone(),
+                    error,
+                })?;
             if n == 0 {
                 break;
             }
@@ -290,13 +304,29 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             if line[..end].ends_with(b"\r") {
                 end -= 1;
             }
-            let terminator: &[u8] = if end < line.len() { &line[end..] } else { b"\n" };
-            let outcome = one(&t, &mut scratch, &line[..end], terminator, &mut tally, &mut buf, &mut tmp);
+            let terminator: &[u8] = if end < line.len() {
+                &line[end..]
+            } else {
+                b"\n"
+            };
+            let outcome = one(
+                &t,
+                &mut scratch,
+                &line[..end],
+                terminator,
+                &mut tally,
+                &mut buf,
+                &mut tmp,
+            );
             if outcome == Outcome::Unparsed {
                 if tally.warned < WARN_LIMIT {
-                    eprintln!("sigma-transform: warning: {shown}:{line_no}: not a JSON object; passed through unchanged");
+                    eprintln!(
+                        "sigma-transform: warning: {shown}:{line_no}: not a JSON object; passed through unchanged"
+                    );
                 } else if tally.warned == WARN_LIMIT {
-                    eprintln!("sigma-transform: warning: further unparsable lines are only counted");
+                    eprintln!(
+                        "sigma-transform: warning: further unparsable lines are only counted"
+                    );
                 }
                 tally.warned += 1;
             }
@@ -321,8 +351,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
 type FileResult = (PathBuf, Buffers, Tally, Option<String>);
 
 /// Runs EVTX files in parallel, one file per thread, and returns their outputs in order.
-fn run_evtx_batch(t: &SigmaTransform, files: &[PathBuf], progress: &mut Progress, tally: &Tally) -> Result<Vec<FileResult>, CliError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len()).max(1);
+fn run_evtx_batch(
+    t: &SigmaTransform,
+    files: &[PathBuf],
+    progress: &mut Progress,
+    tally: &Tally,
+) -> Result<Vec<FileResult>, CliError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len())
+        .max(1);
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let events = AtomicU64::new(tally.counters.events);
@@ -348,7 +386,15 @@ fn run_evtx_batch(t: &SigmaTransform, files: &[PathBuf], progress: &mut Progress
                     };
                     let error = evtx::for_each_record(&files[k], |rec| match rec {
                         Ok(json) => {
-                            one(t, &mut scratch, &json, b"\n", &mut file_tally, &mut buf, &mut tmp);
+                            one(
+                                t,
+                                &mut scratch,
+                                &json,
+                                b"\n",
+                                &mut file_tally,
+                                &mut buf,
+                                &mut tmp,
+                            );
                             events.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(_) => file_tally.bad_records += 1,
@@ -367,10 +413,16 @@ fn run_evtx_batch(t: &SigmaTransform, files: &[PathBuf], progress: &mut Progress
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            progress.tick(events.load(Ordering::Relaxed), Some((done.load(Ordering::Relaxed), files.len())));
+            progress.tick(
+                events.load(Ordering::Relaxed),
+                Some((done.load(Ordering::Relaxed), files.len())),
+            );
         }
     });
-    Ok(results.into_iter().map(|r| r.expect("every file reports")).collect())
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every file reports"))
+        .collect())
 }
 
 fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Duration) {
@@ -391,7 +443,9 @@ fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Durat
     let mut by_level: std::collections::BTreeMap<&str, u64> = Default::default();
     for (r, n) in tally.per_rule.iter().enumerate() {
         if *n > 0 {
-            *by_level.entry(engine.rules()[r].meta.level.as_deref().unwrap_or("none")).or_default() += n;
+            *by_level
+                .entry(engine.rules()[r].meta.level.as_deref().unwrap_or("none"))
+                .or_default() += n;
         }
     }
     let levels: Vec<String> = by_level.iter().map(|(l, n)| format!("{l} {n}")).collect();
@@ -409,7 +463,13 @@ fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Durat
         secs,
         c.events as f64 / secs.max(1e-9)
     );
-    let mut top: Vec<(usize, u64)> = tally.per_rule.iter().copied().enumerate().filter(|(_, n)| *n > 0).collect();
+    let mut top: Vec<(usize, u64)> = tally
+        .per_rule
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, n)| *n > 0)
+        .collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     for (r, n) in top.iter().take(5) {
         let m = &engine.rules()[*r].meta;

@@ -1,7 +1,7 @@
 //! `sigma-transform validate CONFIG` and `sigma-transform config schema`: check a transform
 //! config and its rules before a pipeline starts; print the config's JSON Schema.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 
 use super::CliError;
@@ -11,7 +11,7 @@ use crate::transform::stage::SigmaTransform;
 /// Exit status when the config is valid but some rules were rejected.
 const REJECTED: u8 = 1;
 
-pub fn validate(path: &PathBuf, id: Option<&str>) -> Result<ExitCode, CliError> {
+pub fn validate(path: &Path, id: Option<&str>) -> Result<ExitCode, CliError> {
     let loaded = config::load(path, id)?;
     let cfg = &loaded.config;
     let t = SigmaTransform::from_config(cfg)?;
@@ -22,7 +22,11 @@ pub fn validate(path: &PathBuf, id: Option<&str>) -> Result<ExitCode, CliError> 
     for r in &report.not_evaluated {
         println!("not evaluated: {r}");
     }
-    let name = loaded.id.as_deref().map(|i| format!("transforms.{i}")).unwrap_or_else(|| "config".into());
+    let name = loaded
+        .id
+        .as_deref()
+        .map(|i| format!("transforms.{i}"))
+        .unwrap_or_else(|| "config".into());
     println!(
         "{}: {name} is valid: type sigma, mode {:?}, output {:?}, shape {:?}; {} rules loaded of {} ({} rejected, {} deselected, {} will not fire)",
         path.display(),
@@ -46,6 +50,9 @@ pub fn validate(path: &PathBuf, id: Option<&str>) -> Result<ExitCode, CliError> 
 }
 
 pub fn schema() -> Result<ExitCode, CliError> {
-    println!("{}", serde_json::to_string_pretty(&SigmaConfig::schema()).expect("schema serializes"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&SigmaConfig::schema()).expect("schema serializes")
+    );
     Ok(ExitCode::SUCCESS)
 }
