@@ -350,3 +350,46 @@ fn evtx_files_match_like_their_evtx_dump_ndjson() {
         "EVTX and NDJSON input give byte-identical tagged output"
     );
 }
+
+#[test]
+fn a_bad_evtx_record_is_skipped_and_counted() {
+    let Some(shared) = common::shared_or_skip("a_bad_evtx_record_is_skipped_and_counted") else {
+        return;
+    };
+    // A regression sample with 6 records; corrupt the binary XML of the third.
+    let src = shared.join(
+        "regression/rules/windows/file/file_event/file_event_win_cred_dump_tools_dropped_files/8fbf3271-1ef6-4e94-8210-03c2317947f6.evtx",
+    );
+    let mut bytes = std::fs::read(src).unwrap();
+    let records: Vec<usize> = bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == [0x2a, 0x2a, 0, 0])
+        .map(|(i, _)| i)
+        .collect();
+    let third = records[2];
+    bytes[third + 24..third + 64].fill(0xff);
+    let dir = std::env::temp_dir().join(format!("sigma-evtx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("corrupt.evtx");
+    std::fs::write(&file, bytes).unwrap();
+    let out = bin()
+        .args(["run", "--rules"])
+        .arg(common::project("rules"))
+        .arg("--")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        5,
+        "the other records are kept"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 record(s) could not be parsed and were skipped"),
+        "{err}"
+    );
+    assert!(err.contains("1 bad EVTX records skipped"), "{err}");
+}
