@@ -875,7 +875,8 @@ fn engine_hits(rules: &[Rule], map: &LogsourceMap, event: &Value) -> Vec<usize> 
     let (matcher, notes) = Matcher::compile(rules, map);
     assert_no_disabled(&notes);
     let mut scratch = matcher.scratch();
-    let doc = JsonEvent::parse(&serde_json::to_vec(event).unwrap()).unwrap();
+    let bytes = serde_json::to_vec(event).unwrap();
+    let doc = JsonEvent::parse(&bytes).unwrap();
     let mut out = Vec::new();
     matcher.matches(&doc, &mut scratch, &mut out);
     out
@@ -985,7 +986,8 @@ fn check(specs: &[RuleSpec], events: &[Value], map: &LogsourceMap) -> Result<(),
     assert_no_disabled(&notes);
     let mut scratch = matcher.scratch();
     for event in events {
-        let doc = JsonEvent::parse(&serde_json::to_vec(event).unwrap()).unwrap();
+        let bytes = serde_json::to_vec(event).unwrap();
+        let doc = JsonEvent::parse(&bytes).unwrap();
         let mut got = Vec::new();
         matcher.matches(&doc, &mut scratch, &mut got);
         let want = reference::matching_rules(&rules, map, event);

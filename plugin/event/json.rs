@@ -21,10 +21,11 @@
 
 use std::sync::{Arc, OnceLock};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::inserts::InsertNames;
 use super::shape::{Concrete, Shape};
+use super::tree::Node;
 use super::{Document, Scalar};
 
 /// Reads events of a configured shape.
@@ -60,36 +61,41 @@ impl EventReader {
         }
     }
 
-    /// Parses one JSON event.
-    pub fn read(&self, bytes: &[u8]) -> Result<JsonEvent, String> {
-        let root: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        self.read_value(root)
+    /// Parses one JSON event, borrowing its strings from `bytes`.
+    pub fn read<'a>(&self, bytes: &'a [u8]) -> Result<JsonEvent<'a>, String> {
+        let root = Node::parse(bytes).map_err(|e| e.to_string())?;
+        self.read_node(root)
     }
 
-    /// Wraps a parsed value.
-    pub fn read_value(&self, root: Value) -> Result<JsonEvent, String> {
-        let Value::Object(map) = &root else {
+    /// Wraps a parsed `serde_json::Value`.
+    pub fn read_value(&self, root: Value) -> Result<JsonEvent<'static>, String> {
+        self.read_node(Node::from_value(root))
+    }
+
+    /// Wraps a parsed tree.
+    pub fn read_node<'a>(&self, root: Node<'a>) -> Result<JsonEvent<'a>, String> {
+        if !root.is_object() {
             return Err("the JSON value is not an object".into());
-        };
-        let shape = self.shape.resolve(map);
+        }
+        let shape = self.shape.resolve(&root);
         let mut insert_names = None;
         if shape == Concrete::FluentbitInserts {
-            let inserts = map
+            let inserts = root
                 .get("StringInserts")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            let provider = map
+                .and_then(Node::items)
+                .map_or(0, <[Node]>::len);
+            let provider = root
                 .get("ProviderName")
-                .and_then(Value::as_str)
+                .and_then(Node::as_str)
                 .unwrap_or_default();
-            let id = map.get("EventID").and_then(number_of);
-            let version = map.get("Version").and_then(number_of);
+            let id = root.get("EventID").and_then(Node::as_u64);
+            let version = root.get("Version").and_then(Node::as_u64);
             insert_names = id.and_then(|id| self.inserts.lookup(provider, id, version, inserts));
         }
         let data = data_container(&root, shape).unwrap_or(&root);
         let spaced = data
-            .as_object()
-            .is_some_and(|m| m.keys().any(|k| k.contains(' ')))
+            .members()
+            .is_some_and(|m| m.iter().any(|(k, _)| k.contains(' ')))
             || insert_names
                 .as_ref()
                 .is_some_and(|n| n.iter().any(|k| k.contains(' ')));
@@ -102,16 +108,8 @@ impl EventReader {
     }
 }
 
-fn number_of(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 /// The object holding named event data, per shape (`None`: the top level).
-fn data_container(root: &Value, shape: Concrete) -> Option<&Value> {
+fn data_container<'n, 'a>(root: &'n Node<'a>, shape: Concrete) -> Option<&'n Node<'a>> {
     match shape {
         Concrete::EvtxDump => root.get("Event")?.get("EventData"),
         Concrete::Winlogbeat => root.get("winlog")?.get("event_data"),
@@ -123,8 +121,8 @@ fn data_container(root: &Value, shape: Concrete) -> Option<&Value> {
 
 /// A parsed JSON event.
 #[derive(Debug, Clone)]
-pub struct JsonEvent {
-    root: Value,
+pub struct JsonEvent<'a> {
+    root: Node<'a>,
     shape: Concrete,
     spaced: bool,
     insert_names: Option<Arc<[String]>>,
@@ -165,25 +163,30 @@ fn system_key(shape: Concrete, name: &str) -> Option<&'static str> {
     })
 }
 
-impl JsonEvent {
+impl<'a> JsonEvent<'a> {
     /// Parses one JSON document in any shape (auto-detected).
-    pub fn parse(bytes: &[u8]) -> Result<JsonEvent, String> {
+    pub fn parse(bytes: &'a [u8]) -> Result<JsonEvent<'a>, String> {
         EventReader::default().read(bytes)
     }
 
     /// Wraps an already parsed value (shape auto-detected).
-    pub fn from_value(root: Value) -> Result<JsonEvent, String> {
+    pub fn from_value(root: Value) -> Result<JsonEvent<'static>, String> {
         EventReader::default().read_value(root)
     }
 
-    /// The underlying value.
-    pub fn value(&self) -> &Value {
+    /// The event's tree.
+    pub fn root(&self) -> &Node<'a> {
         &self.root
     }
 
-    /// Takes the underlying value back.
+    /// The event as a `serde_json::Value` (a copy).
+    pub fn to_value(&self) -> Value {
+        self.root.to_value()
+    }
+
+    /// The event as a `serde_json::Value`.
     pub fn into_value(self) -> Value {
-        self.root
+        self.root.to_value()
     }
 
     /// The event's shape.
@@ -202,42 +205,30 @@ impl JsonEvent {
         self.shape == Concrete::FluentbitInserts && self.insert_names.is_none()
     }
 
-    fn obj(&self) -> &Map<String, Value> {
-        self.root.as_object().expect("events are objects")
-    }
-
-    fn in_data<'a>(&self, data: Option<&'a Value>, name: &str) -> Option<&'a Value> {
+    fn in_data<'n>(&self, data: Option<&'n Node<'a>>, name: &str) -> Option<&'n Node<'a>> {
         let data = data?;
         if let Some(v) = data.get(name) {
             return Some(v);
         }
-        if self.spaced
-            && let Some(m) = data.as_object()
-        {
-            return m
-                .iter()
-                .find(|(k, _)| same_without_spaces(k, name))
-                .map(|(_, v)| v);
-        }
-        None
+        self.spaced_only(data, name)
     }
 
-    fn spaced_only<'a>(&self, data: &'a Value, name: &str) -> Option<&'a Value> {
+    fn spaced_only<'n>(&self, data: &'n Node<'a>, name: &str) -> Option<&'n Node<'a>> {
         if !self.spaced {
             return None;
         }
-        data.as_object()?
+        data.members()?
             .iter()
             .find(|(k, _)| same_without_spaces(k, name))
             .map(|(_, v)| v)
     }
 
-    fn lookup(&self, name: &str) -> Option<&Value> {
+    fn lookup(&self, name: &str) -> Option<&Node<'a>> {
         let root = &self.root;
         let found = match self.shape {
             Concrete::EvtxDump => {
-                let event = &root["Event"];
-                let system = &event["System"];
+                let event = root.get("Event")?;
+                let system = event.get("System")?;
                 system
                     .get(name)
                     .or_else(|| {
@@ -252,7 +243,7 @@ impl JsonEvent {
                     .or_else(|| user_data(event.get("UserData"), name))
             }
             Concrete::Winlogbeat => {
-                let winlog = &root["winlog"];
+                let winlog = root.get("winlog")?;
                 system_key(self.shape, name)
                     .and_then(|k| winlog.get(k))
                     .or_else(|| self.in_data(winlog.get("event_data"), name))
@@ -281,7 +272,7 @@ impl JsonEvent {
                         self.spaced
                             .then(|| names.iter().position(|n| same_without_spaces(n, name)))?
                     })?;
-                    root.get("StringInserts")?.get(i)
+                    root.get("StringInserts")?.items()?.get(i)
                 })
                 .or_else(|| root.get(name)),
             Concrete::Flat => self.in_data(Some(root), name),
@@ -300,12 +291,11 @@ impl JsonEvent {
     }
 }
 
-fn user_data<'a>(user: Option<&'a Value>, name: &str) -> Option<&'a Value> {
-    let Some(Value::Object(user)) = user else {
-        return None;
-    };
-    user.iter()
-        .filter(|(k, _)| k.as_str() != "#attributes")
+fn user_data<'n, 'a>(user: Option<&'n Node<'a>>, name: &str) -> Option<&'n Node<'a>> {
+    user?
+        .members()?
+        .iter()
+        .filter(|(k, _)| k != "#attributes")
         .find_map(|(_, child)| child.get(name))
 }
 
@@ -314,40 +304,32 @@ fn same_without_spaces(key: &str, name: &str) -> bool {
     key.contains(' ') && key.bytes().filter(|b| *b != b' ').eq(name.bytes())
 }
 
-fn visit_value(v: &Value, visit: &mut dyn FnMut(Scalar<'_>)) {
+fn visit_value(v: &Node<'_>, visit: &mut dyn FnMut(Scalar<'_>)) {
     match v {
-        Value::Null => visit(Scalar::Null),
-        Value::Bool(b) => visit(Scalar::Bool(*b)),
-        Value::Number(n) => visit(number(n)),
-        Value::String(s) => visit(Scalar::Str(s)),
-        Value::Array(items) => items.iter().for_each(|i| visit_value(i, visit)),
-        Value::Object(m) => {
-            if let Some(t) = m.get("#text") {
+        Node::Null => visit(Scalar::Null),
+        Node::Bool(b) => visit(Scalar::Bool(*b)),
+        Node::Int(i) => visit(Scalar::Int(*i)),
+        Node::UInt(u) => visit(Scalar::UInt(*u)),
+        Node::Float(f) => visit(Scalar::Float(*f)),
+        Node::Str(s) => visit(Scalar::Str(s)),
+        Node::Arr(items) => items.iter().for_each(|i| visit_value(i, visit)),
+        Node::Obj(_) => {
+            if let Some(t) = v.get("#text") {
                 visit_value(t, visit);
             }
         }
     }
 }
 
-fn number(n: &serde_json::Number) -> Scalar<'static> {
-    if let Some(i) = n.as_i64() {
-        Scalar::Int(i)
-    } else if let Some(u) = n.as_u64() {
-        Scalar::UInt(u)
-    } else {
-        Scalar::Float(n.as_f64().unwrap_or(f64::NAN))
-    }
-}
-
-fn visit_all(v: &Value, visit: &mut dyn FnMut(Scalar<'_>)) {
+fn visit_all(v: &Node<'_>, visit: &mut dyn FnMut(Scalar<'_>)) {
     match v {
-        Value::Array(items) => items.iter().for_each(|i| visit_all(i, visit)),
-        Value::Object(m) => m.values().for_each(|i| visit_all(i, visit)),
+        Node::Arr(items) => items.iter().for_each(|i| visit_all(i, visit)),
+        Node::Obj(m) => m.iter().for_each(|(_, i)| visit_all(i, visit)),
         other => visit_value(other, visit),
     }
 }
 
-impl Document for JsonEvent {
+impl Document for JsonEvent<'_> {
     fn is_complete(&self) -> bool {
         !self.lacks_template()
     }
@@ -370,7 +352,7 @@ impl Document for JsonEvent {
     }
 
     fn all_values(&self, visit: &mut dyn FnMut(Scalar<'_>)) {
-        let root = self.obj();
+        let root = &self.root;
         match self.shape {
             Concrete::EvtxDump | Concrete::Nxlog | Concrete::Flat => visit_all(&self.root, visit),
             Concrete::Winlogbeat => {
@@ -381,7 +363,7 @@ impl Document for JsonEvent {
             Concrete::Vector | Concrete::FluentbitMap | Concrete::FluentbitInserts => {
                 // System fields and event data; not the rendered `message`, which repeats
                 // the data in words and is absent from the record itself.
-                for (k, v) in root {
+                for (k, v) in root.members().unwrap_or_default() {
                     if k != "message" && k != "Message" {
                         visit_all(v, visit);
                     }

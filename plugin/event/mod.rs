@@ -9,6 +9,7 @@
 pub mod inserts;
 pub mod json;
 pub mod shape;
+pub mod tree;
 
 /// One scalar value of an event field.
 #[derive(Clone, Copy, Debug, PartialEq)]

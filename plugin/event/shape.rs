@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::tree::Node;
+
 /// The event shape a transform reads (`shape` in the config).
 #[derive(
     Clone,
@@ -79,7 +81,7 @@ impl Concrete {
 /// - `event_id` with `provider_name` or `channel`: Vector;
 /// - `SourceName` with `EventID` and `SourceModuleType` or `Hostname`: NXLog;
 /// - anything else: flat.
-pub fn detect(root: &serde_json::Map<String, serde_json::Value>) -> Concrete {
+pub fn detect(root: &Node<'_>) -> Concrete {
     if root
         .get("Event")
         .and_then(|e| e.get("System"))
@@ -87,35 +89,38 @@ pub fn detect(root: &serde_json::Map<String, serde_json::Value>) -> Concrete {
     {
         return Concrete::EvtxDump;
     }
-    if root.get("winlog").is_some_and(|w| w.is_object()) {
+    if root.get("winlog").is_some_and(Node::is_object) {
         return Concrete::Winlogbeat;
     }
     fluentbit_kind(root)
         .or_else(|| {
-            (root.contains_key("event_id")
-                && (root.contains_key("provider_name") || root.contains_key("channel")))
-            .then_some(Concrete::Vector)
+            (has(root, "event_id") && (has(root, "provider_name") || has(root, "channel")))
+                .then_some(Concrete::Vector)
         })
         .or_else(|| {
-            (root.contains_key("SourceName")
-                && root.contains_key("EventID")
-                && (root.contains_key("SourceModuleType") || root.contains_key("Hostname")))
+            (has(root, "SourceName")
+                && has(root, "EventID")
+                && (has(root, "SourceModuleType") || has(root, "Hostname")))
             .then_some(Concrete::Nxlog)
         })
         .unwrap_or(Concrete::Flat)
 }
 
-fn fluentbit_kind(root: &serde_json::Map<String, serde_json::Value>) -> Option<Concrete> {
+fn has(root: &Node<'_>, key: &str) -> bool {
+    root.get(key).is_some()
+}
+
+fn fluentbit_kind(root: &Node<'_>) -> Option<Concrete> {
     // With its event-data-as-map option Fluent Bit still sends the inserts by default:
     // the named map wins.
-    if root.get("EventData").is_some_and(|d| d.is_object()) && root.contains_key("EventID") {
+    if root.get("EventData").is_some_and(Node::is_object) && has(root, "EventID") {
         return Some(Concrete::FluentbitMap);
     }
-    if root.get("StringInserts").is_some_and(|s| s.is_array()) {
+    if root.get("StringInserts").and_then(Node::items).is_some() {
         return Some(Concrete::FluentbitInserts);
     }
-    if root.contains_key("ProviderName") && root.contains_key("EventID") {
-        return Some(if root.get("EventData").is_some_and(|d| d.is_object()) {
+    if has(root, "ProviderName") && has(root, "EventID") {
+        return Some(if root.get("EventData").is_some_and(Node::is_object) {
             Concrete::FluentbitMap
         } else {
             Concrete::FluentbitInserts
@@ -126,7 +131,7 @@ fn fluentbit_kind(root: &serde_json::Map<String, serde_json::Value>) -> Option<C
 
 impl Shape {
     /// The concrete shape of an event read with this setting.
-    pub fn resolve(self, root: &serde_json::Map<String, serde_json::Value>) -> Concrete {
+    pub fn resolve(self, root: &Node<'_>) -> Concrete {
         match self {
             Shape::Auto => detect(root),
             Shape::EvtxDump => Concrete::EvtxDump,

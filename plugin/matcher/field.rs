@@ -15,7 +15,6 @@
 //! - typed checks (numbers, times, CIDR, field references) run one by one;
 //! - presence checks (`exists`, `null`) cost nothing: they follow from the lookup.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind as AcMatchKind};
 use regex_automata::meta;
 
 use crate::event::{Document, Scalar};
@@ -29,15 +28,7 @@ use super::time;
 /// NFA size limit of one `re` value (the rule layer checks the same limit first).
 const REGEX_NFA_LIMIT: usize = crate::rule::values::REGEX_NFA_LIMIT;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LitAnchor {
-    Exact,
-    Prefix,
-    Suffix,
-    Contains,
-    /// Prefilter literal of glob n: verify the glob.
-    Glob(u32),
-}
+use super::literal::{Anchor as LitAnchor, LiteralSet, Target};
 
 #[derive(Clone, Debug)]
 enum Check {
@@ -55,8 +46,8 @@ enum Check {
 #[derive(Default)]
 pub struct FieldBuilder {
     pub name: String,
-    ci_lits: Vec<(Vec<u8>, LitAnchor, u32)>,
-    cs_lits: Vec<(Vec<u8>, LitAnchor, u32)>,
+    ci_lits: Vec<(Vec<u8>, LitAnchor, Target)>,
+    cs_lits: Vec<(Vec<u8>, LitAnchor, Target)>,
     regexes: Vec<(String, u32)>,
     globs: Vec<(Glob, u32)>,
     empty: Vec<(u32, bool)>,
@@ -83,7 +74,7 @@ impl FieldBuilder {
                     // The automaton folds ASCII letters; non-ASCII letters are expanded into
                     // their case variants (bounded), else the literal becomes a glob.
                     if *cased {
-                        this.cs_lits.push((b.to_vec(), a, pred));
+                        this.cs_lits.push((b.to_vec(), a, Target::Pred(pred)));
                         return true;
                     }
                     let Ok(text) = std::str::from_utf8(b) else {
@@ -91,8 +82,10 @@ impl FieldBuilder {
                     };
                     match glob::case_variants(text, glob::MAX_VARIANTS) {
                         Some(vs) => {
-                            this.ci_lits
-                                .extend(vs.into_iter().map(|v| (v.into_bytes(), a, pred)));
+                            this.ci_lits.extend(
+                                vs.into_iter()
+                                    .map(|v| (v.into_bytes(), a, Target::Pred(pred))),
+                            );
                             true
                         }
                         None => false,
@@ -166,15 +159,15 @@ impl FieldBuilder {
                     };
                     to.extend(
                         lits.into_iter()
-                            .map(|lit| (lit, LitAnchor::Glob(i as u32), pred)),
+                            .map(|lit| (lit, LitAnchor::Contains, Target::Glob(i as u32))),
                     );
                 }
                 None => unfiltered_globs.push(i as u32),
             }
             globs.push((glob, pred));
         }
-        let (ci, ci_targets) = build_ac(&self.ci_lits, true);
-        let (cs, cs_targets) = build_ac(&self.cs_lits, false);
+        let ci = LiteralSet::new(std::mem::take(&mut self.ci_lits), true);
+        let cs = LiteralSet::new(std::mem::take(&mut self.cs_lits), false);
         let mut regexes: Vec<(meta::Regex, Vec<u32>)> = Vec::new();
         let mut seen: std::collections::HashMap<&str, usize> = Default::default();
         for (source, pred) in &self.regexes {
@@ -197,9 +190,7 @@ impl FieldBuilder {
             FieldScanner {
                 name: self.name,
                 ci,
-                ci_targets,
                 cs,
-                cs_targets,
                 regexes,
                 globs,
                 unfiltered_globs,
@@ -215,43 +206,11 @@ impl FieldBuilder {
     }
 }
 
-type Targets = Vec<Vec<(LitAnchor, u32)>>;
-
-fn build_ac(lits: &[(Vec<u8>, LitAnchor, u32)], ci: bool) -> (Option<AhoCorasick>, Targets) {
-    if lits.is_empty() {
-        return (None, Vec::new());
-    }
-    let mut patterns: Vec<Vec<u8>> = Vec::new();
-    let mut targets: Targets = Vec::new();
-    let mut index = std::collections::HashMap::new();
-    for (bytes, anchor, pred) in lits {
-        let key = if ci {
-            bytes.to_ascii_lowercase()
-        } else {
-            bytes.clone()
-        };
-        let id = *index.entry(key.clone()).or_insert_with(|| {
-            patterns.push(key);
-            targets.push(Vec::new());
-            patterns.len() - 1
-        });
-        targets[id].push((*anchor, *pred));
-    }
-    let ac = AhoCorasickBuilder::new()
-        .ascii_case_insensitive(ci)
-        .match_kind(AcMatchKind::Standard)
-        .build(&patterns)
-        .expect("literal automaton within aho-corasick's limits");
-    (Some(ac), targets)
-}
-
 /// All predicates over one event field (or over all values, for keywords).
 pub struct FieldScanner {
     pub name: String,
-    ci: Option<AhoCorasick>,
-    ci_targets: Targets,
-    cs: Option<AhoCorasick>,
-    cs_targets: Targets,
+    ci: Option<LiteralSet>,
+    cs: Option<LiteralSet>,
     regexes: Vec<(meta::Regex, Vec<u32>)>,
     globs: Vec<(Glob, u32)>,
     unfiltered_globs: Vec<u32>,
@@ -268,6 +227,7 @@ pub struct FieldScanner {
 pub struct ScanScratch {
     text: String,
     globs: Vec<u32>,
+    bytes: Vec<u8>,
 }
 
 impl FieldScanner {
@@ -341,25 +301,12 @@ impl FieldScanner {
         }
         self.anything.iter().for_each(|p| hit(*p));
         scratch.globs.clear();
-        for (ac, targets) in [(&self.ci, &self.ci_targets), (&self.cs, &self.cs_targets)] {
-            let Some(ac) = ac else { continue };
-            for m in ac.find_overlapping_iter(hay) {
-                for (anchor, pred) in &targets[m.pattern().as_usize()] {
-                    let ok = match anchor {
-                        LitAnchor::Contains => true,
-                        LitAnchor::Prefix => m.start() == 0,
-                        LitAnchor::Suffix => m.end() == hay.len(),
-                        LitAnchor::Exact => m.start() == 0 && m.end() == hay.len(),
-                        LitAnchor::Glob(g) => {
-                            scratch.globs.push(*g);
-                            false
-                        }
-                    };
-                    if ok {
-                        hit(*pred);
-                    }
-                }
-            }
+        for set in [&self.ci, &self.cs].into_iter().flatten() {
+            let globs = &mut scratch.globs;
+            set.scan(hay, &mut scratch.bytes, &mut |t| match t {
+                Target::Pred(p) => hit(p),
+                Target::Glob(g) => globs.push(g),
+            });
         }
         scratch.globs.extend_from_slice(&self.unfiltered_globs);
         if !scratch.globs.is_empty() {

@@ -14,6 +14,7 @@
 
 pub mod field;
 pub mod glob;
+pub mod literal;
 pub mod program;
 pub mod selector;
 pub mod time;
@@ -33,9 +34,47 @@ use selector::SelectorIndex;
 /// One rule on one kind of event.
 struct Variant {
     rule: u32,
+    kind: u32,
     program: Program,
     /// Field scanners this variant reads (indices into `Matcher::fields`).
     fields: Vec<u32>,
+}
+
+/// A necessary condition of a program: predicates at least one of which must hold for it
+/// to hold (`None` when no such set exists, e.g. under `not`). Variants with one are only
+/// evaluated when one of these predicates fired, which skips most of the thousands of
+/// candidate rules on a typical event.
+fn triggers(program: &Program) -> Option<Vec<u32>> {
+    let mut stack: Vec<Option<Vec<u32>>> = Vec::new();
+    for op in &program.ops {
+        match *op {
+            Op::Pred(p) => stack.push(Some(vec![p])),
+            Op::Const(true) => stack.push(None),
+            Op::Const(false) => stack.push(Some(Vec::new())),
+            Op::Not => {
+                stack.pop();
+                stack.push(None);
+            }
+            Op::And(n) => {
+                let items = stack.split_off(stack.len() - n as usize);
+                stack.push(items.into_iter().flatten().min_by_key(Vec::len));
+            }
+            Op::Or(n) | Op::AtLeast(_, n) => {
+                let items = stack.split_off(stack.len() - n as usize);
+                let union: Option<Vec<u32>> =
+                    items.into_iter().try_fold(Vec::new(), |mut acc, item| {
+                        acc.extend(item?);
+                        Some(acc)
+                    });
+                stack.push(union.map(|mut u| {
+                    u.sort_unstable();
+                    u.dedup();
+                    u
+                }));
+            }
+        }
+    }
+    stack.pop().flatten()
 }
 
 /// Why a loaded rule will not fire, found while compiling.
@@ -50,7 +89,12 @@ pub enum CompileNote {
 /// All rules compiled together.
 pub struct Matcher {
     variants: Vec<Variant>,
-    kind_variants: Vec<Vec<u32>>,
+    /// Per kind: variants with no trigger set (always evaluated on that kind).
+    kind_always: Vec<Vec<u32>>,
+    /// Per kind: every field its variants read.
+    kind_fields: Vec<Vec<u32>>,
+    /// Per predicate: the variants it triggers.
+    pred_triggers: Vec<Vec<u32>>,
     selectors: SelectorIndex,
     fields: Vec<FieldScanner>,
     n_preds: usize,
@@ -62,6 +106,8 @@ pub struct Matcher {
 pub struct Scratch {
     generation: u32,
     pred_gen: Vec<u32>,
+    variant_gen: Vec<u32>,
+    fired: Vec<u32>,
     field_gen: Vec<u32>,
     kind_gen: Vec<u32>,
     stack: Vec<bool>,
@@ -242,6 +288,7 @@ impl Matcher {
                 kind_variants[kid].push(variants.len() as u32);
                 variants.push(Variant {
                     rule: *ri as u32,
+                    kind: kid as u32,
                     program: Program { ops },
                     fields: used,
                 });
@@ -260,6 +307,22 @@ impl Matcher {
             }
             fields.push(scanner);
         }
+        let mut kind_always = vec![Vec::new(); kind_variants.len()];
+        let mut kind_fields: Vec<Vec<u32>> = vec![Vec::new(); kind_variants.len()];
+        let mut pred_triggers = vec![Vec::new(); n_preds];
+        for (vi, v) in variants.iter().enumerate() {
+            match triggers(&v.program) {
+                Some(ps) => ps
+                    .into_iter()
+                    .for_each(|p| pred_triggers[p as usize].push(vi as u32)),
+                None => kind_always[v.kind as usize].push(vi as u32),
+            }
+            kind_fields[v.kind as usize].extend_from_slice(&v.fields);
+        }
+        for f in &mut kind_fields {
+            f.sort_unstable();
+            f.dedup();
+        }
         let mut disabled = vec![false; rules.len()];
         for (r, reason) in errors {
             if !disabled[r as usize] {
@@ -273,7 +336,9 @@ impl Matcher {
         (
             Matcher {
                 variants,
-                kind_variants,
+                kind_always,
+                kind_fields,
+                pred_triggers,
                 selectors,
                 fields,
                 n_preds,
@@ -289,6 +354,8 @@ impl Matcher {
         Scratch {
             generation: 0,
             pred_gen: vec![0; self.n_preds],
+            variant_gen: vec![0; self.variants.len()],
+            fired: Vec::new(),
             field_gen: vec![0; self.fields.len()],
             kind_gen: vec![0; self.selectors.len()],
             stack: Vec::new(),
@@ -322,6 +389,7 @@ impl Matcher {
         scratch.generation = scratch.generation.wrapping_add(1);
         if scratch.generation == 0 {
             scratch.pred_gen.iter_mut().for_each(|g| *g = 0);
+            scratch.variant_gen.iter_mut().for_each(|g| *g = 0);
             scratch.field_gen.iter_mut().for_each(|g| *g = 0);
             scratch.kind_gen.iter_mut().for_each(|g| *g = 0);
             scratch.generation = 1;
@@ -341,46 +409,72 @@ impl Matcher {
         if scratch.kinds.is_empty() {
             return;
         }
-        let start = out.len();
-        let complete = doc.is_complete();
+        // Scan every field the candidate kinds read, once.
+        scratch.fired.clear();
         for ki in 0..scratch.kinds.len() {
-            let k = scratch.kinds[ki];
-            let Some(vs) = self.kind_variants.get(k as usize) else {
+            let k = scratch.kinds[ki] as usize;
+            let Some(fields) = self.kind_fields.get(k) else {
                 continue;
             };
-            for &vi in vs {
-                let v = &self.variants[vi as usize];
-                if self.disabled[v.rule as usize] {
+            for &f in fields {
+                if scratch.field_gen[f as usize] == generation {
                     continue;
                 }
-                if !complete
-                    && !v
-                        .fields
-                        .iter()
-                        .all(|&f| doc.knows(&self.fields[f as usize].name))
-                {
-                    continue;
-                }
-                for &f in &v.fields {
-                    if scratch.field_gen[f as usize] == generation {
-                        continue;
+                scratch.field_gen[f as usize] = generation;
+                let scanner = &self.fields[f as usize];
+                let pred_gen = &mut scratch.pred_gen;
+                let fired = &mut scratch.fired;
+                let mut hit = |p: u32| {
+                    if pred_gen[p as usize] != generation {
+                        pred_gen[p as usize] = generation;
+                        fired.push(p);
                     }
-                    scratch.field_gen[f as usize] = generation;
-                    let scanner = &self.fields[f as usize];
-                    let pred_gen = &mut scratch.pred_gen;
-                    let mut hit = |p: u32| pred_gen[p as usize] = generation;
-                    if scanner.name.is_empty() {
-                        scanner.scan_all(doc, &mut scratch.scan, &mut hit);
-                    } else {
-                        scanner.scan_field(doc, &mut scratch.scan, &mut hit);
-                    }
+                };
+                if scanner.name.is_empty() {
+                    scanner.scan_all(doc, &mut scratch.scan, &mut hit);
+                } else {
+                    scanner.scan_field(doc, &mut scratch.scan, &mut hit);
                 }
-                let pred_gen = &scratch.pred_gen;
-                if v.program
-                    .eval(|p| pred_gen[p as usize] == generation, &mut scratch.stack)
-                {
-                    out.push(v.rule as usize);
+            }
+        }
+        let start = out.len();
+        let complete = doc.is_complete();
+        let eval = |vi: u32, scratch: &mut Scratch, out: &mut Vec<usize>| {
+            if scratch.variant_gen[vi as usize] == generation {
+                return;
+            }
+            scratch.variant_gen[vi as usize] = generation;
+            let v = &self.variants[vi as usize];
+            if self.disabled[v.rule as usize] || scratch.kind_gen[v.kind as usize] != generation {
+                return;
+            }
+            if !complete
+                && !v
+                    .fields
+                    .iter()
+                    .all(|&f| doc.knows(&self.fields[f as usize].name))
+            {
+                return;
+            }
+            let pred_gen = &scratch.pred_gen;
+            if v.program
+                .eval(|p| pred_gen[p as usize] == generation, &mut scratch.stack)
+            {
+                out.push(v.rule as usize);
+            }
+        };
+        for ki in 0..scratch.kinds.len() {
+            let k = scratch.kinds[ki] as usize;
+            if let Some(always) = self.kind_always.get(k) {
+                for &vi in always {
+                    eval(vi, scratch, out);
                 }
+            }
+        }
+        for fi in 0..scratch.fired.len() {
+            let p = scratch.fired[fi];
+            for &vi in &self.pred_triggers[p as usize] {
+                eval(vi, scratch, out);
             }
         }
         out[start..].sort_unstable();

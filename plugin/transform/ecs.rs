@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::tag::RuleTag;
 use crate::config::Level;
+use crate::event::json::JsonEvent;
 
 /// `event.severity` for a level.
 pub fn severity(level: Option<&str>) -> i64 {
@@ -116,13 +117,20 @@ pub fn merge_keep_existing(base: &mut Map<String, Value>, add: Map<String, Value
 
 /// Writes the event with ECS fields: spliced into the original bytes when the event has
 /// none of `rule`, `event`, `threat`; otherwise merged and re-serialized.
-pub fn write(line: &[u8], event: &Value, hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
+pub fn write(
+    line: &[u8],
+    event: &JsonEvent<'_>,
+    hits: &[usize],
+    tags: &[RuleTag],
+    out: &mut Vec<u8>,
+) {
     let Value::Object(add) = fields(hits, tags) else {
         unreachable!()
     };
-    let root = event.as_object().expect("events are objects");
-    if add.keys().any(|k| root.contains_key(k)) {
-        let mut merged = root.clone();
+    if add.keys().any(|k| event.root().get(k).is_some()) {
+        let Value::Object(mut merged) = event.to_value() else {
+            unreachable!("events are objects")
+        };
         merge_keep_existing(&mut merged, add);
         out.extend_from_slice(&serde_json::to_vec(&merged).expect("events serialize"));
         return;

@@ -193,7 +193,7 @@ impl Transform {
     }
 
     /// Reads an event with the configured shape.
-    pub fn read(&self, bytes: &[u8]) -> Result<JsonEvent, String> {
+    pub fn read<'a>(&self, bytes: &'a [u8]) -> Result<JsonEvent<'a>, String> {
         self.opts.reader.read(bytes)
     }
 
@@ -247,7 +247,7 @@ impl Transform {
             OutputProfile::Sigma => {
                 tag::write_tagged(line, event, &self.opts.field, hits, &self.tags, out)
             }
-            OutputProfile::Ecs => ecs::write(line, event.value(), hits, &self.tags, out),
+            OutputProfile::Ecs => ecs::write(line, event, hits, &self.tags, out),
         }
     }
 

@@ -88,8 +88,8 @@ pub fn write_tagged(
     tags: &[RuleTag],
     out: &mut Vec<u8>,
 ) {
-    if event.value().get(field).is_some() {
-        let mut v = event.value().clone();
+    if event.root().get(field).is_some() {
+        let mut v = event.to_value();
         let mut tag = Vec::new();
         write_tag_object(hits, tags, &mut tag);
         v[field] = serde_json::from_slice(&tag).expect("tag is JSON");
