@@ -11,24 +11,12 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use sigma_transform::logsource::LogsourceMap;
-use sigma_transform::rule::BuildOptions;
-use sigma_transform::ruleset::RuleSet;
-use sigma_transform::transform::{Transform, TransformOptions};
-
 #[test]
 fn every_regression_event_carries_its_rule() {
     let Some(shared) = common::shared_or_skip("every_regression_event_carries_its_rule") else {
         return;
     };
-    let sigma = shared.join("sigma");
-    let dirs = ["rules", "rules-emerging-threats", "rules-threat-hunting"].map(|d| sigma.join(d));
-    let set = RuleSet::load(&dirs, &BuildOptions::default());
-    let transform = Transform::new(
-        set.rules,
-        &LogsourceMap::builtin(),
-        TransformOptions::default(),
-    );
+    let transform = common::sigmahq_transform(&shared);
     let mut scratch = transform.scratch();
 
     let reg = shared.join("regression");
@@ -41,20 +29,11 @@ fn every_regression_event_carries_its_rule() {
             (cols[4].parse().ok(), cols[1].to_string()),
         );
     }
-    let lines_tsv = std::fs::read_to_string(reg.join("regression-events-lines.tsv")).unwrap();
-    let expected: Vec<String> = lines_tsv
-        .lines()
-        .skip(1)
-        .map(|l| l.split('\t').nth(1).unwrap().to_string())
-        .collect();
-    let events = std::fs::read_to_string(reg.join("regression-events.ndjson")).unwrap();
-    let lines: Vec<&str> = events.lines().collect();
-    assert_eq!(lines.len(), expected.len(), "one expectation per line");
-
+    let events = common::regression_events(&shared);
     let mut fired: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut silent = Vec::new();
     let mut out = Vec::new();
-    for (i, (line, rule_id)) in lines.iter().zip(&expected).enumerate() {
+    for (i, (line, rule_id)) in events.iter().enumerate() {
         out.clear();
         transform.process_line(line.as_bytes(), &mut scratch, &mut out);
         let tagged: serde_json::Value = serde_json::from_slice(&out).unwrap();
@@ -80,11 +59,11 @@ fn every_regression_event_carries_its_rule() {
             ));
         }
     }
-    let lines_ok = lines.len() - silent.len();
+    let lines_ok = events.len() - silent.len();
     eprintln!(
         "regression: {} entries, {lines_ok}/{} lines tagged with their rule; lines not tagged (allowed by match_count): {:?}",
         fired.len(),
-        lines.len(),
+        events.len(),
         silent
     );
     assert!(

@@ -93,26 +93,12 @@ fn regression_events_fire_alike_in_every_shape() {
     let Some(shared) = common::shared_or_skip("regression_events_fire_alike_in_every_shape") else {
         return;
     };
-    let sigma = shared.join("sigma");
-    let dirs = ["rules", "rules-emerging-threats", "rules-threat-hunting"].map(|d| sigma.join(d));
-    let set = RuleSet::load(&dirs, &BuildOptions::default());
-    let t = Transform::new(
-        set.rules,
-        &LogsourceMap::builtin(),
-        TransformOptions::default(),
-    );
+    let t = common::sigmahq_transform(&shared);
     let mut scratch = t.scratch();
-    let reg = shared.join("regression");
-    let lines_tsv = std::fs::read_to_string(reg.join("regression-events-lines.tsv")).unwrap();
-    let expected: Vec<String> = lines_tsv
-        .lines()
-        .skip(1)
-        .map(|l| l.split('\t').nth(1).unwrap().to_string())
-        .collect();
-    let events = std::fs::read_to_string(reg.join("regression-events.ndjson")).unwrap();
+    let events = common::regression_events(&shared);
     let mut failures = Vec::new();
     let mut checked = 0;
-    for (i, (line, want)) in events.lines().zip(&expected).enumerate() {
+    for (i, (line, want)) in events.iter().enumerate() {
         let v: Value = serde_json::from_str(line).unwrap();
         let base = ids(&t, &mut scratch, &v);
         for shape in support::shapes::SHAPES {

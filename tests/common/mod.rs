@@ -26,3 +26,35 @@ pub fn shared_or_skip(test: &str) -> Option<PathBuf> {
 pub fn project(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
+
+/// The SigmaHQ detection rules (`rules`, `rules-emerging-threats`, `rules-threat-hunting`)
+/// compiled with the built-in logsource mapping.
+pub fn sigmahq_transform(shared: &std::path::Path) -> sigma_transform::transform::Transform {
+    use sigma_transform::logsource::LogsourceMap;
+    use sigma_transform::rule::BuildOptions;
+    use sigma_transform::ruleset::RuleSet;
+    use sigma_transform::transform::{Transform, TransformOptions};
+    let sigma = shared.join("sigma");
+    let dirs = ["rules", "rules-emerging-threats", "rules-threat-hunting"].map(|d| sigma.join(d));
+    let set = RuleSet::load(&dirs, &BuildOptions::default());
+    Transform::new(
+        set.rules,
+        &LogsourceMap::builtin(),
+        TransformOptions::default(),
+    )
+}
+
+/// The regression events, each with the id of the rule it was recorded for.
+pub fn regression_events(shared: &std::path::Path) -> Vec<(String, String)> {
+    let reg = shared.join("regression");
+    let lines_tsv = std::fs::read_to_string(reg.join("regression-events-lines.tsv")).unwrap();
+    let expected: Vec<String> = lines_tsv
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(1).unwrap().to_string())
+        .collect();
+    let events = std::fs::read_to_string(reg.join("regression-events.ndjson")).unwrap();
+    let lines: Vec<String> = events.lines().map(String::from).collect();
+    assert_eq!(lines.len(), expected.len(), "one expectation per line");
+    lines.into_iter().zip(expected).collect()
+}
