@@ -11,10 +11,12 @@
 //!    per-field automata, boolean programs);
 //! 5. [`event`]: events as matchable documents; [`transform`]: parse, match, tag, write;
 //!    [`attack`]: ATT&CK names for the tags;
-//! 6. [`adapter`]: the command line.
+//! 6. [`catalog`]: rule pages, neighbours by implication, statistics, the HTML catalog;
+//! 7. [`adapter`]: the command line.
 
 pub mod adapter;
 pub mod attack;
+pub mod catalog;
 pub mod config;
 pub mod document;
 pub mod event;

@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and dispatch to the subcommands.
 
+mod catalog;
 mod check;
 mod input;
 mod run;
@@ -43,6 +44,16 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Print the catalog page of one rule: ATT&CK and event coverage, stages, indicators
+    /// with corpus counts, stricter / broader / same-event neighbours.
+    Explain(catalog::ExplainArgs),
+    /// The rule catalog: corpus statistics, static HTML site.
+    Catalog {
+        #[command(subcommand)]
+        command: catalog::CatalogCommand,
+    },
+    /// ATT&CK coverage of the rules: a Navigator layer or a tactic-by-technique summary.
+    Coverage(catalog::CoverageArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -192,6 +203,9 @@ pub fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Schema,
         } => validate::schema(),
+        Command::Explain(args) => catalog::explain(args),
+        Command::Catalog { command } => catalog::catalog(command),
+        Command::Coverage(args) => catalog::coverage(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,189 @@
+//! `sigma-transform explain`, `catalog stats`, `catalog html` and `coverage`: the rule
+//! catalog on the command line (see plugin/catalog and docs/catalog.md).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{CliError, RuleOptions};
+use crate::catalog::Catalog;
+use crate::ruleset::RuleSet;
+
+/// Output formats of `explain`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PageFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// Output formats of `catalog stats`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StatsFormat {
+    Text,
+    Json,
+}
+
+/// Output formats of `coverage`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CoverageFormat {
+    /// An ATT&CK Navigator layer (JSON, layer format 4.5).
+    Navigator,
+    /// A tactic-by-technique summary.
+    Text,
+}
+
+/// Rules to load, shared by the catalog commands.
+#[derive(Args, Debug)]
+pub struct CatalogRules {
+    /// Rule files or directories (searched for .yml/.yaml).
+    #[arg(long, short = 'r', num_args = 1.., required = true, value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    #[command(flatten)]
+    pub opts: RuleOptions,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// The rule: its id, its title or its file path.
+    #[arg(value_name = "RULE")]
+    pub rule: String,
+    #[command(flatten)]
+    pub load: CatalogRules,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PageFormat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CatalogCommand {
+    /// Corpus statistics: rules per level, status, logsource, tactic and technique, the most
+    /// shared indicators, rules without ATT&CK tags.
+    Stats {
+        #[command(flatten)]
+        load: CatalogRules,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: StatsFormat,
+        /// Rows shown in the longer lists (text format).
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+    },
+    /// Write a static HTML catalog (index with search and filters, one page per rule).
+    Html {
+        #[command(flatten)]
+        load: CatalogRules,
+        /// Output folder (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CoverageArgs {
+    #[command(flatten)]
+    pub load: CatalogRules,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CoverageFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+fn load(l: &CatalogRules) -> Result<Catalog, CliError> {
+    let map = l.opts.mapping()?;
+    let build = l.opts.build()?;
+    let set = RuleSet::load(&l.rules, &build);
+    if !set.rejected.is_empty() {
+        eprintln!(
+            "sigma-transform: {} rule(s) rejected (see `sigma-transform check`); {} loaded",
+            set.rejected.len(),
+            set.rules.len()
+        );
+        if l.opts.strict {
+            return Err(CliError::Strict(set.rejected.len()));
+        }
+    }
+    Ok(Catalog::build(set.rules, &map))
+}
+
+fn emit(out: Option<&Path>, text: &str) -> Result<(), CliError> {
+    match out {
+        Some(p) => std::fs::write(p, text).map_err(CliError::Io),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+pub fn explain(args: ExplainArgs) -> Result<ExitCode, CliError> {
+    let cat = load(&args.load)?;
+    let i = cat.find(&args.rule).map_err(CliError::Usage)?;
+    let page = cat.page(i);
+    let text = match args.format {
+        PageFormat::Text => page.to_text(),
+        PageFormat::Markdown => page.to_markdown(),
+        PageFormat::Json => {
+            serde_json::to_string_pretty(&page).expect("the page serializes") + "\n"
+        }
+    };
+    emit(None, &text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn catalog(cmd: CatalogCommand) -> Result<ExitCode, CliError> {
+    match cmd {
+        CatalogCommand::Stats {
+            load: l,
+            format,
+            top,
+        } => {
+            let cat = load(&l)?;
+            let stats = cat.stats(top);
+            let text = match format {
+                StatsFormat::Text => stats.to_text(top),
+                StatsFormat::Json => {
+                    serde_json::to_string_pretty(&stats).expect("stats serialize") + "\n"
+                }
+            };
+            emit(None, &text)?;
+        }
+        CatalogCommand::Html { load: l, out } => {
+            let t = std::time::Instant::now();
+            let cat = load(&l)?;
+            let loaded = t.elapsed().as_secs_f64();
+            let report = crate::catalog::html::write_site(&cat, &out)?;
+            let b = cat.build_stats();
+            eprintln!(
+                "wrote {} rule pages and the index to {} ({:.1} MB) in {:.2} s (rules and catalog {:.2} s, of which neighbours {:.2} s over {} candidate pairs; pages {:.2} s); {} stricter/broader and {} equivalent pairs",
+                report.pages,
+                out.display(),
+                report.bytes as f64 / 1e6,
+                t.elapsed().as_secs_f64(),
+                loaded,
+                b.millis_neighbours as f64 / 1e3,
+                b.candidate_pairs,
+                t.elapsed().as_secs_f64() - loaded,
+                b.stricter_pairs,
+                b.equivalent_pairs
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn coverage(args: CoverageArgs) -> Result<ExitCode, CliError> {
+    let cat = load(&args.load)?;
+    let text = match args.format {
+        CoverageFormat::Navigator => {
+            let layer = cat.navigator_layer("Sigma rule coverage");
+            serde_json::to_string_pretty(&layer).expect("the layer serializes") + "\n"
+        }
+        CoverageFormat::Text => cat.coverage_text(),
+    };
+    emit(args.out.as_deref(), &text)?;
+    Ok(ExitCode::SUCCESS)
+}
