@@ -490,6 +490,41 @@ impl Implication {
         }
     }
 
+    /// For a string atom on the implied side: a folded literal that every atom implying it
+    /// contains in one of its literal pieces (its longest piece), if it has one.
+    pub fn anchor_token(&self, atom: u32) -> Option<Vec<u8>> {
+        let q = self.strs[atom as usize].as_ref()?;
+        q.folded
+            .iter()
+            .filter_map(|i| match i {
+                Item::Lit(b) if !b.is_empty() => Some(b.clone()),
+                _ => None,
+            })
+            .max_by_key(|b| b.len())
+    }
+
+    /// For an atom on the implying side: the folded texts an anchor token may be found in.
+    pub fn texts(&self, atoms: &Atoms, atom: u32) -> Vec<Vec<u8>> {
+        match (&self.strs[atom as usize], atoms.get(atom)) {
+            (Some(p), _) => p
+                .folded
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Lit(b) => Some(b.clone()),
+                    _ => None,
+                })
+                .collect(),
+            (None, Atom::When { values, .. }) => values
+                .iter()
+                .filter_map(|v| match v {
+                    WhenValue::Text(t) => Some(t.as_bytes().to_ascii_lowercase()),
+                    WhenValue::Present => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn str_implies(&self, p: &StrInfo, q: &StrInfo) -> bool {
         if q.cased {
             p.cased && q.simple && includes(&p.exact, &q.exact)

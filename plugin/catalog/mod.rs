@@ -306,6 +306,9 @@ fn sorted_overlap(a: &[u32], b: &[u32]) -> usize {
     n
 }
 
+/// An anchor of one variant: the field and the tokens of its conjunct.
+type Anchor = (String, Vec<Vec<u8>>);
+
 /// A bit set over rule indices.
 #[derive(Clone)]
 struct Bits(Vec<u64>);
@@ -323,6 +326,9 @@ impl Bits {
     }
     fn set(&mut self, i: usize) {
         self.0[i / 64] |= 1 << (i % 64);
+    }
+    fn or(&mut self, o: &Bits) {
+        self.0.iter_mut().zip(&o.0).for_each(|(a, b)| *a |= b);
     }
     fn and(&mut self, o: &Bits) {
         self.0.iter_mut().zip(&o.0).for_each(|(a, b)| *a &= b);
@@ -560,10 +566,11 @@ impl Catalog {
                 mentions[id].set(ri);
             }
         }
+        let anchors = self.anchor_candidates(n);
         let mut found = Vec::new();
         let mut candidates = 0;
         let mut checks = 0;
-        for b in 0..n {
+        for (b, anchor) in anchors.iter().enumerate() {
             if self.info[b].disabled {
                 continue;
             }
@@ -587,6 +594,9 @@ impl Catalog {
                     None => cand = Bits::new(n),
                 }
             }
+            if let Some(anchor) = anchor {
+                cand.and(anchor);
+            }
             for a in cand.iter() {
                 if a == b || self.info[a].disabled {
                     continue;
@@ -600,6 +610,125 @@ impl Catalog {
         }
         self.implications = found;
         (candidates, checks)
+    }
+
+    /// Value index: for each rule b whose every variant has an anchor (a top-level
+    /// conjunct made of string tests on one field), the rules that could imply it. A rule
+    /// implying b has, on that field, a positive string test or kind value whose literal
+    /// text contains the anchor token of one of the conjunct's tests (the check never
+    /// proves a string test otherwise), so every other rule is skipped.
+    fn anchor_candidates(&self, n: usize) -> Vec<Option<Bits>> {
+        // Anchor tokens per variant: (field, tokens).
+        let mut per_rule: Vec<Option<Vec<Anchor>>> = Vec::with_capacity(n);
+        for info in &self.info {
+            let mut anchors = Vec::new();
+            let mut all = true;
+            for v in &info.variants {
+                let kids: &[Formula] = match v {
+                    Formula::And(k) => k,
+                    other => std::slice::from_ref(other),
+                };
+                let mut best: Option<(usize, String, Vec<Vec<u8>>)> = None;
+                for c in kids {
+                    let lits: Vec<u32> = match c {
+                        Formula::Lit(true, a) => vec![*a],
+                        Formula::Or(items) => {
+                            let mut v = Vec::new();
+                            for i in items {
+                                match i {
+                                    Formula::Lit(true, a) => v.push(*a),
+                                    _ => {
+                                        v.clear();
+                                        break;
+                                    }
+                                }
+                            }
+                            v
+                        }
+                        _ => Vec::new(),
+                    };
+                    if lits.is_empty() {
+                        continue;
+                    }
+                    let field = self.atoms.get(lits[0]).field().to_string();
+                    let mut tokens = Vec::new();
+                    for a in &lits {
+                        let ok = matches!(self.atoms.get(*a), Atom::Test { field: f, .. } if *f == field);
+                        match (ok, self.check.anchor_token(*a)) {
+                            (true, Some(t)) => tokens.push(t),
+                            _ => {
+                                tokens.clear();
+                                break;
+                            }
+                        }
+                    }
+                    if tokens.is_empty() {
+                        continue;
+                    }
+                    let score = tokens.iter().map(|t| t.len()).min().unwrap_or(0);
+                    if best.as_ref().is_none_or(|b| score > b.0) {
+                        best = Some((score, field, tokens));
+                    }
+                }
+                match best {
+                    Some((_, f, t)) => anchors.push((f, t)),
+                    None => {
+                        all = false;
+                        break;
+                    }
+                }
+            }
+            per_rule.push((all && !anchors.is_empty()).then_some(anchors));
+        }
+        // Tokens per field, and the texts of every rule per field.
+        let mut tokens: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+        for anchors in per_rule.iter().flatten() {
+            for (f, ts) in anchors {
+                tokens
+                    .entry(f.clone())
+                    .or_default()
+                    .extend(ts.iter().cloned());
+            }
+        }
+        let mut hits: HashMap<(String, Vec<u8>), Bits> = HashMap::new();
+        for (field, mut ts) in tokens {
+            ts.sort();
+            ts.dedup();
+            let ac = aho_corasick::AhoCorasick::new(&ts).expect("tokens fit the automaton");
+            for (ri, info) in self.info.iter().enumerate() {
+                let mut lits = Vec::new();
+                for v in &info.variants {
+                    v.literals(&mut lits);
+                }
+                for (pos, a) in lits {
+                    if !pos || self.atoms.get(a).field() != field {
+                        continue;
+                    }
+                    for text in self.check.texts(&self.atoms, a) {
+                        for m in ac.find_overlapping_iter(&text) {
+                            hits.entry((field.clone(), ts[m.pattern().as_usize()].clone()))
+                                .or_insert_with(|| Bits::new(n))
+                                .set(ri);
+                        }
+                    }
+                }
+            }
+        }
+        per_rule
+            .into_iter()
+            .map(|anchors| {
+                let anchors = anchors?;
+                let mut out = Bits::new(n);
+                for (f, ts) in anchors {
+                    for t in ts {
+                        if let Some(b) = hits.get(&(f.clone(), t)) {
+                            out.or(b);
+                        }
+                    }
+                }
+                Some(out)
+            })
+            .collect()
     }
 
     fn relate(&mut self) {
