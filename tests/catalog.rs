@@ -1761,7 +1761,7 @@ fn html_catalog_works_in_a_headless_browser() {
             &exe,
             &[
                 format!("--screenshot={}", png.display()),
-                "--window-size=1280,1600".into(),
+                "--window-size=1280,2600".into(),
                 format!("file://{}", p.display()),
             ],
         );
