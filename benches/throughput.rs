@@ -76,6 +76,8 @@ struct Report {
     peak_reset: bool,
     /// The timed loop stopped at `--max-seconds` before `--events`.
     capped: bool,
+    /// Rule files the engine did not load (path, reason).
+    not_loaded: Vec<String>,
 }
 
 struct Args {
@@ -170,10 +172,28 @@ fn parent(a: &Args) {
     let distinct = common::events().len() as u64;
     print_table(&reports, distinct);
     let have = |e: &str| a.engines.iter().any(|x| x == e);
-    if have("sigma-transform") && have("rsigma") {
+    for r in &reports {
+        if !r.not_loaded.is_empty() {
+            println!(
+                "\n{} did not load {} rule(s):",
+                r.engine,
+                r.not_loaded.len()
+            );
+            for p in &r.not_loaded {
+                println!("  {p}");
+            }
+        }
+    }
+    for (peer, name, file) in [
+        ("rsigma", "RSigma", "rsigma.tsv"),
+        ("sigma-rust", "sigma-rust", "sigma-rust.tsv"),
+    ] {
+        if !(have("sigma-transform") && have(peer)) {
+            continue;
+        }
         let evaluated = reports
             .iter()
-            .filter(|r| r.engine == "sigma-transform" || r.engine == "rsigma")
+            .filter(|r| r.engine == "sigma-transform" || r.engine == peer)
             .map(|r| r.distinct_done)
             .min()
             .unwrap_or(0);
@@ -181,25 +201,26 @@ fn parent(a: &Args) {
             s.into_iter().filter(|p| p.0 <= evaluated).collect()
         };
         let st = within(read_pairs(&tmp.join("sigma-transform.pairs")));
-        let rs = within(read_pairs(&tmp.join("rsigma.pairs")));
-        let only_st: Vec<_> = st.difference(&rs).cloned().collect();
-        let only_rs: Vec<_> = rs.difference(&st).cloned().collect();
+        let other = within(read_pairs(&tmp.join(format!("{peer}.pairs"))));
+        let only_st: Vec<_> = st.difference(&other).cloned().collect();
+        let only_other: Vec<_> = other.difference(&st).cloned().collect();
         println!(
             "\nmatch sets on the first {evaluated} of the {distinct} distinct events: sigma-transform {}, \
-             RSigma {}, same {}, only sigma-transform {}, only RSigma {}",
+             {name} {}, same {}, only sigma-transform {}, only {name} {}",
             st.len(),
-            rs.len(),
-            st.intersection(&rs).count(),
+            other.len(),
+            st.intersection(&other).count(),
             only_st.len(),
-            only_rs.len()
+            only_other.len()
         );
         let full = evaluated == distinct;
-        let path = a
-            .diff
-            .clone()
-            .or_else(|| full.then(|| common::root().join("benches/diff/rsigma.tsv")));
+        let path = match (&a.diff, peer) {
+            (Some(d), "rsigma") => Some(d.clone()),
+            (Some(d), _) => Some(d.with_extension(format!("{peer}.tsv"))),
+            (None, _) => full.then(|| common::root().join("benches/diff").join(file)),
+        };
         if let Some(path) = path {
-            write_diff(&path, &only_st, &only_rs);
+            write_diff(&path, name, peer, &only_st, &only_other);
             println!(
                 "differing (rule, event) pairs written to {}",
                 path.display()
@@ -296,6 +317,8 @@ fn read_pairs(path: &PathBuf) -> BTreeSet<(u64, String, String)> {
 
 fn write_diff(
     path: &PathBuf,
+    name: &str,
+    peer: &str,
     only_st: &[(u64, String, String)],
     only_rs: &[(u64, String, String)],
 ) {
@@ -305,12 +328,12 @@ fn write_diff(
         .chain(
             only_rs
                 .iter()
-                .map(|(l, id, p)| (p.clone(), *l, "rsigma", id.clone())),
+                .map(|(l, id, p)| (p.clone(), *l, peer, id.clone())),
         )
         .collect();
     rows.sort();
-    let mut s = String::from(
-        "# (rule, event) pairs matched by one of sigma-transform and RSigma but not the other,\n\
+    let mut s = format!(
+        "# (rule, event) pairs matched by one of sigma-transform and {name} but not the other,\n\
          # on the 8,255 events of ../shared/events/evtx-attack-samples.ndjson.gz.\n\
          # line: 1-based line of the uncompressed event stream; matched_by: the engine that matched.\n\
          # Written by `cargo bench --bench throughput`; explained in docs/peers.md.\n\
@@ -335,6 +358,18 @@ fn rel(path: &std::path::Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
+}
+
+/// Rule files the engine being built did not load, with the reason.
+static NOT_LOADED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn not_loaded(path: &std::path::Path, why: impl std::fmt::Display) {
+    let why = why.to_string().replace('\n', " ");
+    let why: String = why.chars().take(160).collect();
+    NOT_LOADED
+        .lock()
+        .unwrap()
+        .push(format!("{}: {why}", rel(path)));
 }
 
 /// An engine ready to run: processes one line into `out`, returns its matches; `hits`
@@ -423,6 +458,7 @@ fn child(engine: &str, a: &Args) {
     black_box(&out);
     let run_s = t.elapsed().as_secs_f64();
     drop(eng);
+    let not_loaded = std::mem::take(&mut *NOT_LOADED.lock().unwrap());
     let report = Report {
         engine: engine.into(),
         rules_loaded: loaded,
@@ -437,6 +473,7 @@ fn child(engine: &str, a: &Args) {
         base_kib,
         peak_reset,
         capped,
+        not_loaded,
     };
     println!("REPORT {}", serde_json::to_string(&report).unwrap());
 }
@@ -476,7 +513,11 @@ impl<'a> SigmaTransform<'a> {
         let opts = BuildOptions::default();
         let mut loaded = Vec::new();
         for f in rules {
-            loaded.extend(RuleSet::from_text(&f.path.display().to_string(), &f.text, &opts).rules);
+            let set = RuleSet::from_text(&f.path.display().to_string(), &f.text, &opts);
+            for r in &set.rejected {
+                not_loaded(&f.path, &r.error);
+            }
+            loaded.extend(set.rules);
         }
         let n = loaded.len();
         let transform = Transform::new(
@@ -633,15 +674,23 @@ impl<'a> Rsigma<'a> {
     ) -> (Box<dyn Engine + 'a>, usize) {
         let mut parsed = Vec::new();
         let mut paths = HashMap::new();
+        let mut files = Vec::new();
         for f in rules {
-            if let Ok(c) = rsigma_parser::parse_sigma_yaml(&f.text) {
-                for r in c.rules {
-                    paths.insert(
-                        r.id.clone().unwrap_or_else(|| r.title.clone()),
-                        rel(&f.path),
-                    );
-                    parsed.push(r);
+            match rsigma_parser::parse_sigma_yaml(&f.text) {
+                Ok(c) => {
+                    for e in &c.errors {
+                        not_loaded(&f.path, e);
+                    }
+                    for r in c.rules {
+                        paths.insert(
+                            r.id.clone().unwrap_or_else(|| r.title.clone()),
+                            rel(&f.path),
+                        );
+                        files.push(&f.path);
+                        parsed.push(r);
+                    }
                 }
+                Err(e) => not_loaded(&f.path, e),
             }
         }
         let mut engine = rsigma_eval::Engine::new_with_pipeline(rsigma_pipeline(ls, &parsed));
@@ -653,6 +702,9 @@ impl<'a> Rsigma<'a> {
             ),
         ));
         let errors = engine.add_rules(parsed.iter());
+        for (i, e) in &errors {
+            not_loaded(files[*i], e);
+        }
         let loaded = parsed.len() - errors.len();
         (
             Box::new(Rsigma {
@@ -714,7 +766,13 @@ impl<'a> SigmaRust<'a> {
     ) -> (Box<dyn Engine + 'a>, usize) {
         let loaded: Vec<(sigma_rust::Rule, String)> = rules
             .iter()
-            .filter_map(|f| Some((sigma_rust::rule_from_yaml(&f.text).ok()?, rel(&f.path))))
+            .filter_map(|f| match sigma_rust::rule_from_yaml(&f.text) {
+                Ok(r) => Some((r, rel(&f.path))),
+                Err(e) => {
+                    not_loaded(&f.path, e);
+                    None
+                }
+            })
             .collect();
         let n = loaded.len();
         (
