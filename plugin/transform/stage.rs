@@ -69,6 +69,28 @@ fn read(path: &PathBuf) -> Result<String, BuildError> {
     })
 }
 
+/// The logsource mapping in `path`, or the built-in one.
+pub fn load_mapping(path: Option<&PathBuf>) -> Result<LogsourceMap, BuildError> {
+    match path {
+        None => Ok(LogsourceMap::builtin()),
+        Some(p) => LogsourceMap::from_yaml(&read(p)?).map_err(|reason| BuildError::Mapping {
+            path: p.clone(),
+            reason,
+        }),
+    }
+}
+
+/// The placeholder values in `path`, or none.
+pub fn load_placeholders(path: Option<&PathBuf>) -> Result<Placeholders, BuildError> {
+    match path {
+        None => Ok(Placeholders::default()),
+        Some(p) => Placeholders::from_yaml(&read(p)?).map_err(|reason| BuildError::Placeholders {
+            path: p.clone(),
+            reason,
+        }),
+    }
+}
+
 /// Applies `min_level`, `include` and `exclude`.
 pub fn select(rules: Vec<Rule>, cfg: &SigmaConfig) -> (Vec<Rule>, usize) {
     let before = rules.len();
@@ -95,24 +117,8 @@ pub fn select(rules: Vec<Rule>, cfg: &SigmaConfig) -> (Vec<Rule>, usize) {
 impl SigmaTransform {
     /// Loads the rules and data files the config names and compiles the transform.
     pub fn from_config(cfg: &SigmaConfig) -> Result<SigmaTransform, BuildError> {
-        let map = match &cfg.logsources {
-            None => LogsourceMap::builtin(),
-            Some(p) => {
-                LogsourceMap::from_yaml(&read(p)?).map_err(|reason| BuildError::Mapping {
-                    path: p.clone(),
-                    reason,
-                })?
-            }
-        };
-        let placeholders = match &cfg.placeholders {
-            None => Placeholders::default(),
-            Some(p) => {
-                Placeholders::from_yaml(&read(p)?).map_err(|reason| BuildError::Placeholders {
-                    path: p.clone(),
-                    reason,
-                })?
-            }
-        };
+        let map = load_mapping(cfg.logsources.as_ref())?;
+        let placeholders = load_placeholders(cfg.placeholders.as_ref())?;
         let reader = match &cfg.string_inserts {
             None => EventReader::with_shape(cfg.shape),
             Some(p) => {

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::logsource::LogsourceMap;
 use crate::rule::BuildOptions;
-use crate::rule::placeholders::Placeholders;
+use crate::transform::stage;
 
 /// Tag log events with the Sigma rules they match.
 #[derive(Parser, Debug)]
@@ -142,10 +142,6 @@ enum CliError {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("invalid logsource mapping {path}: {reason}")]
-    Mapping { path: PathBuf, reason: String },
-    #[error("invalid placeholders file {path}: {reason}")]
-    Placeholders { path: PathBuf, reason: String },
     #[error("{0} rule(s) rejected and --strict is set")]
     Strict(usize),
     #[error("{0}")]
@@ -160,36 +156,13 @@ enum CliError {
 
 impl RuleOptions {
     fn mapping(&self) -> Result<LogsourceMap, CliError> {
-        match &self.logsources {
-            None => Ok(LogsourceMap::builtin()),
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|error| CliError::Read {
-                    path: p.clone(),
-                    error,
-                })?;
-                LogsourceMap::from_yaml(&text).map_err(|reason| CliError::Mapping {
-                    path: p.clone(),
-                    reason,
-                })
-            }
-        }
+        Ok(stage::load_mapping(self.logsources.as_ref())?)
     }
 
     fn build(&self) -> Result<BuildOptions, CliError> {
-        let placeholders = match &self.placeholders {
-            None => Placeholders::default(),
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|error| CliError::Read {
-                    path: p.clone(),
-                    error,
-                })?;
-                Placeholders::from_yaml(&text).map_err(|reason| CliError::Placeholders {
-                    path: p.clone(),
-                    reason,
-                })?
-            }
-        };
-        Ok(BuildOptions { placeholders })
+        Ok(BuildOptions {
+            placeholders: stage::load_placeholders(self.placeholders.as_ref())?,
+        })
     }
 }
 
