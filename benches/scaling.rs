@@ -15,6 +15,8 @@
 //!   each, one shared transform); wall time, so thrpt is the total events/s.
 //! - Memory by rule count is not a criterion measure: before the benchmarks, the binary
 //!   runs itself once per rule count (`SCALING_MEMORY=N`) and prints a table of peak RSS.
+//! - Before the benchmarks it also prints 1 vs 2 threads by wall time and by CPU time
+//!   (events per CPU-second), since the cores of the bench machine may be shared.
 //!
 //! Run: `cargo bench --bench scaling` (about 4 minutes), or a group:
 //! `cargo bench --bench scaling -- rules/`.
@@ -213,6 +215,57 @@ fn memory_table(all: usize) {
     println!();
 }
 
+/// User + system CPU time of this process, in seconds (`/proc/self/stat`, clock ticks).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// 1 vs 2 threads by wall time and by CPU time: on a machine whose cores are shared, wall
+/// time shows the cores that were free; events per CPU-second shows whether the threads
+/// slow each other down.
+fn threads_table(transform: &Transform, events: &[&[u8]]) {
+    const ROUNDS: usize = 5;
+    println!(
+        "\nthreads: {ROUNDS} passes over the {} events, dealt round-robin; load average before: {}",
+        events.len(),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    println!("| threads | wall events/s | events per CPU-second | CPU-seconds / wall-second |");
+    println!("| ---: | ---: | ---: | ---: |");
+    for t in [1usize, 2] {
+        let parts: Vec<Vec<&[u8]>> = (0..t)
+            .map(|k| events.iter().skip(k).step_by(t).copied().collect())
+            .collect();
+        let mut outs: Vec<Vec<u8>> = (0..t).map(|_| Vec::with_capacity(32 << 20)).collect();
+        let cpu0 = cpu_seconds();
+        let t0 = std::time::Instant::now();
+        for _ in 0..ROUNDS {
+            std::thread::scope(|s| {
+                for (part, out) in parts.iter().zip(outs.iter_mut()) {
+                    s.spawn(move || black_box(run(transform, part, out)));
+                }
+            });
+        }
+        let wall = t0.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu0;
+        let n = (events.len() * ROUNDS) as f64;
+        println!(
+            "| {t} | {:.0} | {:.0} | {:.2} |",
+            n / wall,
+            n / cpu.max(1e-9),
+            cpu / wall
+        );
+    }
+    println!();
+}
+
 fn main() {
     if let Ok(n) = std::env::var("SCALING_MEMORY") {
         memory_child(n.parse().unwrap());
@@ -229,8 +282,11 @@ fn main() {
     if !args.iter().any(|a| a == "--list") && filter.is_none_or(|f| f.contains("memory")) {
         memory_table(rules.len());
     }
-    bench_rules(&mut c, &rules, &events);
     let all = compile(&subset(&rules, usize::MAX));
+    if !args.iter().any(|a| a == "--list") && filter.is_none_or(|f| f.contains("threads")) {
+        threads_table(&all, &events);
+    }
+    bench_rules(&mut c, &rules, &events);
     bench_event_size(&mut c, &all, &events);
     bench_threads(&mut c, &all, &events);
     bench_compile(&mut c, &rules);
