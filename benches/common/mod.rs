@@ -80,14 +80,6 @@ pub fn windows_rules() -> Vec<RuleFile> {
         .collect()
 }
 
-/// The id of a rule file (its `id`, else its path).
-pub fn rule_id_of(text: &str, path: &Path) -> String {
-    serde_yaml::from_str::<serde_yaml::Value>(text)
-        .ok()
-        .and_then(|y| y.get("id")?.as_str().map(str::to_owned))
-        .unwrap_or_else(|| path.display().to_string())
-}
-
 /// The text of a JSON scalar as Sigma compares it.
 pub fn scalar_text(v: &Value) -> Option<String> {
     match v {
