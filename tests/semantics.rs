@@ -1377,3 +1377,20 @@ fn decision_evtx_system_before_event_data() {
     assert_evtx_no_match("sel: {Channel: Payload}", SERVICE_INSTALL);
     assert_evtx_matches("sel: {Event.EventData.Channel: Payload}", SERVICE_INSTALL);
 }
+
+/// A logsource's field renames apply to the field a `fieldref` names, as to the tested
+/// field: on Security 4688, `Image` is `NewProcessName` and `ParentImage` is
+/// `ParentProcessName` (found by the RSigma comparison, docs/peers.md).
+#[test]
+fn fieldref_follows_logsource_renames() {
+    let header = "title: fieldref rename\nlogsource:\n    product: windows\n    category: process_creation\ndetection:\n";
+    let detection = "sel:\n    Image|fieldref: ParentImage";
+    let map = LogsourceMap::builtin();
+    let same = r#"{"Event":{"System":{"Channel":"Security","EventID":4688},"EventData":{"NewProcessName":"C:\\a.exe","ParentProcessName":"C:\\A.EXE"}}}"#;
+    let other = r#"{"Event":{"System":{"Channel":"Security","EventID":4688},"EventData":{"NewProcessName":"C:\\a.exe","ParentProcessName":"C:\\b.exe"}}}"#;
+    let sysmon = r#"{"Event":{"System":{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1},"EventData":{"Image":"C:\\a.exe","ParentImage":"C:\\a.exe"}}}"#;
+    let opts = BuildOptions::default();
+    assert!(run(header, &map, detection, same, &opts));
+    assert!(!run(header, &map, detection, other, &opts));
+    assert!(run(header, &map, detection, sysmon, &opts));
+}

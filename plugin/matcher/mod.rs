@@ -186,6 +186,23 @@ impl Compiler<'_> {
         };
         for v in &t.values {
             for m in &v.any {
+                // A field reference names a Sigma field too: the kind's renames apply to it.
+                let renamed;
+                let m = match m {
+                    crate::rule::detection::Matcher::FieldRef {
+                        field: other,
+                        anchor,
+                        cased,
+                    } if self.kind.resolve(other) != other => {
+                        renamed = crate::rule::detection::Matcher::FieldRef {
+                            field: self.kind.resolve(other).to_string(),
+                            anchor: *anchor,
+                            cased: *cased,
+                        };
+                        &renamed
+                    }
+                    m => m,
+                };
                 let p = self.pred(&field, m, used);
                 ops.push(Op::Pred(p));
             }
