@@ -1601,8 +1601,9 @@ fn hrefs(dom: &str) -> Vec<String> {
 #[test]
 fn html_catalog_works_in_a_headless_browser() {
     let Some(exe) = chromium() else {
-        eprintln!(
-            "SKIPPED html_catalog_works_in_a_headless_browser: chromium is not installed (CI installs Debian's chromium; apt-get install chromium)"
+        common::skip(
+            "html_catalog_works_in_a_headless_browser",
+            "chromium is not installed (CI installs Debian's chromium; apt-get install chromium)",
         );
         return;
     };

@@ -11,12 +11,20 @@ pub fn shared_dir() -> Option<PathBuf> {
     dir.join("README.md").exists().then_some(dir)
 }
 
-/// `../shared`, or prints why the calling test is skipped and returns `None`.
+/// Says on standard error, past the test harness's output capture (which only takes the
+/// `print!` family), that a test is skipped and why.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// `../shared`, or says why the calling test is skipped and returns `None`.
 pub fn shared_or_skip(test: &str) -> Option<PathBuf> {
     let dir = shared_dir();
     if dir.is_none() {
-        eprintln!(
-            "SKIPPED {test}: ../shared is not present (it holds the SigmaHQ corpus and samples; CI always has it)"
+        skip(
+            test,
+            "../shared is not present (it holds the SigmaHQ corpus and samples; CI always has it)",
         );
     }
     dir
