@@ -253,3 +253,20 @@ fn bundled_rules_tag_bundled_samples_as_documented() {
         assert_eq!(got_sorted, ids_sorted, "line {line}");
     }
 }
+
+#[test]
+fn run_counts_fluentbit_events_without_a_template() {
+    let input = "{\"EventID\":9999,\"Channel\":\"System\",\"ProviderName\":\"X\",\"StringInserts\":[\"a\"]}\n{\"EventID\":7045,\"Channel\":\"System\"}\n";
+    let rules = common::project("rules");
+    let out = run_with_stdin(
+        &["run", "--rules", rules.to_str().unwrap()],
+        input.as_bytes(),
+    );
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 events,"), "{err}");
+    assert!(
+        err.contains("1 events without a StringInserts template"),
+        "{err}"
+    );
+}

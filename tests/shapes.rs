@@ -58,15 +58,7 @@ fn shape_fixtures_match_alike() {
     );
     let mut scratch = t.scratch();
     let mut shapes_seen = BTreeSet::new();
-    for file in [
-        "evtx_dump",
-        "winlogbeat",
-        "nxlog",
-        "vector",
-        "fluentbit_map",
-        "fluentbit_inserts",
-        "flat",
-    ] {
+    for file in std::iter::once("evtx_dump").chain(support::shapes::SHAPES) {
         let text = std::fs::read_to_string(dir.join(format!("{file}.ndjson"))).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), want.len(), "{file}");

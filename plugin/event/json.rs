@@ -147,18 +147,11 @@ fn system_key(shape: Concrete, name: &str) -> Option<&'static str> {
         (Concrete::Nxlog, "Computer") => "Hostname",
         (Concrete::Nxlog, "EventRecordID") => "RecordNumber",
         (Concrete::FluentbitMap | Concrete::FluentbitInserts, "Provider_Name") => "ProviderName",
-        (
-            Concrete::FluentbitMap | Concrete::FluentbitInserts,
-            "EventID" | "Channel" | "Computer" | "EventRecordID" | "Version",
-        ) => {
-            return match name {
-                "EventID" => Some("EventID"),
-                "Channel" => Some("Channel"),
-                "Computer" => Some("Computer"),
-                "EventRecordID" => Some("EventRecordID"),
-                _ => Some("Version"),
-            };
-        }
+        (Concrete::FluentbitMap | Concrete::FluentbitInserts, "EventID") => "EventID",
+        (Concrete::FluentbitMap | Concrete::FluentbitInserts, "Channel") => "Channel",
+        (Concrete::FluentbitMap | Concrete::FluentbitInserts, "Computer") => "Computer",
+        (Concrete::FluentbitMap | Concrete::FluentbitInserts, "EventRecordID") => "EventRecordID",
+        (Concrete::FluentbitMap | Concrete::FluentbitInserts, "Version") => "Version",
         _ => return None,
     })
 }

@@ -50,7 +50,7 @@ pub struct FieldBuilder {
     cs_lits: Vec<(Vec<u8>, LitAnchor, Target)>,
     regexes: Vec<(String, u32)>,
     globs: Vec<(Glob, u32)>,
-    empty: Vec<(u32, bool)>,
+    empty: Vec<u32>,
     anything: Vec<u32>,
     checks: Vec<(u32, Check)>,
     on_present: Vec<u32>,
@@ -93,7 +93,7 @@ impl FieldBuilder {
                 };
                 let done = match pattern.shape() {
                     Shape::Exact([]) => {
-                        self.empty.push((pred, true));
+                        self.empty.push(pred);
                         true
                     }
                     Shape::Anything => {
@@ -194,7 +194,7 @@ impl FieldBuilder {
                 regexes,
                 globs,
                 unfiltered_globs,
-                empty: self.empty.into_iter().map(|(p, _)| p).collect(),
+                empty: self.empty,
                 anything: self.anything,
                 checks: self.checks,
                 on_present: self.on_present,

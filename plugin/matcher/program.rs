@@ -61,14 +61,6 @@ impl Program {
         }
         stack.pop().unwrap_or(false)
     }
-
-    /// The predicates the program reads.
-    pub fn preds(&self) -> impl Iterator<Item = u32> + '_ {
-        self.ops.iter().filter_map(|op| match op {
-            Op::Pred(p) => Some(*p),
-            _ => None,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -150,11 +150,6 @@ impl Pattern {
         }
     }
 
-    /// True when any piece is a wildcard or dash class.
-    pub fn has_wildcards(&self) -> bool {
-        self.pieces.iter().any(|p| !matches!(p, Piece::Literal(_)))
-    }
-
     /// The search shape of this pattern.
     pub fn shape(&self) -> Shape<'_> {
         use Piece::*;
@@ -167,24 +162,6 @@ impl Pattern {
             [AnyRun, Literal(b), AnyRun] => Shape::Contains(b),
             _ => Shape::Complex,
         }
-    }
-
-    /// The pattern as an anchored regular expression (without case flags). Fails when a
-    /// literal is not UTF-8 (encoded values never carry wildcards, so they never need one).
-    pub fn to_regex(&self) -> Option<String> {
-        let mut re = String::from(r"\A(?:");
-        for piece in &self.pieces {
-            match piece {
-                Piece::Literal(b) => {
-                    re.push_str(&regex_syntax::escape(std::str::from_utf8(b).ok()?))
-                }
-                Piece::AnyRun => re.push_str(r"(?s:.)*"),
-                Piece::AnyChar => re.push_str(r"(?s:.)"),
-                Piece::Dash => re.push_str("[\\-/\u{2013}\u{2014}\u{2015}]"),
-            }
-        }
-        re.push_str(r")\z");
-        Some(re)
     }
 
     /// A readable rendering for messages and the catalog (wildcards shown as written).
@@ -268,6 +245,5 @@ mod tests {
                 Piece::Literal(b"b".to_vec())
             ]
         );
-        assert!(p.has_wildcards());
     }
 }

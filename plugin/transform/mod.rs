@@ -130,6 +130,7 @@ pub struct Transform {
 pub struct TransformScratch {
     matcher: Scratch,
     hits: Vec<usize>,
+    lacked_template: bool,
 }
 
 impl Transform {
@@ -172,6 +173,7 @@ impl Transform {
         TransformScratch {
             matcher: self.matcher.scratch(),
             hits: Vec::new(),
+            lacked_template: false,
         }
     }
 
@@ -197,6 +199,12 @@ impl Transform {
         self.opts.reader.read(bytes)
     }
 
+    /// True when the last processed line was a Fluent Bit event whose positional inserts
+    /// had no template (only its system fields could be matched).
+    pub fn last_lacked_template(&self, scratch: &TransformScratch) -> bool {
+        scratch.lacked_template
+    }
+
     /// The rules the last processed event matched (indices into [`Transform::rules`]).
     pub fn last_hits<'s>(&self, scratch: &'s TransformScratch) -> &'s [usize] {
         &scratch.hits
@@ -219,6 +227,7 @@ impl Transform {
         out: &mut Vec<u8>,
     ) -> Outcome {
         scratch.hits.clear();
+        scratch.lacked_template = false;
         if line.iter().all(u8::is_ascii_whitespace) {
             out.extend_from_slice(line);
             return Outcome::Blank;
@@ -230,7 +239,7 @@ impl Transform {
                 return Outcome::Unparsed;
             }
         };
-        scratch.hits.clear();
+        scratch.lacked_template = event.lacks_template();
         self.matcher
             .matches(&event, &mut scratch.matcher, &mut scratch.hits);
         if scratch.hits.is_empty() {

@@ -200,15 +200,18 @@ impl SigmaTransform {
         scratch: &mut TransformScratch,
         counters: &mut Counters,
     ) -> Output<Value> {
-        let parsed = match self.engine.options().reader.read_value(event.clone()) {
-            Ok(p) => p,
-            Err(_) => {
-                let outcome = Outcome::Unparsed;
-                let route = self.engine.route(outcome);
-                counters.record_routed(outcome, route);
-                return Output::Pass(route, event);
-            }
-        };
+        if !event.is_object() {
+            let outcome = Outcome::Unparsed;
+            let route = self.engine.route(outcome);
+            counters.record_routed(outcome, route);
+            return Output::Pass(route, event);
+        }
+        let parsed = self
+            .engine
+            .options()
+            .reader
+            .read_value(event)
+            .expect("an object is an event");
         let hits = self.engine.match_event(&parsed, scratch);
         let outcome = if hits.is_empty() {
             Outcome::Unmatched

@@ -76,13 +76,7 @@ fn one(
     for &h in engine.last_hits(scratch) {
         tally.per_rule[h] += 1;
     }
-    if !matches!(outcome, Outcome::Unparsed | Outcome::Blank)
-        && engine
-            .options()
-            .reader
-            .read(line)
-            .is_ok_and(|e| e.lacks_template())
-    {
+    if engine.last_lacked_template(scratch) {
         tally.no_template += 1;
     }
     let target = match route {
