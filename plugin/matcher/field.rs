@@ -28,7 +28,7 @@ use super::time;
 /// NFA size limit of one `re` value (the rule layer checks the same limit first).
 const REGEX_NFA_LIMIT: usize = crate::rule::values::REGEX_NFA_LIMIT;
 
-use super::literal::{Anchor as LitAnchor, LiteralSet, Target};
+use super::literal::{Anchor as LitAnchor, LiteralSet, Target, ascii_lower};
 
 #[derive(Clone, Debug)]
 enum Check {
@@ -56,6 +56,7 @@ pub struct FieldBuilder {
     on_present: Vec<u32>,
     on_absent: Vec<u32>,
     on_null: Vec<u32>,
+    added: std::collections::HashSet<u32>,
 }
 
 impl FieldBuilder {
@@ -66,8 +67,14 @@ impl FieldBuilder {
         }
     }
 
+    /// True when predicate `pred` was added.
+    pub fn has(&self, pred: u32) -> bool {
+        self.added.contains(&pred)
+    }
+
     /// Adds predicate `pred` testing `m`. Returns an error text when it cannot be compiled.
     pub fn add(&mut self, pred: u32, m: &Matcher) -> Result<(), String> {
+        self.added.insert(pred);
         match m {
             Matcher::Str { pattern, cased } => {
                 let lit = |b: &[u8], a: LitAnchor, this: &mut FieldBuilder| {
@@ -166,9 +173,8 @@ impl FieldBuilder {
             }
             globs.push((glob, pred));
         }
-        let ci = LiteralSet::new(std::mem::take(&mut self.ci_lits), true);
-        let cs = LiteralSet::new(std::mem::take(&mut self.cs_lits), false);
         let mut regexes: Vec<(meta::Regex, Vec<u32>)> = Vec::new();
+        let mut unfiltered_regexes = Vec::new();
         let mut seen: std::collections::HashMap<&str, usize> = Default::default();
         for (source, pred) in &self.regexes {
             if let Some(&i) = seen.get(source.as_str()) {
@@ -180,18 +186,29 @@ impl FieldBuilder {
                 .build(source)
             {
                 Ok(re) => {
+                    let i = regexes.len() as u32;
+                    match required_literals(source) {
+                        Some(lits) => self.ci_lits.extend(
+                            lits.into_iter()
+                                .map(|l| (l, LitAnchor::Contains, Target::Regex(i))),
+                        ),
+                        None => unfiltered_regexes.push(i),
+                    }
                     seen.insert(source, regexes.len());
                     regexes.push((re, vec![*pred]));
                 }
                 Err(e) => failures.push((*pred, e.to_string())),
             }
         }
+        let ci = LiteralSet::new(std::mem::take(&mut self.ci_lits), true);
+        let cs = LiteralSet::new(std::mem::take(&mut self.cs_lits), false);
         (
             FieldScanner {
                 name: self.name,
                 ci,
                 cs,
                 regexes,
+                unfiltered_regexes,
                 globs,
                 unfiltered_globs,
                 empty: self.empty,
@@ -212,6 +229,8 @@ pub struct FieldScanner {
     ci: Option<LiteralSet>,
     cs: Option<LiteralSet>,
     regexes: Vec<(meta::Regex, Vec<u32>)>,
+    /// Regexes without required literals (run on every value).
+    unfiltered_regexes: Vec<u32>,
     globs: Vec<(Glob, u32)>,
     unfiltered_globs: Vec<u32>,
     empty: Vec<u32>,
@@ -227,6 +246,7 @@ pub struct FieldScanner {
 pub struct ScanScratch {
     text: String,
     globs: Vec<u32>,
+    regexes: Vec<u32>,
     bytes: Vec<u8>,
 }
 
@@ -301,12 +321,19 @@ impl FieldScanner {
         }
         self.anything.iter().for_each(|p| hit(*p));
         scratch.globs.clear();
-        for set in [&self.ci, &self.cs].into_iter().flatten() {
-            let globs = &mut scratch.globs;
-            set.scan(hay, &mut scratch.bytes, &mut |t| match t {
-                Target::Pred(p) => hit(p),
-                Target::Glob(g) => globs.push(g),
-            });
+        scratch.regexes.clear();
+        let globs = &mut scratch.globs;
+        let regexes = &mut scratch.regexes;
+        let mut found = |t| match t {
+            Target::Pred(p) => hit(p),
+            Target::Glob(g) => globs.push(g),
+            Target::Regex(r) => regexes.push(r),
+        };
+        if let Some(set) = &self.ci {
+            set.scan(ascii_lower(hay, &mut scratch.bytes), &mut found);
+        }
+        if let Some(set) = &self.cs {
+            set.scan(hay, &mut found);
         }
         scratch.globs.extend_from_slice(&self.unfiltered_globs);
         if !scratch.globs.is_empty() {
@@ -319,12 +346,48 @@ impl FieldScanner {
                 }
             }
         }
-        for (re, preds) in &self.regexes {
-            if re.is_match(hay) {
-                preds.iter().for_each(|p| hit(*p));
+        scratch.regexes.extend_from_slice(&self.unfiltered_regexes);
+        if !scratch.regexes.is_empty() {
+            scratch.regexes.sort_unstable();
+            scratch.regexes.dedup();
+            for r in &scratch.regexes {
+                let (re, preds) = &self.regexes[*r as usize];
+                if re.is_match(hay) {
+                    preds.iter().for_each(|p| hit(*p));
+                }
             }
         }
     }
+}
+
+/// Literals one of which every match of the regex `source` contains, ASCII-lowercased
+/// (a necessary condition for the case-folding literal pass), or `None` when the regex
+/// has no such finite set of literals of at least two bytes. Taken from the literal
+/// prefixes or suffixes of the parsed regex, whichever set has the longer shortest
+/// literal.
+fn required_literals(source: &str) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .nest_limit(100)
+        .build()
+        .parse(source)
+        .ok()?;
+    let best = [ExtractKind::Prefix, ExtractKind::Suffix]
+        .into_iter()
+        .filter_map(|kind| {
+            let seq = Extractor::new().kind(kind).extract(&hir);
+            let lits = seq.literals()?;
+            let mut out: Vec<Vec<u8>> = lits
+                .iter()
+                .map(|l| l.as_bytes().to_ascii_lowercase())
+                .collect();
+            out.sort();
+            out.dedup();
+            let shortest = out.iter().map(Vec::len).min()?;
+            (shortest >= 2).then_some((shortest, out))
+        })
+        .max_by_key(|(shortest, out)| (*shortest, std::cmp::Reverse(out.len())))?;
+    Some(best.1)
 }
 
 fn run_check(check: &Check, s: &Scalar<'_>, text: &str, doc: &dyn Document) -> bool {
@@ -375,5 +438,55 @@ pub fn fieldref_holds(value: &str, other: &str, anchor: Anchor, cased: bool) -> 
         Anchor::Prefix => eq_at(0),
         Anchor::Suffix => v.len() >= o.len() && eq_at(v.len() - o.len()),
         Anchor::Contains => (0..=v.len().saturating_sub(o.len())).any(eq_at) && o.len() <= v.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regex_prefilter_literals_are_necessary() {
+        // (regex, its literals or None, texts that match, texts that do not)
+        type Case<'a> = (&'a str, Option<&'a [&'a str]>, &'a [&'a str], &'a [&'a str]);
+        let cases: [Case; 6] = [
+            // Unicode case folding: `s` also matches U+017F (long s).
+            (
+                r"(?i)\\svchost\.exe$",
+                Some(&["host.exe", "ho\u{17f}t.exe"]),
+                &["C:\\SVCHOST.EXE"],
+                &["svchost.exe"],
+            ),
+            (
+                r"foo(bar|baz)",
+                Some(&["foobar", "foobaz"]),
+                &["xfoobaz"],
+                &["foo", "FOOBAR"],
+            ),
+            (r"[a-z]+\.ps1", Some(&[".ps1"]), &["run.ps1"], &["run.psm1"]),
+            (r"^\d{5}$", None, &["12345"], &["1234"]),
+            (r".*", None, &[""], &[]),
+            (r"(?i)cmd\s+/c", Some(&["cmd"]), &["CMD  /C"], &["cm /c"]),
+        ];
+        for (re, want, yes, no) in cases {
+            let got = required_literals(re);
+            let want: Option<Vec<Vec<u8>>> =
+                want.map(|w| w.iter().map(|l| l.as_bytes().to_vec()).collect());
+            assert_eq!(got, want, "{re}");
+            let compiled = meta::Regex::new(re).unwrap();
+            for t in yes.iter().chain(no) {
+                let matched = compiled.is_match(t);
+                assert_eq!(matched, yes.contains(t), "{re} on {t}");
+                // The prefilter never rejects a value the regex matches.
+                if let (true, Some(lits)) = (matched, &got) {
+                    let lower = t.to_ascii_lowercase();
+                    assert!(
+                        lits.iter()
+                            .any(|l| lower.as_bytes().windows(l.len()).any(|w| w == l)),
+                        "{re} on {t}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -6,16 +6,24 @@
 //!   soon as no pattern can continue, so it costs the length of the longest prefix that
 //!   some pattern shares with the value, not the length of the value);
 //! - `endswith`: the same from the last byte, over a trie of reversed patterns;
-//! - `contains` (and glob prefilter literals): one unanchored overlapping pass.
+//! - `contains` (and glob and regex prefilter literals): one unanchored pass of an
+//!   Aho-Corasick automaton that reports every occurrence (overlapping). The pass is our
+//!   own loop over aho-corasick's automaton (no per-call setup: most values are short,
+//!   and a field is scanned many times per event); a DFA (one table lookup per byte) when
+//!   the patterns are small enough, else the contiguous NFA. Sets of few patterns first
+//!   ask a SIMD substring searcher (Teddy) whether any pattern occurs at all, and start
+//!   the pass at the first occurrence, so a value without one costs a fraction of a
+//!   nanosecond per byte.
 //!
 //! Anchored literals never enter the unanchored automaton, so they cost nothing where they
 //! do not start or end the value, and cannot flood the overlapping pass with matches in the
-//! middle of long command lines. Case-insensitive sets fold ASCII (non-ASCII letters were
-//! expanded into their case variants before they got here).
+//! middle of long command lines. Case-insensitive sets hold their literals ASCII-lowercased
+//! and are given the value lowercased once by the caller ([`ascii_lower`]); non-ASCII
+//! letters were expanded into their case variants before they got here.
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{Anchored, MatchKind, dfa, nfa, packed};
 
 /// What a literal match means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +32,8 @@ pub enum Target {
     Pred(u32),
     /// The prefilter literal of glob n was found: verify the glob.
     Glob(u32),
+    /// A required literal of regex n was found: run the regex.
+    Regex(u32),
 }
 
 /// Where a literal must sit in the value.
@@ -74,11 +84,10 @@ impl Trie {
     }
 
     /// Walks `bytes` from the root, calling `hit` for every pattern that is a prefix.
-    fn walk(&self, bytes: impl Iterator<Item = u8>, ci: bool, hit: &mut dyn FnMut(Target)) {
+    fn walk(&self, bytes: impl Iterator<Item = u8>, hit: &mut dyn FnMut(Target)) {
         let mut node = 0usize;
         self.targets[0].iter().for_each(|t| hit(*t));
         for b in bytes {
-            let b = if ci { b.to_ascii_lowercase() } else { b };
             match self.edges[node].binary_search_by_key(&b, |e| e.0) {
                 Ok(i) => node = self.edges[node][i].1 as usize,
                 Err(_) => return,
@@ -92,9 +101,132 @@ impl Trie {
     }
 }
 
+/// Pattern bytes up to which the `contains` automaton is a DFA: its table has at most
+/// that many states times the number of byte classes, a few MiB at most. Larger sets use
+/// the contiguous NFA, a few times slower per byte and much smaller.
+const DFA_PATTERN_BYTES: usize = 16 * 1024;
+
+/// Pattern count up to which a SIMD prefilter first checks whether any pattern occurs
+/// (Teddy's false-positive rate grows with the count).
+const PREFILTER_PATTERNS: usize = 32;
+
+enum Walker {
+    Dfa(dfa::DFA),
+    Nfa(nfa::contiguous::NFA),
+}
+
+/// The unanchored literals of a set.
 struct Automaton {
-    ac: AhoCorasick,
+    walker: Walker,
+    prefilter: Option<packed::Searcher>,
     targets: Vec<Vec<Target>>,
+}
+
+impl Automaton {
+    fn new(lits: Vec<(Vec<u8>, Target)>) -> Option<Automaton> {
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut targets: Vec<Vec<Target>> = Vec::new();
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        for (bytes, target) in lits {
+            let id = *index.entry(bytes.clone()).or_insert_with(|| {
+                patterns.push(bytes);
+                targets.push(Vec::new());
+                patterns.len() - 1
+            });
+            if !targets[id].contains(&target) {
+                targets[id].push(target);
+            }
+        }
+        if patterns.is_empty() {
+            return None;
+        }
+        let total: usize = patterns.iter().map(Vec::len).sum();
+        let walker = if total <= DFA_PATTERN_BYTES {
+            Walker::Dfa(
+                dfa::DFA::builder()
+                    .match_kind(MatchKind::Standard)
+                    .prefilter(false)
+                    .build(&patterns)
+                    .expect("literal DFA within aho-corasick's limits"),
+            )
+        } else {
+            Walker::Nfa(
+                nfa::contiguous::NFA::builder()
+                    .match_kind(MatchKind::Standard)
+                    .prefilter(false)
+                    .build(&patterns)
+                    .expect("literal NFA within aho-corasick's limits"),
+            )
+        };
+        let prefilter =
+            if patterns.len() <= PREFILTER_PATTERNS && patterns.iter().all(|p| !p.is_empty()) {
+                packed::Config::new()
+                    .match_kind(packed::MatchKind::LeftmostFirst)
+                    .builder()
+                    .extend(&patterns)
+                    .build()
+            } else {
+                None
+            };
+        Some(Automaton {
+            walker,
+            prefilter,
+            targets,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    fn scan(&self, hay: &[u8], hit: &mut dyn FnMut(Target)) {
+        let from = match &self.prefilter {
+            // Every occurrence starts at or after the leftmost one.
+            Some(pre) => match pre.find(hay) {
+                Some(m) => m.start(),
+                None => return,
+            },
+            None => 0,
+        };
+        match &self.walker {
+            Walker::Dfa(a) => walk(a, &hay[from..], &self.targets, hit),
+            Walker::Nfa(a) => walk(a, &hay[from..], &self.targets, hit),
+        }
+    }
+}
+
+/// Reports every occurrence of every pattern of `aut` in `hay`.
+#[inline]
+fn walk<A: aho_corasick::automaton::Automaton>(
+    aut: &A,
+    hay: &[u8],
+    targets: &[Vec<Target>],
+    hit: &mut dyn FnMut(Target),
+) {
+    let Ok(mut sid) = aut.start_state(Anchored::No) else {
+        return;
+    };
+    let mut report = |sid| {
+        for i in 0..aut.match_len(sid) {
+            targets[aut.match_pattern(sid, i).as_usize()]
+                .iter()
+                .for_each(|t| hit(*t));
+        }
+    };
+    if aut.is_match(sid) {
+        report(sid);
+    }
+    for &b in hay {
+        sid = aut.next_state(Anchored::No, sid, b);
+        if aut.is_special(sid) {
+            if aut.is_dead(sid) {
+                return;
+            }
+            if aut.is_match(sid) {
+                report(sid);
+            }
+        }
+    }
 }
 
 /// The literals of one field in one case mode.
@@ -104,31 +236,6 @@ pub struct LiteralSet {
     prefix: Option<Trie>,
     suffix: Option<Trie>,
     contains: Option<Automaton>,
-}
-
-fn automaton(lits: Vec<(Vec<u8>, Target)>, ci: bool) -> Option<Automaton> {
-    if lits.is_empty() {
-        return None;
-    }
-    let mut patterns: Vec<Vec<u8>> = Vec::new();
-    let mut targets: Vec<Vec<Target>> = Vec::new();
-    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-    for (bytes, target) in lits {
-        let id = *index.entry(bytes.clone()).or_insert_with(|| {
-            patterns.push(bytes);
-            targets.push(Vec::new());
-            patterns.len() - 1
-        });
-        if !targets[id].contains(&target) {
-            targets[id].push(target);
-        }
-    }
-    let ac = AhoCorasickBuilder::new()
-        .ascii_case_insensitive(ci)
-        .match_kind(MatchKind::Standard)
-        .build(&patterns)
-        .expect("literal automaton within aho-corasick's limits");
-    Some(Automaton { ac, targets })
 }
 
 impl LiteralSet {
@@ -157,7 +264,7 @@ impl LiteralSet {
             exact,
             prefix: Trie::new(prefix),
             suffix: Trie::new(suffix),
-            contains: automaton(contains, ci),
+            contains: Automaton::new(contains),
         })
     }
 
@@ -169,7 +276,7 @@ impl LiteralSet {
                 .filter_map(|t| t.as_ref())
                 .map(Trie::len)
                 .sum::<usize>()
-            + self.contains.as_ref().map_or(0, |a| a.ac.patterns_len())
+            + self.contains.as_ref().map_or(0, Automaton::len)
     }
 
     /// True when the set holds no literal.
@@ -177,35 +284,42 @@ impl LiteralSet {
         self.len() == 0
     }
 
-    /// Calls `hit` for every target whose literal sits where it must in `hay`.
-    /// `buf` is scratch space.
-    pub fn scan(&self, hay: &[u8], buf: &mut Vec<u8>, hit: &mut dyn FnMut(Target)) {
-        if !self.exact.is_empty() {
-            let key: &[u8] = if self.ci && hay.iter().any(u8::is_ascii_uppercase) {
-                buf.clear();
-                buf.extend(hay.iter().map(u8::to_ascii_lowercase));
-                buf
-            } else {
-                hay
-            };
-            if let Some(ts) = self.exact.get(key) {
-                ts.iter().for_each(|t| hit(*t));
-            }
+    /// True when the set folds ASCII case: [`LiteralSet::scan`] then expects the value
+    /// with its ASCII letters lowercased.
+    pub fn folds_case(&self) -> bool {
+        self.ci
+    }
+
+    /// Calls `hit` for every target whose literal sits where it must in `hay`. A
+    /// case-folding set takes the value ASCII-lowercased ([`ascii_lower`]: the caller
+    /// lowercases once for every set of the field).
+    pub fn scan(&self, hay: &[u8], hit: &mut dyn FnMut(Target)) {
+        debug_assert!(!self.ci || !hay.iter().any(u8::is_ascii_uppercase));
+        if !self.exact.is_empty()
+            && let Some(ts) = self.exact.get(hay)
+        {
+            ts.iter().for_each(|t| hit(*t));
         }
         if let Some(t) = &self.prefix {
-            t.walk(hay.iter().copied(), self.ci, hit);
+            t.walk(hay.iter().copied(), hit);
         }
         if let Some(t) = &self.suffix {
-            t.walk(hay.iter().rev().copied(), self.ci, hit);
+            t.walk(hay.iter().rev().copied(), hit);
         }
         if let Some(a) = &self.contains {
-            for m in a.ac.find_overlapping_iter(hay) {
-                a.targets[m.pattern().as_usize()]
-                    .iter()
-                    .for_each(|t| hit(*t));
-            }
+            a.scan(hay, hit);
         }
     }
+}
+
+/// `hay` with ASCII letters lowercased, borrowed when it has no uppercase letter.
+pub fn ascii_lower<'h>(hay: &'h [u8], buf: &'h mut Vec<u8>) -> &'h [u8] {
+    if !hay.iter().any(u8::is_ascii_uppercase) {
+        return hay;
+    }
+    buf.clear();
+    buf.extend(hay.iter().map(u8::to_ascii_lowercase));
+    buf
 }
 
 #[cfg(test)]
@@ -214,7 +328,13 @@ mod tests {
 
     fn hits(set: &LiteralSet, hay: &str) -> Vec<Target> {
         let mut out = Vec::new();
-        set.scan(hay.as_bytes(), &mut Vec::new(), &mut |t| out.push(t));
+        let mut buf = Vec::new();
+        let hay = if set.folds_case() {
+            ascii_lower(hay.as_bytes(), &mut buf)
+        } else {
+            hay.as_bytes()
+        };
+        set.scan(hay, &mut |t| out.push(t));
         out.sort_by_key(|t| format!("{t:?}"));
         out
     }
@@ -255,5 +375,38 @@ mod tests {
         .unwrap();
         assert_eq!(hits(&cased, "xAbc"), [Target::Pred(0)]);
         assert!(hits(&cased, "xabc").is_empty());
+    }
+
+    #[test]
+    fn every_overlapping_occurrence_is_found_with_and_without_prefilter() {
+        let words = ["abc", "bcd", "cd", "zz", "d"];
+        let mut many: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        // Past PREFILTER_PATTERNS the pass runs without the SIMD prefilter.
+        many.extend((0..PREFILTER_PATTERNS).map(|i| format!("never{i}")));
+        for pats in [
+            words.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+            many,
+        ] {
+            let set = LiteralSet::new(
+                pats.iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        (
+                            p.as_bytes().to_vec(),
+                            Anchor::Contains,
+                            Target::Pred(i as u32),
+                        )
+                    })
+                    .collect(),
+                true,
+            )
+            .unwrap();
+            assert_eq!(
+                hits(&set, "xABCDzz"),
+                (0..5).map(Target::Pred).collect::<Vec<_>>()
+            );
+            assert_eq!(hits(&set, "zbd"), [Target::Pred(4)]);
+            assert!(hits(&set, "xyz").is_empty());
+        }
     }
 }

@@ -134,21 +134,25 @@ const KEYWORDS: &str = "";
 struct Compiler<'a> {
     preds: HashMap<(String, String), u32>,
     fields: Vec<FieldBuilder>,
-    field_ids: HashMap<String, u32>,
+    /// Scanners by (event kind, field): each kind scans a field with its own rules'
+    /// predicates only, so a pattern of a rare kind costs nothing on other events.
+    field_ids: HashMap<(u32, String), u32>,
     pred_rules: Vec<Vec<u32>>,
     errors: Vec<(u32, String)>,
     rule: u32,
     kind: &'a EventKind,
+    kind_id: u32,
 }
 
 impl Compiler<'_> {
     fn field(&mut self, name: &str) -> u32 {
-        if let Some(id) = self.field_ids.get(name) {
+        let key = (self.kind_id, name.to_string());
+        if let Some(id) = self.field_ids.get(&key) {
             return *id;
         }
         let id = self.fields.len() as u32;
         self.fields.push(FieldBuilder::new(name));
-        self.field_ids.insert(name.to_string(), id);
+        self.field_ids.insert(key, id);
         id
     }
 
@@ -163,8 +167,13 @@ impl Compiler<'_> {
             used.push(fid);
         }
         let key = (field.to_string(), format!("{m:?}"));
-        if let Some(p) = self.preds.get(&key) {
-            let p = *p;
+        if let Some(&p) = self.preds.get(&key) {
+            // Shared with an earlier rule; a scanner of another kind needs it as well.
+            if !self.fields[fid as usize].has(p)
+                && let Err(e) = self.fields[fid as usize].add(p, m)
+            {
+                self.errors.push((self.rule, e));
+            }
             if !self.pred_rules[p as usize].contains(&self.rule) {
                 self.pred_rules[p as usize].push(self.rule);
             }
@@ -278,6 +287,7 @@ impl Matcher {
             errors: Vec::new(),
             rule: 0,
             kind: &placeholder_kind,
+            kind_id: 0,
         };
         let mut variants = Vec::new();
         let mut resolved: Vec<(usize, Vec<EventKind>)> = Vec::new();
@@ -299,6 +309,7 @@ impl Matcher {
                 }
                 c.rule = *ri as u32;
                 c.kind = kind;
+                c.kind_id = kid as u32;
                 let mut ops = Vec::new();
                 let mut used = Vec::new();
                 c.expr(rule, &rule.detection.expr, &mut ops, &mut used);
