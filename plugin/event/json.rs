@@ -19,13 +19,14 @@
 //! Keyword search reads the system fields and event data of the record; for flat and NXLog
 //! events, where the two cannot be told apart, every value.
 
+use std::cell::OnceCell;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
 use super::inserts::InsertNames;
 use super::shape::{Concrete, Shape};
-use super::tree::Node;
+use super::tree::{NodeRef, ParseError, Tree};
 use super::{Document, Scalar};
 
 /// Reads events of a configured shape.
@@ -62,54 +63,64 @@ impl EventReader {
     }
 
     /// Parses one JSON event, borrowing its strings from `bytes`.
-    pub fn read<'a>(&self, bytes: &'a [u8]) -> Result<JsonEvent<'a>, String> {
-        let root = Node::parse(bytes).map_err(|e| e.to_string())?;
-        self.read_node(root)
+    pub fn read<'a>(&self, bytes: &'a [u8]) -> Result<JsonEvent<'a>, ReadError> {
+        self.read_tree(Tree::parse(bytes)?)
     }
 
     /// Wraps a parsed `serde_json::Value`.
-    pub fn read_value(&self, root: Value) -> Result<JsonEvent<'static>, String> {
-        self.read_node(Node::from_value(root))
+    pub fn read_value(&self, root: Value) -> Result<JsonEvent<'static>, ReadError> {
+        self.read_tree(Tree::from_value(&root))
     }
 
     /// Wraps a parsed tree.
-    pub fn read_node<'a>(&self, root: Node<'a>) -> Result<JsonEvent<'a>, String> {
+    pub fn read_tree<'a>(&self, tree: Tree<'a>) -> Result<JsonEvent<'a>, ReadError> {
+        let root = tree.root();
         if !root.is_object() {
-            return Err("the JSON value is not an object".into());
+            return Err(ReadError::NotAnObject);
         }
-        let shape = self.shape.resolve(&root);
+        let shape = self.shape.resolve(root);
         let mut insert_names = None;
         if shape == Concrete::FluentbitInserts {
             let inserts = root
                 .get("StringInserts")
-                .and_then(Node::items)
-                .map_or(0, <[Node]>::len);
+                .and_then(|n| n.array_len())
+                .unwrap_or(0);
             let provider = root
                 .get("ProviderName")
-                .and_then(Node::as_str)
+                .and_then(|n| n.as_str())
                 .unwrap_or_default();
-            let id = root.get("EventID").and_then(Node::as_u64);
-            let version = root.get("Version").and_then(Node::as_u64);
+            let id = root.get("EventID").and_then(|n| n.as_u64());
+            let version = root.get("Version").and_then(|n| n.as_u64());
             insert_names = id.and_then(|id| self.inserts.lookup(provider, id, version, inserts));
         }
-        let data = data_container(&root, shape).unwrap_or(&root);
-        let spaced = data
-            .members()
-            .is_some_and(|m| m.iter().any(|(k, _)| k.contains(' ')))
+        let data = data_container(root, shape).unwrap_or(root);
+        let spaced = data.members().any(|(k, _)| k.contains(' '))
             || insert_names
                 .as_ref()
                 .is_some_and(|n| n.iter().any(|k| k.contains(' ')));
         Ok(JsonEvent {
-            root,
+            tree,
             shape,
             spaced,
             insert_names,
+            index: OnceCell::new(),
         })
     }
 }
 
+/// Why a line is not an event.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// Not JSON.
+    #[error("not JSON: {0}")]
+    Json(#[from] ParseError),
+    /// JSON, but not an object.
+    #[error("the JSON value is not an object")]
+    NotAnObject,
+}
+
 /// The object holding named event data, per shape (`None`: the top level).
-fn data_container<'n, 'a>(root: &'n Node<'a>, shape: Concrete) -> Option<&'n Node<'a>> {
+fn data_container<'t>(root: NodeRef<'t>, shape: Concrete) -> Option<NodeRef<'t>> {
     match shape {
         Concrete::EvtxDump => root.get("Event")?.get("EventData"),
         Concrete::Winlogbeat => root.get("winlog")?.get("event_data"),
@@ -122,10 +133,12 @@ fn data_container<'n, 'a>(root: &'n Node<'a>, shape: Concrete) -> Option<&'n Nod
 /// A parsed JSON event.
 #[derive(Debug, Clone)]
 pub struct JsonEvent<'a> {
-    root: Node<'a>,
+    tree: Tree<'a>,
     shape: Concrete,
     spaced: bool,
     insert_names: Option<Arc<[String]>>,
+    /// Sigma field name -> value, built on the first lookup.
+    index: OnceCell<FieldIndex>,
 }
 
 /// Where the system fields of a shape live: Sigma name -> key in the shape's system object.
@@ -158,28 +171,28 @@ fn system_key(shape: Concrete, name: &str) -> Option<&'static str> {
 
 impl<'a> JsonEvent<'a> {
     /// Parses one JSON document in any shape (auto-detected).
-    pub fn parse(bytes: &'a [u8]) -> Result<JsonEvent<'a>, String> {
+    pub fn parse(bytes: &'a [u8]) -> Result<JsonEvent<'a>, ReadError> {
         EventReader::default().read(bytes)
     }
 
     /// Wraps an already parsed value (shape auto-detected).
-    pub fn from_value(root: Value) -> Result<JsonEvent<'static>, String> {
+    pub fn from_value(root: Value) -> Result<JsonEvent<'static>, ReadError> {
         EventReader::default().read_value(root)
     }
 
-    /// The event's tree.
-    pub fn root(&self) -> &Node<'a> {
-        &self.root
+    /// The event's top-level object.
+    pub fn root(&self) -> NodeRef<'_> {
+        self.tree.root()
     }
 
     /// The event as a `serde_json::Value` (a copy).
     pub fn to_value(&self) -> Value {
-        self.root.to_value()
+        self.root().to_value()
     }
 
     /// The event as a `serde_json::Value`.
     pub fn into_value(self) -> Value {
-        self.root.to_value()
+        self.root().to_value()
     }
 
     /// The event's shape.
@@ -198,7 +211,8 @@ impl<'a> JsonEvent<'a> {
         self.shape == Concrete::FluentbitInserts && self.insert_names.is_none()
     }
 
-    fn in_data<'n>(&self, data: Option<&'n Node<'a>>, name: &str) -> Option<&'n Node<'a>> {
+    #[cfg(test)]
+    fn in_data<'t>(&self, data: Option<NodeRef<'t>>, name: &str) -> Option<NodeRef<'t>> {
         let data = data?;
         if let Some(v) = data.get(name) {
             return Some(v);
@@ -206,18 +220,36 @@ impl<'a> JsonEvent<'a> {
         self.spaced_only(data, name)
     }
 
-    fn spaced_only<'n>(&self, data: &'n Node<'a>, name: &str) -> Option<&'n Node<'a>> {
+    #[cfg(test)]
+    fn spaced_only<'t>(&self, data: NodeRef<'t>, name: &str) -> Option<NodeRef<'t>> {
         if !self.spaced {
             return None;
         }
-        data.members()?
-            .iter()
+        data.members()
             .find(|(k, _)| same_without_spaces(k, name))
             .map(|(_, v)| v)
     }
 
-    fn lookup(&self, name: &str) -> Option<&Node<'a>> {
-        let root = &self.root;
+    fn lookup(&self, name: &str) -> Option<NodeRef<'_>> {
+        let index = self.index.get_or_init(|| FieldIndex::build(self));
+        if let Some(id) = index.get(&self.tree, name) {
+            return Some(self.tree.node(id));
+        }
+        if index.complete_miss || !name.contains('.') {
+            return None;
+        }
+        let mut cur = self.root();
+        for part in name.split('.') {
+            cur = cur.get(part)?;
+        }
+        Some(cur)
+    }
+
+    /// The resolution table of the module documentation, walked name by name: the
+    /// reference that [`FieldIndex`] must agree with (tested).
+    #[cfg(test)]
+    fn lookup_by_walking(&self, name: &str) -> Option<NodeRef<'_>> {
+        let root = self.root();
         let found = match self.shape {
             Concrete::EvtxDump => {
                 let event = root.get("Event")?;
@@ -265,7 +297,7 @@ impl<'a> JsonEvent<'a> {
                         self.spaced
                             .then(|| names.iter().position(|n| same_without_spaces(n, name)))?
                     })?;
-                    root.get("StringInserts")?.items()?.get(i)
+                    root.get("StringInserts")?.items().nth(i)
                 })
                 .or_else(|| root.get(name)),
             Concrete::Flat => self.in_data(Some(root), name),
@@ -284,11 +316,11 @@ impl<'a> JsonEvent<'a> {
     }
 }
 
-fn user_data<'n, 'a>(user: Option<&'n Node<'a>>, name: &str) -> Option<&'n Node<'a>> {
+#[cfg(test)]
+fn user_data<'t>(user: Option<NodeRef<'t>>, name: &str) -> Option<NodeRef<'t>> {
     user?
-        .members()?
-        .iter()
-        .filter(|(k, _)| k != "#attributes")
+        .members()
+        .filter(|(k, _)| *k != "#attributes")
         .find_map(|(_, child)| child.get(name))
 }
 
@@ -297,28 +329,317 @@ fn same_without_spaces(key: &str, name: &str) -> bool {
     key.contains(' ') && key.bytes().filter(|b| *b != b' ').eq(name.bytes())
 }
 
-fn visit_value(v: &Node<'_>, visit: &mut dyn FnMut(Scalar<'_>)) {
-    match v {
-        Node::Null => visit(Scalar::Null),
-        Node::Bool(b) => visit(Scalar::Bool(*b)),
-        Node::Int(i) => visit(Scalar::Int(*i)),
-        Node::UInt(u) => visit(Scalar::UInt(*u)),
-        Node::Float(f) => visit(Scalar::Float(*f)),
-        Node::Str(s) => visit(Scalar::Str(s)),
-        Node::Arr(items) => items.iter().for_each(|i| visit_value(i, visit)),
-        Node::Obj(_) => {
-            if let Some(t) = v.get("#text") {
-                visit_value(t, visit);
-            }
+fn visit_value(v: NodeRef<'_>, visit: &mut dyn FnMut(Scalar<'_>)) {
+    if let Some(s) = v.scalar() {
+        visit(s);
+    } else if v.is_array() {
+        v.items().for_each(|i| visit_value(i, visit));
+    } else if let Some(t) = v.get("#text") {
+        visit_value(t, visit);
+    }
+}
+
+fn visit_all(v: NodeRef<'_>, visit: &mut dyn FnMut(Scalar<'_>)) {
+    if let Some(s) = v.scalar() {
+        visit(s);
+    } else if v.is_array() {
+        v.items().for_each(|i| visit_all(i, visit));
+    } else {
+        v.members().for_each(|(_, i)| visit_all(i, visit));
+    }
+}
+
+/// Sigma's names of the system fields that shapes other than evtx_dump rename.
+const SYSTEM_NAMES: [&str; 6] = [
+    "EventID",
+    "Channel",
+    "Provider_Name",
+    "Computer",
+    "EventRecordID",
+    "Version",
+];
+
+/// Where an index entry's name is.
+#[derive(Clone, Copy, Debug)]
+enum Name {
+    /// An object key: the string node with this id.
+    Key(u32),
+    /// A name made while indexing (`Provider_Name`, a key without its spaces), in
+    /// [`FieldIndex::made`].
+    Made(u32, u32),
+    /// A Sigma system name.
+    System(&'static str),
+}
+
+/// Every Sigma field name an event answers to, with its value, in one hash table: a
+/// field is located with one probe, and a field the event lacks (most of the fields the
+/// candidate rules read) costs one probe too, instead of a walk over every key. Built
+/// by inserting names in the order of the resolution table (module documentation), the
+/// first insert of a name winning, so a lookup gives what walking the table would.
+#[derive(Clone, Debug)]
+struct FieldIndex {
+    /// Open addressing: 0 is empty, else an index into `entries` plus one.
+    table: Vec<u32>,
+    entries: Vec<(u64, Name, u32)>,
+    made: String,
+    /// The event lacks its shape's skeleton: no name resolves, dotted paths neither.
+    complete_miss: bool,
+}
+
+type IndexBuffers = (Vec<u32>, Vec<(u64, Name, u32)>, String);
+
+thread_local! {
+    /// The buffers of the last index dropped on this thread, for the next event.
+    static INDEX_POOL: std::cell::Cell<IndexBuffers> = const {
+        std::cell::Cell::new((Vec::new(), Vec::new(), String::new()))
+    };
+}
+
+impl Drop for FieldIndex {
+    fn drop(&mut self) {
+        let buffers = (
+            std::mem::take(&mut self.table),
+            std::mem::take(&mut self.entries),
+            std::mem::take(&mut self.made),
+        );
+        if buffers.0.capacity() <= 1 << 16 {
+            let _ = INDEX_POOL.try_with(|p| p.set(buffers));
         }
     }
 }
 
-fn visit_all(v: &Node<'_>, visit: &mut dyn FnMut(Scalar<'_>)) {
-    match v {
-        Node::Arr(items) => items.iter().for_each(|i| visit_all(i, visit)),
-        Node::Obj(m) => m.iter().for_each(|(_, i)| visit_all(i, visit)),
-        other => visit_value(other, visit),
+fn name_hash(name: &[u8]) -> u64 {
+    // FNV-1a: names are short, and the table holds a few dozen of them.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name {
+        h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+impl FieldIndex {
+    fn text<'t>(&'t self, tree: &'t Tree<'_>, name: Name) -> &'t str {
+        match name {
+            Name::Key(id) => tree.node(id).as_str().unwrap_or_default(),
+            Name::Made(a, b) => &self.made[a as usize..(a + b) as usize],
+            Name::System(s) => s,
+        }
+    }
+
+    fn get(&self, tree: &Tree<'_>, name: &str) -> Option<u32> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let h = name_hash(name.as_bytes());
+        let mask = self.table.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let e = self.table[i];
+            if e == 0 {
+                return None;
+            }
+            let (eh, en, node) = self.entries[e as usize - 1];
+            if eh == h && self.text(tree, en) == name {
+                return Some(node);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn insert(&mut self, tree: &Tree<'_>, name: Name, node: u32) {
+        let text = self.text(tree, name);
+        let h = name_hash(text.as_bytes());
+        if self.table.len() < 2 * (self.entries.len() + 1) {
+            self.grow();
+        }
+        let mask = self.table.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let e = self.table[i];
+            if e == 0 {
+                self.entries.push((h, name, node));
+                self.table[i] = self.entries.len() as u32;
+                return;
+            }
+            let (eh, en, _) = self.entries[e as usize - 1];
+            if eh == h && self.text(tree, en) == self.text(tree, name) {
+                return; // the first insert wins
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let size = (self.table.len() * 2).max(128);
+        self.table.clear();
+        self.table.resize(size, 0);
+        let mask = size - 1;
+        for (n, (h, _, _)) in self.entries.iter().enumerate() {
+            let mut i = *h as usize & mask;
+            while self.table[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.table[i] = n as u32 + 1;
+        }
+    }
+
+    fn made(&mut self, parts: &[&str]) -> Name {
+        let a = self.made.len();
+        parts.iter().for_each(|p| self.made.push_str(p));
+        Name::Made(a as u32, (self.made.len() - a) as u32)
+    }
+
+    /// Every member of `obj` under its own name.
+    fn members(&mut self, tree: &Tree<'_>, obj: Option<NodeRef<'_>>) {
+        for (_, v) in obj.into_iter().flat_map(|o| o.members()) {
+            self.insert(tree, Name::Key(v.id() - 1), v.id());
+        }
+    }
+
+    /// Members of `obj` whose names have spaces, under their names without (after the
+    /// exact names of the same object, as [`JsonEvent::in_data`] looks them up).
+    fn spaced(&mut self, ev: &JsonEvent<'_>, obj: Option<NodeRef<'_>>) {
+        if !ev.spaced {
+            return;
+        }
+        for (k, v) in obj.into_iter().flat_map(|o| o.members()) {
+            if k.contains(' ') {
+                let name = self.made(&k.split(' ').collect::<Vec<_>>());
+                self.insert(&ev.tree, name, v.id());
+            }
+        }
+    }
+
+    /// The system fields a shape renames, under their Sigma names.
+    fn system(&mut self, ev: &JsonEvent<'_>, obj: Option<NodeRef<'_>>) {
+        let Some(obj) = obj else { return };
+        for sigma in SYSTEM_NAMES {
+            if let Some(v) = system_key(ev.shape, sigma).and_then(|k| obj.get(k)) {
+                self.insert(&ev.tree, Name::System(sigma), v.id());
+            }
+        }
+    }
+
+    fn build(ev: &JsonEvent<'_>) -> FieldIndex {
+        let (mut table, mut entries, mut made) = INDEX_POOL.with(|p| p.take());
+        entries.clear();
+        made.clear();
+        // Keep the pooled table's size: growing rehashes.
+        let size = table.len().max(128);
+        table.clear();
+        table.resize(size, 0);
+        let mut ix = FieldIndex {
+            table,
+            entries,
+            made,
+            complete_miss: false,
+        };
+        let tree = &ev.tree;
+        let root = ev.root();
+        match ev.shape {
+            Concrete::EvtxDump => {
+                let Some((event, system)) =
+                    root.get("Event").and_then(|e| Some((e, e.get("System")?)))
+                else {
+                    ix.complete_miss = true;
+                    return ix;
+                };
+                ix.members(tree, Some(system));
+                // `X_Y` = attribute Y of the first child X; shorter X first, as the
+                // walk tries the splits of a name from its first underscore.
+                let mut attrs = Vec::new();
+                for (k, v) in system.members() {
+                    let Some(a) = v.get("#attributes") else {
+                        continue;
+                    };
+                    if system.get(k).is_some_and(|first| first.id() == v.id()) {
+                        attrs.extend(a.members().map(|(ak, av)| (k, ak, av.id())));
+                    }
+                }
+                attrs.sort_by_key(|(k, _, _)| k.len());
+                for (k, ak, id) in attrs {
+                    let name = ix.made(&[k, "_", ak]);
+                    ix.insert(tree, name, id);
+                }
+                let data = event.get("EventData");
+                ix.members(tree, data);
+                ix.spaced(ev, data);
+                if let Some(user) = event.get("UserData") {
+                    for (k, child) in user.members() {
+                        if k != "#attributes" {
+                            ix.members(tree, Some(child));
+                        }
+                    }
+                }
+            }
+            Concrete::Winlogbeat => {
+                let Some(winlog) = root.get("winlog") else {
+                    ix.complete_miss = true;
+                    return ix;
+                };
+                ix.system(ev, Some(winlog));
+                let data = winlog.get("event_data");
+                ix.members(tree, data);
+                ix.spaced(ev, data);
+                ix.members(tree, winlog.get("user_data"));
+            }
+            Concrete::Vector => {
+                ix.system(ev, Some(root));
+                let data = root.get("event_data");
+                ix.members(tree, data);
+                ix.spaced(ev, data);
+                ix.members(tree, root.get("user_data"));
+                ix.members(tree, Some(root));
+            }
+            Concrete::Nxlog => {
+                ix.spaced(ev, Some(root));
+                ix.system(ev, Some(root));
+                ix.members(tree, Some(root));
+            }
+            Concrete::FluentbitMap => {
+                ix.system(ev, Some(root));
+                let data = root.get("EventData");
+                ix.members(tree, data);
+                ix.spaced(ev, data);
+                ix.members(tree, Some(root));
+            }
+            Concrete::FluentbitInserts => {
+                ix.system(ev, Some(root));
+                if let (Some(names), Some(items)) = (&ev.insert_names, root.get("StringInserts")) {
+                    let items: Vec<u32> = items.items().map(|i| i.id()).collect();
+                    let first = |n: &str, i: usize| names.iter().position(|m| m == n) == Some(i);
+                    for (i, n) in names.iter().enumerate() {
+                        if let (true, Some(id)) = (first(n, i), items.get(i)) {
+                            let name = ix.made(&[n]);
+                            ix.insert(tree, name, *id);
+                        }
+                    }
+                    if ev.spaced {
+                        for (i, n) in names.iter().enumerate() {
+                            if n.contains(' ') {
+                                let despaced: String = n.split(' ').collect();
+                                let at =
+                                    names.iter().position(|m| same_without_spaces(m, &despaced));
+                                // An exact name, even without its insert, stops the walk.
+                                let exact = names.contains(&despaced);
+                                if let (Some(i2), Some(id), false) = (at, items.get(i), exact)
+                                    && i2 == i
+                                {
+                                    let name = ix.made(&[&despaced]);
+                                    ix.insert(tree, name, *id);
+                                }
+                            }
+                        }
+                    }
+                }
+                ix.members(tree, Some(root));
+            }
+            Concrete::Flat => {
+                ix.members(tree, Some(root));
+                ix.spaced(ev, Some(root));
+            }
+        }
+        ix
     }
 }
 
@@ -345,9 +666,9 @@ impl Document for JsonEvent<'_> {
     }
 
     fn all_values(&self, visit: &mut dyn FnMut(Scalar<'_>)) {
-        let root = &self.root;
+        let root = self.root();
         match self.shape {
-            Concrete::EvtxDump | Concrete::Nxlog | Concrete::Flat => visit_all(&self.root, visit),
+            Concrete::EvtxDump | Concrete::Nxlog | Concrete::Flat => visit_all(root, visit),
             Concrete::Winlogbeat => {
                 if let Some(w) = root.get("winlog") {
                     visit_all(w, visit)
@@ -356,7 +677,7 @@ impl Document for JsonEvent<'_> {
             Concrete::Vector | Concrete::FluentbitMap | Concrete::FluentbitInserts => {
                 // System fields and event data; not the rendered `message`, which repeats
                 // the data in words and is absent from the record itself.
-                for (k, v) in root.members().unwrap_or_default() {
+                for (k, v) in root.members() {
                     if k != "message" && k != "Message" {
                         visit_all(v, visit);
                     }
@@ -505,5 +826,88 @@ mod tests {
             Concrete::FluentbitMap,
             "the named map wins over the inserts"
         );
+    }
+
+    /// Every name an event could be asked for: its keys at every depth, the names the
+    /// index makes (attributes, keys without spaces, system names), dotted paths and
+    /// absent names.
+    fn names(doc: &JsonEvent) -> Vec<String> {
+        fn walk(n: NodeRef<'_>, path: &str, out: &mut Vec<String>) {
+            for (k, v) in n.members() {
+                out.push(k.to_string());
+                out.push(k.replace(' ', ""));
+                let p = if path.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{path}.{k}")
+                };
+                out.push(p.clone());
+                for (a, _) in v.get("#attributes").into_iter().flat_map(|a| a.members()) {
+                    out.push(format!("{k}_{a}"));
+                }
+                walk(v, &p, out);
+            }
+            for i in n.items() {
+                walk(i, path, out);
+            }
+        }
+        let mut out: Vec<String> = SYSTEM_NAMES.iter().map(|s| s.to_string()).collect();
+        out.extend(["Missing", "A_B", "x.y", ""].map(String::from));
+        walk(doc.root(), "", &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn the_index_finds_what_walking_finds() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/events");
+        let mut lines: Vec<String> = Vec::new();
+        for f in std::fs::read_dir(format!("{dir}/shapes")).unwrap() {
+            let path = f.unwrap().path();
+            if path.extension().is_some_and(|e| e == "ndjson") {
+                lines.extend(
+                    std::fs::read_to_string(path)
+                        .unwrap()
+                        .lines()
+                        .map(String::from),
+                );
+            }
+        }
+        lines.extend(
+            std::fs::read_to_string(format!("{dir}/windows-sample.ndjson"))
+                .unwrap()
+                .lines()
+                .map(String::from),
+        );
+        // Repeated keys, names with spaces and underscores, attributes that collide.
+        lines.extend(
+            [
+                r##"{"Event":{"System":{"A":{"#attributes":{"B_C":1}},"A_B":{"#attributes":{"C":2}},"A_B_C":3,"EventID":1,"EventID":2},"EventData":{"Threat Name":"x","ThreatName":"y","A B":"z"},"UserData":{"#attributes":{"Q":1},"U":{"Q":2,"R":3},"V":{"Q":4,"S":5}}}}"##,
+                r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"p"}}},"EventData":{"Provider_Name":"data"}}}"##,
+                r##"{"Event":{"EventData":{"A":1}}}"##,
+                r##"{"winlog":{"event_id":1,"channel":"c","event_data":{"X Y":"1","XY":"2"},"user_data":{"Z":1}},"Z":2}"##,
+                r##"{"EventID":7045,"Version":0,"ProviderName":"Service Control Manager","StringInserts":["a","b"],"ServiceName":"top"}"##,
+                r##"{"EventID":1,"SourceName":"S","Hostname":"h","Source Name":"spaced","EventType":"INFO"}"##,
+                r##"{"event_id":1,"channel":"c","event_data":{"A":1},"user_data":{"B":2},"C":3,"A":4}"##,
+                r##"{"EventID":1,"ProviderName":"P","EventData":{"A":1,"B C":2},"A":3,"D":4}"##,
+                r##"{"a b":1,"ab":2,"c d":3}"##,
+            ]
+            .map(String::from),
+        );
+        let mut checked = 0;
+        for line in &lines {
+            // The sample holds a deliberately broken line.
+            let Ok(doc) = JsonEvent::parse(line.as_bytes()) else {
+                continue;
+            };
+            checked += 1;
+            for name in names(&doc) {
+                let fast = doc.lookup(&name).map(|n| n.id());
+                let slow = doc.lookup_by_walking(&name).map(|n| n.id());
+                assert_eq!(fast, slow, "{name} in {line}");
+            }
+        }
+        assert!(checked > 40, "{checked} events checked");
     }
 }

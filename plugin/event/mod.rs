@@ -33,11 +33,12 @@ impl Scalar<'_> {
             Scalar::Null => return None,
             Scalar::Bool(b) => buf.push_str(if *b { "true" } else { "false" }),
             Scalar::Int(i) => {
-                let _ = write!(buf, "{i}");
+                if *i < 0 {
+                    buf.push('-');
+                }
+                push_decimal(buf, i.unsigned_abs());
             }
-            Scalar::UInt(u) => {
-                let _ = write!(buf, "{u}");
-            }
+            Scalar::UInt(u) => push_decimal(buf, *u),
             Scalar::Float(f) => {
                 let _ = write!(buf, "{f}");
             }
@@ -64,6 +65,24 @@ impl Scalar<'_> {
     }
 }
 
+/// Appends `v` in decimal (event ids and other numbers are formatted on every event:
+/// this skips the formatting machinery).
+fn push_decimal(buf: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for d in &digits[i..] {
+        buf.push(*d as char);
+    }
+}
+
 /// An event that can be matched.
 pub trait Document {
     /// Calls `visit` for every scalar value of the Sigma field `name` (arrays give one call
@@ -84,5 +103,26 @@ pub trait Document {
     /// Whether the event can tell if field `name` is present (see [`Document::is_complete`]).
     fn knows(&self, _name: &str) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_as_decimal_text() {
+        let mut buf = String::new();
+        for (s, want) in [
+            (Scalar::Int(0), "0"),
+            (Scalar::Int(-7045), "-7045"),
+            (Scalar::Int(i64::MIN), "-9223372036854775808"),
+            (Scalar::UInt(u64::MAX), "18446744073709551615"),
+            (Scalar::Float(1.5), "1.5"),
+            (Scalar::Bool(true), "true"),
+        ] {
+            assert_eq!(s.text(&mut buf), Some(want));
+        }
+        assert_eq!(Scalar::Null.text(&mut buf), None);
     }
 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::tree::Node;
+use super::tree::NodeRef;
 
 /// The event shape a transform reads (`shape` in the config).
 #[derive(
@@ -81,7 +81,7 @@ impl Concrete {
 /// - `event_id` with `provider_name` or `channel`: Vector;
 /// - `SourceName` with `EventID` and `SourceModuleType` or `Hostname`: NXLog;
 /// - anything else: flat.
-pub fn detect(root: &Node<'_>) -> Concrete {
+pub fn detect(root: NodeRef<'_>) -> Concrete {
     if root
         .get("Event")
         .and_then(|e| e.get("System"))
@@ -89,7 +89,7 @@ pub fn detect(root: &Node<'_>) -> Concrete {
     {
         return Concrete::EvtxDump;
     }
-    if root.get("winlog").is_some_and(Node::is_object) {
+    if root.get("winlog").is_some_and(|n| n.is_object()) {
         return Concrete::Winlogbeat;
     }
     fluentbit_kind(root)
@@ -106,21 +106,21 @@ pub fn detect(root: &Node<'_>) -> Concrete {
         .unwrap_or(Concrete::Flat)
 }
 
-fn has(root: &Node<'_>, key: &str) -> bool {
+fn has(root: NodeRef<'_>, key: &str) -> bool {
     root.get(key).is_some()
 }
 
-fn fluentbit_kind(root: &Node<'_>) -> Option<Concrete> {
+fn fluentbit_kind(root: NodeRef<'_>) -> Option<Concrete> {
     // With its event-data-as-map option Fluent Bit still sends the inserts by default:
     // the named map wins.
-    if root.get("EventData").is_some_and(Node::is_object) && has(root, "EventID") {
+    if root.get("EventData").is_some_and(|n| n.is_object()) && has(root, "EventID") {
         return Some(Concrete::FluentbitMap);
     }
-    if root.get("StringInserts").and_then(Node::items).is_some() {
+    if root.get("StringInserts").is_some_and(|n| n.is_array()) {
         return Some(Concrete::FluentbitInserts);
     }
     if has(root, "ProviderName") && has(root, "EventID") {
-        return Some(if root.get("EventData").is_some_and(Node::is_object) {
+        return Some(if root.get("EventData").is_some_and(|n| n.is_object()) {
             Concrete::FluentbitMap
         } else {
             Concrete::FluentbitInserts
@@ -131,7 +131,7 @@ fn fluentbit_kind(root: &Node<'_>) -> Option<Concrete> {
 
 impl Shape {
     /// The concrete shape of an event read with this setting.
-    pub fn resolve(self, root: &Node<'_>) -> Concrete {
+    pub fn resolve(self, root: NodeRef<'_>) -> Concrete {
         match self {
             Shape::Auto => detect(root),
             Shape::EvtxDump => Concrete::EvtxDump,

@@ -244,10 +244,48 @@ pub struct FieldScanner {
 /// Reusable per-scan state.
 #[derive(Default)]
 pub struct ScanScratch {
-    text: String,
     globs: Vec<u32>,
     regexes: Vec<u32>,
-    bytes: Vec<u8>,
+}
+
+/// One value of a field, prepared once for every scanner that reads the field.
+pub struct Value<'v> {
+    pub scalar: Scalar<'v>,
+    /// The value as Sigma compares it (`None` for null).
+    pub text: Option<&'v str>,
+    /// `text` ASCII-lowercased, for case-folding literal sets (empty when no scanner of
+    /// the field folds case).
+    pub lowered: &'v [u8],
+}
+
+impl<'v> Value<'v> {
+    /// Prepares `scalar`: its text into `text_buf` (numbers), lowercased into
+    /// `lower_buf` when `fold` and it has uppercase letters.
+    pub fn prepare(
+        scalar: Scalar<'v>,
+        fold: bool,
+        text_buf: &'v mut String,
+        lower_buf: &'v mut Vec<u8>,
+    ) -> Value<'v> {
+        let text = match scalar {
+            Scalar::Str(s) => Some(s),
+            Scalar::Null => None,
+            other => {
+                other.text(text_buf);
+                let t: &'v String = text_buf;
+                Some(t.as_str())
+            }
+        };
+        let lowered = match (fold, text) {
+            (true, Some(t)) => ascii_lower(t.as_bytes(), lower_buf),
+            _ => &[],
+        };
+        Value {
+            scalar,
+            text,
+            lowered,
+        }
+    }
 }
 
 impl FieldScanner {
@@ -266,55 +304,49 @@ impl FieldScanner {
         self.globs.len()
     }
 
-    /// Scans the field in `doc`, calling `hit` for each predicate that holds.
-    pub fn scan_field(
-        &self,
-        doc: &dyn Document,
-        scratch: &mut ScanScratch,
-        hit: &mut dyn FnMut(u32),
-    ) {
-        let present = doc.field(&self.name, &mut |s| self.scan_scalar(s, doc, scratch, hit));
-        if present {
-            self.on_present.iter().for_each(|p| hit(*p));
+    /// True when the scanner reads values ASCII-lowercased (see [`Value::lowered`]).
+    pub fn folds_case(&self) -> bool {
+        self.ci.is_some()
+    }
+
+    /// Fires the presence predicates: `exists`, and `null` on an absent field.
+    pub fn presence(&self, present: bool, hit: &mut dyn FnMut(u32)) {
+        let preds = if present {
+            &self.on_present
         } else {
-            self.on_absent.iter().for_each(|p| hit(*p));
-        }
+            &self.on_absent
+        };
+        preds.iter().for_each(|p| hit(*p));
     }
 
-    /// Scans every value of the event (keywords).
-    pub fn scan_all(
+    /// Scans one value of the field, calling `hit` for each predicate that holds.
+    pub fn scan_value(
         &self,
+        v: &Value<'_>,
         doc: &dyn Document,
         scratch: &mut ScanScratch,
         hit: &mut dyn FnMut(u32),
     ) {
-        doc.all_values(&mut |s| self.scan_scalar(s, doc, scratch, hit));
-    }
-
-    fn scan_scalar(
-        &self,
-        s: Scalar<'_>,
-        doc: &dyn Document,
-        scratch: &mut ScanScratch,
-        hit: &mut dyn FnMut(u32),
-    ) {
-        if s == Scalar::Null {
+        if v.scalar == Scalar::Null {
             self.on_null.iter().for_each(|p| hit(*p));
             return;
         }
-        let mut text_buf = std::mem::take(&mut scratch.text);
-        if let Some(text) = s.text(&mut text_buf) {
-            self.scan_text(text, scratch, hit);
-            for (pred, check) in &self.checks {
-                if run_check(check, &s, text, doc) {
-                    hit(*pred);
-                }
+        let Some(text) = v.text else { return };
+        self.scan_text(text, v.lowered, scratch, hit);
+        for (pred, check) in &self.checks {
+            if run_check(check, &v.scalar, text, doc) {
+                hit(*pred);
             }
         }
-        scratch.text = text_buf;
     }
 
-    fn scan_text(&self, text: &str, scratch: &mut ScanScratch, hit: &mut dyn FnMut(u32)) {
+    fn scan_text(
+        &self,
+        text: &str,
+        lowered: &[u8],
+        scratch: &mut ScanScratch,
+        hit: &mut dyn FnMut(u32),
+    ) {
         let hay = text.as_bytes();
         if hay.is_empty() {
             self.empty.iter().for_each(|p| hit(*p));
@@ -330,7 +362,7 @@ impl FieldScanner {
             Target::Regex(r) => regexes.push(r),
         };
         if let Some(set) = &self.ci {
-            set.scan(ascii_lower(hay, &mut scratch.bytes), &mut found);
+            set.scan(lowered, &mut found);
         }
         if let Some(set) = &self.cs {
             set.scan(hay, &mut found);

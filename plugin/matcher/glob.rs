@@ -149,36 +149,79 @@ impl Glob {
     }
 
     /// Prefilter literals: the glob can only match text that contains one of them. Each
-    /// is searched by the literal automaton (ASCII case folded there; non-ASCII letters
-    /// expanded into their case variants here). `None` when no literal is usable.
+    /// is searched by the literal automaton (ASCII case folded there). The literals are
+    /// the variants of the longest stretch of the pattern that has at most
+    /// [`MAX_VARIANTS`] of them, where a stretch runs over literal characters and
+    /// `windash` dashes: a dash stands for each of [`DASHES`], and, when case folds, a
+    /// non-ASCII letter for each of its case forms. So ` -g` under `windash` gives
+    /// ` -g`, ` /g`, ` –g`, ... rather than a bare space, and a Cyrillic word gives the
+    /// case forms of a few of its letters rather than nothing. `None` when the glob has
+    /// no literal character at all.
     pub fn prefilter(&self) -> Option<Vec<Vec<u8>>> {
-        let mut runs: Vec<String> = Vec::new();
+        // Runs of character classes between wildcards.
+        let mut runs: Vec<Vec<Vec<char>>> = Vec::new();
         for seg in &self.segments {
+            let mut run: Vec<Vec<char>> = Vec::new();
             for atom in seg {
-                if let Atom::Lit(chars) = atom {
-                    runs.push(chars.iter().collect());
+                match atom {
+                    Atom::Lit(chars) => {
+                        run.extend(chars.iter().map(|c| self.class(*c)));
+                    }
+                    Atom::Dash => run.push(DASHES.to_vec()),
+                    Atom::AnyChar => runs.push(std::mem::take(&mut run)),
+                }
+            }
+            runs.push(run);
+        }
+        // The window with the most bytes (in its shortest variant) within the limit.
+        let mut best: Option<(usize, &[Vec<char>])> = None;
+        for run in &runs {
+            let mut lo = 0;
+            let mut product = 1usize;
+            for hi in 0..run.len() {
+                product *= run[hi].len();
+                while product > MAX_VARIANTS {
+                    product /= run[lo].len();
+                    lo += 1;
+                }
+                let window = &run[lo..=hi];
+                let bytes: usize = window
+                    .iter()
+                    .map(|class| class.iter().map(|c| c.len_utf8()).min().unwrap_or(0))
+                    .sum();
+                if best.is_none_or(|(b, _)| bytes > b) {
+                    best = Some((bytes, window));
                 }
             }
         }
-        runs.sort_by_key(|r| std::cmp::Reverse(r.chars().count()));
-        if self.cased {
-            return runs.first().map(|r| vec![r.as_bytes().to_vec()]);
+        let (_, window) = best.filter(|(bytes, _)| *bytes > 0)?;
+        let mut out = vec![String::new()];
+        for class in window {
+            out = out
+                .iter()
+                .flat_map(|prefix| {
+                    class.iter().map(move |c| {
+                        let mut s = prefix.clone();
+                        s.push(*c);
+                        s
+                    })
+                })
+                .collect();
         }
-        for run in &runs {
-            if let Some(variants) = case_variants(run, MAX_VARIANTS) {
-                return Some(variants.into_iter().map(String::into_bytes).collect());
-            }
+        Some(out.into_iter().map(String::into_bytes).collect())
+    }
+
+    /// The characters a literal character of the pattern matches, as far as the literal
+    /// automaton must tell them apart (it folds ASCII case itself).
+    fn class(&self, c: char) -> Vec<char> {
+        if self.cased || c.is_ascii() {
+            return vec![c];
         }
-        // Too many variants: fall back to the longest ASCII-only stretch.
-        let mut best = String::new();
-        for run in &runs {
-            for part in run.split(|c: char| !c.is_ascii()) {
-                if part.len() > best.len() {
-                    best = part.to_string();
-                }
-            }
-        }
-        (!best.is_empty()).then(|| vec![best.into_bytes()])
+        let lower: String = c.to_lowercase().collect();
+        fold_classes()
+            .get(&lower)
+            .cloned()
+            .unwrap_or_else(|| vec![c])
     }
 
     fn first_ascii(seg: &[Atom]) -> Option<u8> {
@@ -351,6 +394,24 @@ mod tests {
             assert!(g.is_match(&format!("powershell {d}enc abc")), "{d}");
         }
         assert!(!g.is_match("powershell +enc abc"));
-        assert_eq!(g.prefilter(), Some(vec![b"enc ".to_vec()]));
+        // The prefilter spans the dash: one literal per dash.
+        let want: Vec<Vec<u8>> = ["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"]
+            .iter()
+            .map(|d| format!(" {d}enc ").into_bytes())
+            .collect();
+        assert_eq!(g.prefilter(), Some(want));
+        // Non-ASCII letters: the case forms of as many letters as the limit allows.
+        let cyr = Glob::new(Pattern::parse("*\\СИСТЕМА").pieces(), false).unwrap();
+        let lits = cyr.prefilter().unwrap();
+        assert_eq!(lits.len(), MAX_VARIANTS);
+        for text in ["c:\\системА", "C:\\СИСТЕМА"] {
+            assert!(cyr.is_match(text));
+            let lower = text.to_ascii_lowercase();
+            assert!(
+                lits.iter()
+                    .any(|l| lower.as_bytes().windows(l.len()).any(|w| w == l.as_slice())),
+                "{text}"
+            );
+        }
     }
 }

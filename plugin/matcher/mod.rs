@@ -21,15 +21,15 @@ pub mod time;
 
 use std::collections::HashMap;
 
-use crate::event::Document;
+use crate::event::{Document, Scalar};
 use crate::logsource::{EventKind, LogsourceMap};
 use crate::rule::Rule;
 use crate::rule::condition::Expr;
 use crate::rule::detection::{FieldTest, SearchExpr};
 
-use field::{FieldBuilder, FieldScanner, ScanScratch};
+use field::{FieldBuilder, FieldScanner, ScanScratch, Value};
 use program::{Op, Program};
-use selector::SelectorIndex;
+use selector::{SelectScratch, SelectorIndex};
 
 /// One rule on one kind of event.
 struct Variant {
@@ -97,6 +97,8 @@ pub struct Matcher {
     pred_triggers: Vec<Vec<u32>>,
     selectors: SelectorIndex,
     fields: Vec<FieldScanner>,
+    /// Per scanner: its field name's id (scanners of one name share an id).
+    field_names: Vec<u32>,
     n_preds: usize,
     n_rules: usize,
     disabled: Vec<bool>,
@@ -112,8 +114,12 @@ pub struct Scratch {
     kind_gen: Vec<u32>,
     stack: Vec<bool>,
     scan: ScanScratch,
-    buf: String,
+    select: SelectScratch,
     kinds: Vec<u32>,
+    /// This event's (field name, scanner) pairs.
+    plan: Vec<(u32, u32)>,
+    text_buf: String,
+    lower_buf: Vec<u8>,
 }
 
 /// Compile statistics.
@@ -351,6 +357,14 @@ impl Matcher {
             f.sort_unstable();
             f.dedup();
         }
+        let mut name_ids: HashMap<&str, u32> = HashMap::new();
+        let field_names = fields
+            .iter()
+            .map(|f| {
+                let next = name_ids.len() as u32;
+                *name_ids.entry(f.name.as_str()).or_insert(next)
+            })
+            .collect();
         let mut disabled = vec![false; rules.len()];
         for (r, reason) in errors {
             if !disabled[r as usize] {
@@ -369,6 +383,7 @@ impl Matcher {
                 pred_triggers,
                 selectors,
                 fields,
+                field_names,
                 n_preds,
                 n_rules: rules.len(),
                 disabled,
@@ -388,8 +403,11 @@ impl Matcher {
             kind_gen: vec![0; self.selectors.len()],
             stack: Vec::new(),
             scan: ScanScratch::default(),
-            buf: String::new(),
+            select: SelectScratch::default(),
             kinds: Vec::new(),
+            plan: Vec::new(),
+            text_buf: String::new(),
+            lower_buf: Vec::new(),
         }
     }
 
@@ -427,7 +445,7 @@ impl Matcher {
         {
             let kinds = &mut scratch.kinds;
             let kind_gen = &mut scratch.kind_gen;
-            self.selectors.kinds_of(doc, &mut scratch.buf, &mut |k| {
+            self.selectors.kinds_of(doc, &mut scratch.select, &mut |k| {
                 if kind_gen[k as usize] != generation {
                     kind_gen[k as usize] = generation;
                     kinds.push(k);
@@ -437,34 +455,59 @@ impl Matcher {
         if scratch.kinds.is_empty() {
             return;
         }
-        // Scan every field the candidate kinds read, once.
+        // Every field the candidate kinds read: located once, each value prepared
+        // (text, lowercased) once, then scanned by each candidate kind's scanner.
         scratch.fired.clear();
+        scratch.plan.clear();
         for ki in 0..scratch.kinds.len() {
             let k = scratch.kinds[ki] as usize;
             let Some(fields) = self.kind_fields.get(k) else {
                 continue;
             };
             for &f in fields {
-                if scratch.field_gen[f as usize] == generation {
-                    continue;
-                }
-                scratch.field_gen[f as usize] = generation;
-                let scanner = &self.fields[f as usize];
-                let pred_gen = &mut scratch.pred_gen;
-                let fired = &mut scratch.fired;
-                let mut hit = |p: u32| {
-                    if pred_gen[p as usize] != generation {
-                        pred_gen[p as usize] = generation;
-                        fired.push(p);
-                    }
-                };
-                if scanner.name.is_empty() {
-                    scanner.scan_all(doc, &mut scratch.scan, &mut hit);
-                } else {
-                    scanner.scan_field(doc, &mut scratch.scan, &mut hit);
+                if scratch.field_gen[f as usize] != generation {
+                    scratch.field_gen[f as usize] = generation;
+                    scratch.plan.push((self.field_names[f as usize], f));
                 }
             }
         }
+        scratch.plan.sort_unstable();
+        let plan = std::mem::take(&mut scratch.plan);
+        for group in plan.chunk_by(|a, b| a.0 == b.0) {
+            let fold = group
+                .iter()
+                .any(|(_, f)| self.fields[*f as usize].folds_case());
+            let name = &self.fields[group[0].1 as usize].name;
+            let Scratch {
+                pred_gen,
+                fired,
+                scan,
+                text_buf,
+                lower_buf,
+                ..
+            } = scratch;
+            let mut hit = |p: u32| {
+                if pred_gen[p as usize] != generation {
+                    pred_gen[p as usize] = generation;
+                    fired.push(p);
+                }
+            };
+            let mut each = |s: Scalar<'_>| {
+                let v = Value::prepare(s, fold, text_buf, lower_buf);
+                for (_, f) in group {
+                    self.fields[*f as usize].scan_value(&v, doc, scan, &mut hit);
+                }
+            };
+            if name.is_empty() {
+                doc.all_values(&mut each);
+            } else {
+                let present = doc.field(name, &mut each);
+                for (_, f) in group {
+                    self.fields[*f as usize].presence(present, &mut hit);
+                }
+            }
+        }
+        scratch.plan = plan;
         let start = out.len();
         let complete = doc.is_complete();
         let eval = |vi: u32, scratch: &mut Scratch, out: &mut Vec<usize>| {

@@ -2,18 +2,74 @@
 //! `Provider_Name`, ...) to the rule variants that may fire on it, before any other field
 //! is read. Event kinds are indexed by channel; kinds that do not name a channel are
 //! checked for every event.
+//!
+//! A channel names tens of kinds (Sysmon: one per event id), so each field a `when`
+//! condition reads is read from the event once, normalized once (lowercased, numbers in
+//! decimal) into [`SelectScratch`], and every kind's condition compares against that.
 
 use std::collections::HashMap;
 
 use crate::event::{Document, Scalar};
 use crate::logsource::{EventKind, WhenValue};
 
+/// One `when` condition: a field (by its index in [`SelectorIndex::fields`]) and the
+/// values it accepts.
+#[derive(Debug)]
+struct Condition {
+    field: usize,
+    accepted: Vec<WhenValue>,
+}
+
 /// The index of event kinds.
 #[derive(Debug, Default)]
 pub struct SelectorIndex {
     kinds: Vec<EventKind>,
+    conditions: Vec<Vec<Condition>>,
+    /// The distinct fields `when` conditions read.
+    fields: Vec<String>,
     by_channel: HashMap<String, Vec<u32>>,
     unindexed: Vec<u32>,
+}
+
+/// Per-event values of the `when` fields, reused from event to event.
+#[derive(Debug, Default)]
+pub struct SelectScratch {
+    /// Per field: read for this event yet?
+    loaded: Vec<bool>,
+    /// Per field: its values, normalized (see [`normalize`]).
+    values: Vec<Vec<String>>,
+    /// How many strings of `values[f]` are in use.
+    used: Vec<usize>,
+    channels: Vec<String>,
+    channels_used: usize,
+    buf: String,
+}
+
+/// The forms a value compares in: Unicode-lowercased, and ASCII-lowercased when that
+/// differs (an accepted value, lowercased when loaded, equals a value up to ASCII case
+/// or up to Unicode lowercasing).
+fn normalize(text: &str, out: &mut Vec<String>, used: &mut usize) {
+    let mut push = |t: &dyn Fn(&mut String)| {
+        if *used == out.len() {
+            out.push(String::new());
+        }
+        let s = &mut out[*used];
+        s.clear();
+        t(s);
+        *used += 1;
+    };
+    if text.is_ascii() {
+        push(&|s| {
+            s.push_str(text);
+            s.make_ascii_lowercase()
+        });
+    } else {
+        push(&|s| s.push_str(&text.to_lowercase()));
+        push(&|s| {
+            s.push_str(text);
+            s.make_ascii_lowercase()
+        });
+    }
 }
 
 impl SelectorIndex {
@@ -24,6 +80,21 @@ impl SelectorIndex {
         }
         let id = self.kinds.len() as u32;
         self.kinds.push(kind.clone());
+        let conditions = kind
+            .when
+            .iter()
+            .map(|(field, accepted)| Condition {
+                field: match self.fields.iter().position(|f| f == field) {
+                    Some(i) => i,
+                    None => {
+                        self.fields.push(field.clone());
+                        self.fields.len() - 1
+                    }
+                },
+                accepted: accepted.clone(),
+            })
+            .collect();
+        self.conditions.push(conditions);
         match kind.condition("Channel") {
             Some(values) if !values.contains(&WhenValue::Present) => {
                 for v in values {
@@ -53,52 +124,69 @@ impl SelectorIndex {
     }
 
     /// Calls `hit` with every kind the event is of.
-    pub fn kinds_of(&self, doc: &dyn Document, buf: &mut String, hit: &mut dyn FnMut(u32)) {
+    pub fn kinds_of(&self, doc: &dyn Document, s: &mut SelectScratch, hit: &mut dyn FnMut(u32)) {
+        s.loaded.clear();
+        s.loaded.resize(self.fields.len(), false);
+        s.used.resize(self.fields.len(), 0);
+        s.values.resize_with(self.fields.len(), Vec::new);
         // Every string value of `Channel` (an array matches by any element).
-        let mut channels: Vec<String> = Vec::new();
-        doc.field("Channel", &mut |s| {
-            if let Scalar::Str(t) = s {
-                let lower = t.to_lowercase();
-                if !channels.contains(&lower) {
-                    channels.push(lower);
+        s.channels_used = 0;
+        let (channels, used) = (&mut s.channels, &mut s.channels_used);
+        doc.field("Channel", &mut |v| {
+            if let Scalar::Str(t) = v {
+                if *used == channels.len() {
+                    channels.push(String::new());
                 }
+                let c = &mut channels[*used];
+                c.clear();
+                if t.is_ascii() {
+                    c.push_str(t);
+                    c.make_ascii_lowercase();
+                } else {
+                    c.push_str(&t.to_lowercase());
+                }
+                *used += 1;
             }
         });
-        for ch in &channels {
-            if let Some(ids) = self.by_channel.get(ch) {
+        for c in 0..s.channels_used {
+            if s.channels[..c].contains(&s.channels[c]) {
+                continue;
+            }
+            if let Some(ids) = self.by_channel.get(&s.channels[c]) {
                 for &id in ids {
-                    if holds(&self.kinds[id as usize], doc, buf) {
+                    if self.holds(id, doc, s) {
                         hit(id);
                     }
                 }
             }
         }
         for &id in &self.unindexed {
-            if holds(&self.kinds[id as usize], doc, buf) {
+            if self.holds(id, doc, s) {
                 hit(id);
             }
         }
     }
-}
 
-/// True when the event satisfies every `when` condition of the kind.
-pub fn holds(kind: &EventKind, doc: &dyn Document, buf: &mut String) -> bool {
-    kind.when.iter().all(|(field, accepted)| {
-        let mut ok = false;
-        doc.field(field, &mut |s| {
-            if ok {
-                return;
-            }
-            if let Some(text) = s.text(buf) {
-                ok = accepted.iter().any(|a| match a {
-                    WhenValue::Present => true,
-                    WhenValue::Text(t) => {
-                        t.eq_ignore_ascii_case(text)
-                            || (!text.is_ascii() && *t == text.to_lowercase())
+    /// True when the event satisfies every `when` condition of kind `id`.
+    fn holds(&self, id: u32, doc: &dyn Document, s: &mut SelectScratch) -> bool {
+        self.conditions[id as usize].iter().all(|c| {
+            if !s.loaded[c.field] {
+                s.loaded[c.field] = true;
+                s.used[c.field] = 0;
+                let (values, used, buf) =
+                    (&mut s.values[c.field], &mut s.used[c.field], &mut s.buf);
+                doc.field(&self.fields[c.field], &mut |v| {
+                    if let Some(text) = v.text(buf) {
+                        normalize(text, values, used);
                     }
                 });
             }
-        });
-        ok
-    })
+            let values = &s.values[c.field][..s.used[c.field]];
+            !values.is_empty()
+                && c.accepted.iter().any(|a| match a {
+                    WhenValue::Present => true,
+                    WhenValue::Text(t) => values.iter().any(|v| v == t),
+                })
+        })
+    }
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use crate::attack::Attack;
 use crate::config::{Mode, OutputProfile};
-use crate::event::json::{EventReader, JsonEvent};
+use crate::event::json::{EventReader, JsonEvent, ReadError};
 use crate::logsource::LogsourceMap;
 use crate::matcher::{CompileNote, Matcher, Scratch};
 use crate::rule::Rule;
@@ -195,7 +195,7 @@ impl Transform {
     }
 
     /// Reads an event with the configured shape.
-    pub fn read<'a>(&self, bytes: &'a [u8]) -> Result<JsonEvent<'a>, String> {
+    pub fn read<'a>(&self, bytes: &'a [u8]) -> Result<JsonEvent<'a>, ReadError> {
         self.opts.reader.read(bytes)
     }
 
