@@ -1221,6 +1221,36 @@ fn decision_keywords_search_values_only() {
     );
 }
 
+/// Decision (and a guard on the engine's whole-event keyword prefilter): a keyword is
+/// searched in the values as JSON decodes them, so escapes in the event's text
+/// (`\\`, `\"`, `\u`, `\/`) and numbers written with a fraction or exponent do not
+/// hide it, and one found only in a field name does not fire.
+#[test]
+fn decision_keywords_see_through_json_escapes() {
+    let spec = r#"keywords: ['C:\Temp\mimi "x"', 'mimikatz', 'a/b', '1500', 'Zz']
+condition: keywords"#;
+    for event in [
+        r#"{"Path": "c:\\temp\\MIMI \"X\" y"}"#,
+        r#"{"Cmd": "run mimi\u006batz"}"#,
+        r#"{"Cmd": "run MIMI\u004bATZ"}"#,
+        r#"{"Url": "a\/b"}"#,
+        r#"{"Size": 1.5e3}"#,
+        r#"{"Size": 1500.0}"#,
+        r#"{"Name": "\u005az"}"#,
+    ] {
+        assert_matches(spec, event);
+    }
+    for event in [
+        r#"{"mimikatz": "x"}"#,
+        r#"{"Path": "c:\\temp\\mimi x"}"#,
+        r#"{"Cmd": "mimi\u006bat"}"#,
+        r#"{"Size": 1.5}"#,
+        r#"{"Url": "a\\/b"}"#,
+    ] {
+        assert_no_match(spec, event);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Conditions
 // ---------------------------------------------------------------------------------------

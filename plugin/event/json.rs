@@ -648,6 +648,10 @@ impl Document for JsonEvent<'_> {
         !self.lacks_template()
     }
 
+    fn verbatim_text(&self) -> Option<&[u8]> {
+        self.tree.verbatim_text()
+    }
+
     fn knows(&self, name: &str) -> bool {
         !self.lacks_template()
             || name.is_empty()

@@ -100,6 +100,13 @@ pub trait Document {
         true
     }
 
+    /// The event's bytes when every value's text appears in them as is, except that `\`
+    /// and `"` are backslash-escaped (JSON without `\u` escapes or non-integer
+    /// numbers): a keyword absent from them is absent from every value.
+    fn verbatim_text(&self) -> Option<&[u8]> {
+        None
+    }
+
     /// Whether the event can tell if field `name` is present (see [`Document::is_complete`]).
     fn knows(&self, _name: &str) -> bool {
         true

@@ -71,6 +71,8 @@ pub struct Tree<'a> {
     src: Cow<'a, str>,
     arena: String,
     slots: Vec<Slot>,
+    /// Every string and number reads as written in `src`, but for `\\` and `\"`.
+    verbatim: bool,
 }
 
 thread_local! {
@@ -126,11 +128,22 @@ impl<'a> Tree<'a> {
             pos: 0,
             arena,
             slots,
+            verbatim: true,
         };
         let done = p.document();
-        let Parser { arena, slots, .. } = p;
+        let Parser {
+            arena,
+            slots,
+            verbatim,
+            ..
+        } = p;
         match done {
-            Ok(()) => Ok(Tree { src, arena, slots }),
+            Ok(()) => Ok(Tree {
+                src,
+                arena,
+                slots,
+                verbatim,
+            }),
             Err(e) => {
                 POOL.with(|p| p.set((slots, arena)));
                 Err(e)
@@ -147,6 +160,15 @@ impl<'a> Tree<'a> {
     /// The top-level value.
     pub fn root(&self) -> NodeRef<'_> {
         NodeRef { tree: self, i: 0 }
+    }
+
+    /// The JSON text, when every string and number in it reads as written there, except
+    /// that `\` and `"` inside strings are escaped with a backslash (no `\u` or `\/`
+    /// escapes, no numbers with a fraction or exponent, whose text is rewritten). A
+    /// substring of any value, so escaped, is then a substring of this text: a cheap
+    /// necessary condition for a search over every value.
+    pub fn verbatim_text(&self) -> Option<&[u8]> {
+        self.verbatim.then(|| self.src.as_bytes())
     }
 
     /// The value with this [`NodeRef::id`].
@@ -381,6 +403,7 @@ struct Parser<'s> {
     pos: usize,
     arena: String,
     slots: Vec<Slot>,
+    verbatim: bool,
 }
 
 /// An open container while parsing.
@@ -562,6 +585,7 @@ impl Parser<'_> {
             }
         }
         let text = &self.s[start..self.pos];
+        self.verbatim &= !float;
         let out_of_range = || {
             std::str::from_utf8(text)
                 .ok()
@@ -629,13 +653,17 @@ impl Parser<'_> {
         let c = match self.s.get(self.pos) {
             Some(b'"') => '"',
             Some(b'\\') => '\\',
-            Some(b'/') => '/',
+            Some(b'/') => {
+                self.verbatim = false;
+                '/'
+            }
             Some(b'b') => '\u{8}',
             Some(b'f') => '\u{c}',
             Some(b'n') => '\n',
             Some(b'r') => '\r',
             Some(b't') => '\t',
             Some(b'u') => {
+                self.verbatim = false;
                 self.pos += 1;
                 let hi = self.hex4()?;
                 let c = if (0xD800..0xDC00).contains(&hi) {

@@ -15,6 +15,7 @@
 //! - typed checks (numbers, times, CIDR, field references) run one by one;
 //! - presence checks (`exists`, `null`) cost nothing: they follow from the lookup.
 
+use aho_corasick::{AhoCorasick, packed};
 use regex_automata::meta;
 
 use crate::event::{Document, Scalar};
@@ -150,6 +151,51 @@ impl FieldBuilder {
         Ok(())
     }
 
+    /// The keyword prefilter over an event's JSON text (see `FieldScanner::raw_prefilter`):
+    /// only when every predicate needs a `contains` literal, and no literal holds a
+    /// control character (JSON writes those as `\u` escapes).
+    fn raw_prefilter(
+        &self,
+        unfiltered_globs: &[u32],
+        unfiltered_regexes: &[u32],
+    ) -> Option<RawPrefilter> {
+        let every_pred_needs_a_literal = self.name.is_empty()
+            && self.empty.is_empty()
+            && self.anything.is_empty()
+            && self.checks.is_empty()
+            && self.on_null.is_empty()
+            && self.on_present.is_empty()
+            && self.on_absent.is_empty()
+            && unfiltered_globs.is_empty()
+            && unfiltered_regexes.is_empty();
+        let lits: Vec<&[u8]> = self
+            .ci_lits
+            .iter()
+            .chain(&self.cs_lits)
+            .map(|(b, a, _)| (*a == LitAnchor::Contains).then_some(b.as_slice()))
+            .collect::<Option<_>>()?;
+        if !every_pred_needs_a_literal
+            || lits.is_empty()
+            || lits.iter().any(|l| l.iter().any(|b| *b < 0x20))
+        {
+            return None;
+        }
+        let escaped: Vec<Vec<u8>> = lits
+            .iter()
+            .map(|l| {
+                let mut e = Vec::with_capacity(l.len());
+                for b in *l {
+                    if matches!(b, b'\\' | b'"') {
+                        e.push(b'\\');
+                    }
+                    e.push(b.to_ascii_lowercase());
+                }
+                e
+            })
+            .collect();
+        RawPrefilter::new(&escaped)
+    }
+
     /// Builds the scanner. Regex chunks that fail on their own are reported with the
     /// predicates they carry.
     pub fn build(mut self) -> (FieldScanner, Vec<(u32, String)>) {
@@ -200,6 +246,7 @@ impl FieldBuilder {
                 Err(e) => failures.push((*pred, e.to_string())),
             }
         }
+        let raw_prefilter = self.raw_prefilter(&unfiltered_globs, &unfiltered_regexes);
         let ci = LiteralSet::new(std::mem::take(&mut self.ci_lits), true);
         let cs = LiteralSet::new(std::mem::take(&mut self.cs_lits), false);
         (
@@ -209,6 +256,7 @@ impl FieldBuilder {
                 cs,
                 regexes,
                 unfiltered_regexes,
+                raw_prefilter,
                 globs,
                 unfiltered_globs,
                 empty: self.empty,
@@ -231,6 +279,10 @@ pub struct FieldScanner {
     regexes: Vec<(meta::Regex, Vec<u32>)>,
     /// Regexes without required literals (run on every value).
     unfiltered_regexes: Vec<u32>,
+    /// For keyword scanners whose every predicate needs one of its `contains` literals:
+    /// those literals JSON-escaped, to rule out a whole event at once
+    /// ([`FieldScanner::rules_out`]).
+    raw_prefilter: Option<RawPrefilter>,
     globs: Vec<(Glob, u32)>,
     unfiltered_globs: Vec<u32>,
     empty: Vec<u32>,
@@ -239,6 +291,31 @@ pub struct FieldScanner {
     on_present: Vec<u32>,
     on_absent: Vec<u32>,
     on_null: Vec<u32>,
+}
+
+/// A search for any of a few lowercase literals in a whole (lowercased) event: SIMD
+/// (Teddy) when the literals are few enough, else an Aho-Corasick automaton.
+enum RawPrefilter {
+    Packed(packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+impl RawPrefilter {
+    fn new(lits: &[Vec<u8>]) -> Option<RawPrefilter> {
+        let packed = packed::Config::new()
+            .builder()
+            .extend(lits)
+            .build()
+            .map(RawPrefilter::Packed);
+        packed.or_else(|| AhoCorasick::new(lits).ok().map(RawPrefilter::Automaton))
+    }
+
+    fn is_match(&self, hay: &[u8]) -> bool {
+        match self {
+            RawPrefilter::Packed(p) => p.find(hay).is_some(),
+            RawPrefilter::Automaton(a) => a.is_match(hay),
+        }
+    }
 }
 
 /// Reusable per-scan state.
@@ -307,6 +384,14 @@ impl FieldScanner {
     /// True when the scanner reads values ASCII-lowercased (see [`Value::lowered`]).
     pub fn folds_case(&self) -> bool {
         self.ci.is_some()
+    }
+
+    /// True when no predicate of this scanner can hold on any value of an event with
+    /// this verbatim text ([`Document::verbatim_text`]), given ASCII-lowercased.
+    pub fn rules_out(&self, verbatim_lowered: &[u8]) -> bool {
+        self.raw_prefilter
+            .as_ref()
+            .is_some_and(|p| !p.is_match(verbatim_lowered))
     }
 
     /// Fires the presence predicates: `exists`, and `null` on an absent field.

@@ -120,6 +120,8 @@ pub struct Scratch {
     plan: Vec<(u32, u32)>,
     text_buf: String,
     lower_buf: Vec<u8>,
+    /// The event's verbatim text, lowercased (keyword prefilter).
+    event_lower: Vec<u8>,
 }
 
 /// Compile statistics.
@@ -408,6 +410,7 @@ impl Matcher {
             plan: Vec::new(),
             text_buf: String::new(),
             lower_buf: Vec::new(),
+            event_lower: Vec::new(),
         }
     }
 
@@ -484,6 +487,7 @@ impl Matcher {
                 scan,
                 text_buf,
                 lower_buf,
+                event_lower,
                 ..
             } = scratch;
             let mut hit = |p: u32| {
@@ -499,7 +503,17 @@ impl Matcher {
                 }
             };
             if name.is_empty() {
-                doc.all_values(&mut each);
+                // Keyword rules rarely fire: one look at the whole event (lowercased once)
+                // usually shows that none of their literals is there.
+                let ruled_out = doc.verbatim_text().is_some_and(|text| {
+                    let lowered = literal::ascii_lower(text, event_lower);
+                    group
+                        .iter()
+                        .all(|(_, f)| self.fields[*f as usize].rules_out(lowered))
+                });
+                if !ruled_out {
+                    doc.all_values(&mut each);
+                }
             } else {
                 let present = doc.field(name, &mut each);
                 for (_, f) in group {
