@@ -13,6 +13,8 @@
 //!    [`attack`]: ATT&CK names for the tags;
 //! 6. [`catalog`]: rule pages, neighbours by implication, statistics, the HTML catalog;
 //! 7. [`adapter`]: the command line.
+//!
+//! [`hash`] is the fast hash of the maps probed on every event.
 
 pub mod adapter;
 pub mod attack;
@@ -20,6 +22,7 @@ pub mod catalog;
 pub mod config;
 pub mod document;
 pub mod event;
+pub mod hash;
 pub mod logsource;
 pub mod matcher;
 pub mod rule;

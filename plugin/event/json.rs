@@ -408,15 +408,6 @@ impl Drop for FieldIndex {
     }
 }
 
-fn name_hash(name: &[u8]) -> u64 {
-    // FNV-1a: names are short, and the table holds a few dozen of them.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name {
-        h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 impl FieldIndex {
     fn text<'t>(&'t self, tree: &'t Tree<'_>, name: Name) -> &'t str {
         match name {
@@ -430,7 +421,7 @@ impl FieldIndex {
         if self.entries.is_empty() {
             return None;
         }
-        let h = name_hash(name.as_bytes());
+        let h = crate::hash::hash_bytes(name.as_bytes());
         let mask = self.table.len() - 1;
         let mut i = h as usize & mask;
         loop {
@@ -447,26 +438,26 @@ impl FieldIndex {
     }
 
     fn insert(&mut self, tree: &Tree<'_>, name: Name, node: u32) {
-        let text = self.text(tree, name);
-        let h = name_hash(text.as_bytes());
         if self.table.len() < 2 * (self.entries.len() + 1) {
             self.grow();
         }
+        let text = self.text(tree, name);
+        let h = crate::hash::hash_bytes(text.as_bytes());
         let mask = self.table.len() - 1;
         let mut i = h as usize & mask;
         loop {
             let e = self.table[i];
             if e == 0 {
-                self.entries.push((h, name, node));
-                self.table[i] = self.entries.len() as u32;
-                return;
+                break;
             }
             let (eh, en, _) = self.entries[e as usize - 1];
-            if eh == h && self.text(tree, en) == self.text(tree, name) {
+            if eh == h && self.text(tree, en) == text {
                 return; // the first insert wins
             }
             i = (i + 1) & mask;
         }
+        self.entries.push((h, name, node));
+        self.table[i] = self.entries.len() as u32;
     }
 
     fn grow(&mut self) {
@@ -547,17 +538,33 @@ impl FieldIndex {
                 ix.members(tree, Some(system));
                 // `X_Y` = attribute Y of the first child X; shorter X first, as the
                 // walk tries the splits of a name from its first underscore.
-                let mut attrs = Vec::new();
+                // A few attributes per event: kept on the stack, spilling only past 16.
+                let mut stack = [("", "", 0u32); 16];
+                let mut n = 0;
+                let mut spill = Vec::new();
                 for (k, v) in system.members() {
                     let Some(a) = v.get("#attributes") else {
                         continue;
                     };
                     if system.get(k).is_some_and(|first| first.id() == v.id()) {
-                        attrs.extend(a.members().map(|(ak, av)| (k, ak, av.id())));
+                        for (ak, av) in a.members() {
+                            if n < stack.len() {
+                                stack[n] = (k, ak, av.id());
+                                n += 1;
+                            } else {
+                                spill.push((k, ak, av.id()));
+                            }
+                        }
                     }
                 }
+                let attrs: &mut [(&str, &str, u32)] = if spill.is_empty() {
+                    &mut stack[..n]
+                } else {
+                    spill.splice(0..0, stack);
+                    &mut spill
+                };
                 attrs.sort_by_key(|(k, _, _)| k.len());
-                for (k, ak, id) in attrs {
+                for &mut (k, ak, id) in attrs {
                     let name = ix.made(&[k, "_", ak]);
                     ix.insert(tree, name, id);
                 }

@@ -386,6 +386,33 @@ impl<'t> Iterator for Items<'t> {
     }
 }
 
+/// Bytes that end a run of plain string characters: quote, backslash, control.
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// The position of the first quote, backslash or control byte at or after `from`. Most
+/// strings in an event are short: a table lookup per byte finds their end before a
+/// vectorized search would have started; long ones go to `memchr`.
+#[inline]
+fn next_special(s: &[u8], from: usize) -> Option<usize> {
+    let short = s.len().min(from + 32);
+    if let Some(i) = s[from..short].iter().position(|b| SPECIAL[*b as usize]) {
+        return Some(from + i);
+    }
+    let rest = &s[short..];
+    let j = memchr::memchr2(b'"', b'\\', rest)?;
+    Some(short + control(&rest[..j]).unwrap_or(j))
+}
+
 /// The offset of the first control character (not allowed in JSON strings) in `run`.
 #[inline]
 fn control(run: &[u8]) -> Option<usize> {
@@ -600,27 +627,37 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// Moves to the next quote, backslash or control byte of a string: the end of a run
+    /// of plain characters.
+    fn run_end(&mut self) -> Result<(), ParseError> {
+        match next_special(self.s, self.pos) {
+            Some(i) => {
+                self.pos = i;
+                if self.s[i] < 0x20 {
+                    return self.err("control character in string");
+                }
+                Ok(())
+            }
+            None => {
+                self.pos = self.s.len();
+                self.err("unterminated string")
+            }
+        }
+    }
+
     fn string(&mut self) -> Result<(), ParseError> {
         self.pos += 1;
         let start = self.pos;
+        self.run_end()?;
         // Fast path: no escape before the closing quote.
-        let Some(i) = memchr::memchr2(b'"', b'\\', &self.s[start..]) else {
-            self.pos = self.s.len();
-            return self.err("unterminated string");
-        };
-        if let Some(c) = control(&self.s[start..start + i]) {
-            self.pos = start + c;
-            return self.err("control character in string");
-        }
-        if self.s[start + i] == b'"' {
-            self.pos = start + i + 1;
-            self.push(Tag::Str, start, i);
+        if self.s[self.pos] == b'"' {
+            self.push(Tag::Str, start, self.pos - start);
+            self.pos += 1;
             return Ok(());
         }
         // Escapes: unescape into the arena.
         let from = self.arena.len();
         let mut seg = start;
-        self.pos = start + i;
         loop {
             // self.pos is at a quote or a backslash; the bytes from seg are plain.
             let src = self.src;
@@ -632,15 +669,7 @@ impl Parser<'_> {
             }
             self.escape()?;
             seg = self.pos;
-            let Some(i) = memchr::memchr2(b'"', b'\\', &self.s[seg..]) else {
-                self.pos = self.s.len();
-                return self.err("unterminated string");
-            };
-            if let Some(c) = control(&self.s[seg..seg + i]) {
-                self.pos = seg + c;
-                return self.err("control character in string");
-            }
-            self.pos = seg + i;
+            self.run_end()?;
         }
         let len = self.arena.len() - from;
         self.push(Tag::Esc, from, len);

@@ -23,6 +23,8 @@
 
 use std::collections::HashMap;
 
+use crate::hash::FastMap;
+
 use aho_corasick::{Anchored, MatchKind, dfa, nfa, packed};
 
 /// What a literal match means.
@@ -232,7 +234,7 @@ fn walk<A: aho_corasick::automaton::Automaton>(
 /// The literals of one field in one case mode.
 pub struct LiteralSet {
     ci: bool,
-    exact: HashMap<Box<[u8]>, Vec<Target>>,
+    exact: FastMap<Box<[u8]>, Vec<Target>>,
     prefix: Option<Trie>,
     suffix: Option<Trie>,
     contains: Option<Automaton>,
@@ -245,7 +247,7 @@ impl LiteralSet {
             return None;
         }
         let fold = |b: Vec<u8>| if ci { b.to_ascii_lowercase() } else { b };
-        let mut exact: HashMap<Box<[u8]>, Vec<Target>> = HashMap::new();
+        let mut exact: FastMap<Box<[u8]>, Vec<Target>> = FastMap::default();
         let (mut prefix, mut suffix, mut contains) = (Vec::new(), Vec::new(), Vec::new());
         for (bytes, anchor, target) in lits {
             let bytes = fold(bytes);

@@ -7,9 +7,8 @@
 //! condition reads is read from the event once, normalized once (lowercased, numbers in
 //! decimal) into [`SelectScratch`], and every kind's condition compares against that.
 
-use std::collections::HashMap;
-
 use crate::event::{Document, Scalar};
+use crate::hash::FastMap;
 use crate::logsource::{EventKind, WhenValue};
 
 /// One `when` condition: a field (by its index in [`SelectorIndex::fields`]) and the
@@ -27,7 +26,7 @@ pub struct SelectorIndex {
     conditions: Vec<Vec<Condition>>,
     /// The distinct fields `when` conditions read.
     fields: Vec<String>,
-    by_channel: HashMap<String, Vec<u32>>,
+    by_channel: FastMap<String, Vec<u32>>,
     unindexed: Vec<u32>,
 }
 
