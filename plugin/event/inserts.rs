@@ -14,8 +14,15 @@ type Names = Arc<[String]>;
 /// Field names by (provider, event id, version).
 #[derive(Clone, Debug, Default)]
 pub struct InsertNames {
-    exact: HashMap<(String, u64, u64), Vec<Names>>,
-    any_version: HashMap<(String, u64), Vec<Names>>,
+    /// By lowercased provider, so an event's provider is looked up without a copy.
+    by_provider: HashMap<String, Templates>,
+}
+
+/// One provider's templates.
+#[derive(Clone, Debug, Default)]
+struct Templates {
+    exact: HashMap<(u64, u64), Vec<Names>>,
+    any_version: HashMap<u64, Vec<Names>>,
 }
 
 impl InsertNames {
@@ -45,12 +52,15 @@ impl InsertNames {
             let version: u64 = cols[2].trim().parse().map_err(|_| bad())?;
             let names: Arc<[String]> = cols[3].split(',').map(|s| s.trim().to_string()).collect();
             let provider = cols[0].trim().to_ascii_lowercase();
-            t.any_version
-                .entry((provider.clone(), id))
+            let templates = t.by_provider.entry(provider).or_default();
+            templates
+                .any_version
+                .entry(id)
                 .or_default()
                 .push(names.clone());
-            t.exact
-                .entry((provider, id, version))
+            templates
+                .exact
+                .entry((id, version))
                 .or_default()
                 .push(names);
         }
@@ -59,12 +69,16 @@ impl InsertNames {
 
     /// Number of templates.
     pub fn len(&self) -> usize {
-        self.exact.values().map(Vec::len).sum()
+        self.by_provider
+            .values()
+            .flat_map(|t| t.exact.values())
+            .map(Vec::len)
+            .sum()
     }
 
     /// True when the table is empty.
     pub fn is_empty(&self) -> bool {
-        self.exact.is_empty()
+        self.by_provider.is_empty()
     }
 
     /// The names for an event: the row of its version whose field count equals the number
@@ -78,24 +92,34 @@ impl InsertNames {
         version: Option<u64>,
         inserts: usize,
     ) -> Option<Arc<[String]>> {
-        let provider = provider.to_ascii_lowercase();
+        // Lowercased on the stack: this runs for every Fluent Bit event.
+        let mut buf = [0u8; 128];
+        let owned;
+        let provider = if !provider.bytes().any(|b| b.is_ascii_uppercase()) {
+            provider
+        } else if provider.len() <= buf.len() {
+            let b = &mut buf[..provider.len()];
+            b.copy_from_slice(provider.as_bytes());
+            b.make_ascii_lowercase();
+            std::str::from_utf8(b).expect("ASCII lowercasing keeps UTF-8")
+        } else {
+            owned = provider.to_ascii_lowercase();
+            &owned
+        };
+        let templates = self.by_provider.get(provider)?;
         if let Some(v) = version
-            && let Some(rows) = self.exact.get(&(provider.clone(), id, v))
+            && let Some(rows) = templates.exact.get(&(id, v))
             && let Some(names) = rows.iter().find(|n| n.len() == inserts)
         {
             return Some(names.clone());
         }
-        let candidates: Vec<&Arc<[String]>> = self
+        let mut fitting = templates
             .any_version
-            .get(&(provider, id))?
+            .get(&id)?
             .iter()
-            .filter(|n| n.len() == inserts)
-            .collect();
-        match candidates.as_slice() {
-            [one] => Some((*one).clone()),
-            [first, rest @ ..] if rest.iter().all(|n| n == first) => Some((*first).clone()),
-            _ => None,
-        }
+            .filter(|n| n.len() == inserts);
+        let first = fitting.next()?;
+        fitting.all(|n| n == first).then(|| first.clone())
     }
 }
 

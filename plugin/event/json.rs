@@ -495,7 +495,9 @@ impl FieldIndex {
         }
         for (k, v) in obj.into_iter().flat_map(|o| o.members()) {
             if k.contains(' ') {
-                let name = self.made(&k.split(' ').collect::<Vec<_>>());
+                let a = self.made.len();
+                self.made.extend(k.chars().filter(|c| *c != ' '));
+                let name = Name::Made(a as u32, (self.made.len() - a) as u32);
                 self.insert(&ev.tree, name, v.id());
             }
         }
@@ -613,27 +615,24 @@ impl FieldIndex {
             Concrete::FluentbitInserts => {
                 ix.system(ev, Some(root));
                 if let (Some(names), Some(items)) = (&ev.insert_names, root.get("StringInserts")) {
-                    let items: Vec<u32> = items.items().map(|i| i.id()).collect();
                     let first = |n: &str, i: usize| names.iter().position(|m| m == n) == Some(i);
-                    for (i, n) in names.iter().enumerate() {
-                        if let (true, Some(id)) = (first(n, i), items.get(i)) {
+                    for ((i, n), item) in names.iter().enumerate().zip(items.items()) {
+                        if first(n, i) {
                             let name = ix.made(&[n]);
-                            ix.insert(tree, name, *id);
+                            ix.insert(tree, name, item.id());
                         }
                     }
                     if ev.spaced {
-                        for (i, n) in names.iter().enumerate() {
+                        for ((i, n), item) in names.iter().enumerate().zip(items.items()) {
                             if n.contains(' ') {
                                 let despaced: String = n.split(' ').collect();
                                 let at =
                                     names.iter().position(|m| same_without_spaces(m, &despaced));
                                 // An exact name, even without its insert, stops the walk.
                                 let exact = names.contains(&despaced);
-                                if let (Some(i2), Some(id), false) = (at, items.get(i), exact)
-                                    && i2 == i
-                                {
+                                if at == Some(i) && !exact {
                                     let name = ix.made(&[&despaced]);
-                                    ix.insert(tree, name, *id);
+                                    ix.insert(tree, name, item.id());
                                 }
                             }
                         }

@@ -81,6 +81,8 @@ thread_local! {
     static POOL: std::cell::Cell<(Vec<Slot>, String)> = const {
         std::cell::Cell::new((Vec::new(), String::new()))
     };
+    /// The parser's stack of open containers, likewise.
+    static STACK: std::cell::Cell<Vec<Open>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl Drop for Tree<'_> {
@@ -469,7 +471,16 @@ impl Parser<'_> {
         if self.s.len() >= u32::MAX as usize {
             return self.err("line too long");
         }
-        let mut stack: Vec<Open> = Vec::new();
+        let mut stack = STACK.with(|s| s.take());
+        stack.clear();
+        let done = self.values(&mut stack);
+        if stack.capacity() <= MAX_DEPTH {
+            STACK.with(|s| s.set(stack));
+        }
+        done
+    }
+
+    fn values(&mut self, stack: &mut Vec<Open>) -> Result<(), ParseError> {
         self.skip_ws();
         'value: loop {
             // A value starts here.

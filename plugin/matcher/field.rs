@@ -542,19 +542,31 @@ pub fn parse_ip(text: &str) -> Option<std::net::IpAddr> {
 /// Field reference comparison: `value` (this field) against `other` (the referenced one).
 /// Case folding is the one of plain values ([`glob::char_eq`]).
 pub fn fieldref_holds(value: &str, other: &str, anchor: Anchor, cased: bool) -> bool {
-    let o: Vec<char> = other.chars().collect();
-    let v: Vec<char> = value.chars().collect();
-    let eq_at = |start: usize| -> bool {
-        start + o.len() <= v.len()
-            && o.iter()
-                .zip(&v[start..])
-                .all(|(a, b)| glob::char_eq(*a, *b, cased))
+    let eq = |a: char, b: char| glob::char_eq(a, b, cased);
+    // `other` is a prefix of `v`, character by character.
+    let starts = |v: std::str::Chars<'_>| {
+        let mut v = v;
+        other.chars().all(|o| v.next().is_some_and(|c| eq(o, c)))
     };
     match anchor {
-        Anchor::Exact => v.len() == o.len() && eq_at(0),
-        Anchor::Prefix => eq_at(0),
-        Anchor::Suffix => v.len() >= o.len() && eq_at(v.len() - o.len()),
-        Anchor::Contains => (0..=v.len().saturating_sub(o.len())).any(eq_at) && o.len() <= v.len(),
+        Anchor::Exact => {
+            value.chars().count() == other.chars().count()
+                && value.chars().zip(other.chars()).all(|(c, o)| eq(o, c))
+        }
+        Anchor::Prefix => starts(value.chars()),
+        Anchor::Suffix => {
+            let mut v = value.chars().rev();
+            other
+                .chars()
+                .rev()
+                .all(|o| v.next().is_some_and(|c| eq(o, c)))
+        }
+        Anchor::Contains => {
+            other.is_empty()
+                || value
+                    .char_indices()
+                    .any(|(i, _)| starts(value[i..].chars()))
+        }
     }
 }
 

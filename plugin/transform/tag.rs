@@ -96,15 +96,21 @@ pub fn write_tagged(
         out.extend_from_slice(&serde_json::to_vec(&v).expect("event serializes"));
         return;
     }
-    let mut member = serde_json::to_string(field).expect("string").into_bytes();
-    member.push(b':');
-    write_tag_object(hits, tags, &mut member);
-    splice(line, &member, out);
+    splice_with(line, out, |out| {
+        serde_json::to_writer(&mut *out, field).expect("a string serializes");
+        out.push(b':');
+        write_tag_object(hits, tags, out);
+    });
 }
 
 /// Writes `line` (a JSON object) with `members` (`"k":v,...`, no braces) added before its
 /// closing brace, keeping every byte of the original.
 pub fn splice(line: &[u8], members: &[u8], out: &mut Vec<u8>) {
+    splice_with(line, out, |out| out.extend_from_slice(members));
+}
+
+/// [`splice`] with the members written by `members` straight into `out`.
+fn splice_with(line: &[u8], out: &mut Vec<u8>, members: impl FnOnce(&mut Vec<u8>)) {
     let end = line
         .iter()
         .rposition(|b| *b == b'}')
@@ -114,6 +120,6 @@ pub fn splice(line: &[u8], members: &[u8], out: &mut Vec<u8>) {
     if !empty {
         out.push(b',');
     }
-    out.extend_from_slice(members);
+    members(out);
     out.extend_from_slice(&line[end..]);
 }
