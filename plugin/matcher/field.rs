@@ -68,6 +68,13 @@ impl FieldBuilder {
         }
     }
 
+    /// The predicates added, in ascending order.
+    pub fn preds(&self) -> Vec<u32> {
+        let mut p: Vec<u32> = self.added.iter().copied().collect();
+        p.sort_unstable();
+        p
+    }
+
     /// True when predicate `pred` was added.
     pub fn has(&self, pred: u32) -> bool {
         self.added.contains(&pred)

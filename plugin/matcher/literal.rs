@@ -106,7 +106,7 @@ impl Trie {
 /// Pattern bytes up to which the `contains` automaton is a DFA: its table has at most
 /// that many states times the number of byte classes, a few MiB at most. Larger sets use
 /// the contiguous NFA, a few times slower per byte and much smaller.
-const DFA_PATTERN_BYTES: usize = 16 * 1024;
+const DFA_PATTERN_BYTES: usize = 4 * 1024;
 
 /// Pattern count up to which a SIMD prefilter first checks whether any pattern occurs
 /// (Teddy's false-positive rate grows with the count).

@@ -333,8 +333,28 @@ impl Matcher {
         let n_preds = c.pred_rules.len();
         let mut errors = std::mem::take(&mut c.errors);
         let pred_rules = std::mem::take(&mut c.pred_rules);
-        let mut fields = Vec::with_capacity(c.fields.len());
+        // Kinds that read a field with the same predicates (process creation in Sysmon
+        // and in Security 4688, for most fields) share one scanner: built once, and
+        // scanned once on an event of both kinds.
+        let mut same: HashMap<(String, Vec<u32>), u32> = HashMap::new();
+        let mut canonical = Vec::with_capacity(c.fields.len());
+        let mut builders = Vec::new();
         for b in c.fields.drain(..) {
+            let key = (b.name.clone(), b.preds());
+            let next = builders.len() as u32;
+            let id = *same.entry(key).or_insert(next);
+            if id == next {
+                builders.push(b);
+            }
+            canonical.push(id);
+        }
+        for v in &mut variants {
+            for f in &mut v.fields {
+                *f = canonical[*f as usize];
+            }
+        }
+        let mut fields = Vec::with_capacity(builders.len());
+        for b in builders {
             let (scanner, failures) = b.build();
             for (pred, reason) in failures {
                 for r in &pred_rules[pred as usize] {
