@@ -18,6 +18,10 @@
 //!
 //! Keyword search reads the system fields and event data of the record; for flat and NXLog
 //! events, where the two cannot be told apart, every value.
+//!
+//! The table is not walked per lookup: on the first lookup an event builds a hash index of
+//! every name it answers to, inserted in the table's order so that the first insert of a
+//! name wins as the first hit would (`FieldIndex`; a test holds it to the walk).
 
 use std::cell::OnceCell;
 use std::sync::{Arc, OnceLock};

@@ -1,19 +1,26 @@
-//! Per-field scanners: every predicate of every rule on one event field, merged so that a
-//! field value is scanned once per event whatever the number of rules.
+//! Per-field scanners: every predicate of one event kind's rules on one event field,
+//! merged so that a field value is scanned once per event whatever the number of rules.
+//! (Kinds whose rules read a field with the same predicates share one scanner; the matcher
+//! hands each value, turned into text and lowercased once, to every scanner of its field.)
 //!
 //! Costs, cheapest first:
-//! - literals (`equals`, `startswith`, `endswith`, `contains`) go into one Aho-Corasick
-//!   automaton per case mode (ASCII case folding for case-insensitive ones); one
-//!   overlapping pass finds every literal, and its position decides the anchoring;
+//! - literals (`equals`, `startswith`, `endswith`, `contains`) go into a [`LiteralSet`] per
+//!   case mode: a hash lookup, two trie walks and one overlapping Aho-Corasick pass find
+//!   every literal where it must sit;
 //! - other wildcard patterns (inner `*`, `?`, windash, non-ASCII letters under case
-//!   folding) are [`Glob`]s: each registers its longest literal run in the same
-//!   Aho-Corasick pass as a prefilter and is verified only when that literal is present;
-//! - `re` values are regex-automata meta regexes, one per distinct regex, so each keeps its
-//!   own literal prefilter (a merged overlapping set loses prefilters and, with many
-//!   unanchored patterns, its lazy DFA thrashes: measured at ~370 ms per event on the
-//!   SigmaHQ corpus). Linear time either way;
+//!   folding) are [`Glob`]s: each registers prefilter literals (the variants of its most
+//!   selective stretch) in the same pass and is verified only when one is present;
+//! - `re` values are regex-automata meta regexes, one per distinct regex (a merged
+//!   overlapping set loses prefilters and, with many unanchored patterns, its lazy DFA
+//!   thrashes: measured at ~370 ms per event on the SigmaHQ corpus). A regex whose every
+//!   match contains one of a few literals (regex-syntax's prefix or suffix extraction)
+//!   registers them in the literal pass and runs only when one is present; the others run
+//!   on every value. Linear time either way;
 //! - typed checks (numbers, times, CIDR, field references) run one by one;
-//! - presence checks (`exists`, `null`) cost nothing: they follow from the lookup.
+//! - presence checks (`exists`, `null`) cost nothing: they follow from the lookup;
+//! - a keyword scanner whose every predicate needs a `contains` literal first looks for
+//!   any of them in the whole event's text ([`FieldScanner::rules_out`]), and is skipped
+//!   when none is there.
 
 use aho_corasick::{AhoCorasick, packed};
 use regex_automata::meta;
