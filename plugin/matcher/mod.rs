@@ -33,6 +33,8 @@ use field::{FieldBuilder, FieldScanner, ScanScratch, Value};
 use program::{Op, Program};
 use selector::{SelectScratch, SelectorIndex};
 
+use crate::hash::FastMap;
+
 /// One rule on one kind of event.
 struct Variant {
     rule: u32,
@@ -118,8 +120,10 @@ pub struct Scratch {
     scan: ScanScratch,
     select: SelectScratch,
     kinds: Vec<u32>,
-    /// This event's (field name, scanner) pairs.
-    plan: Vec<(u32, u32)>,
+    /// Per set of event kinds (sorted ids): its (field name, scanner) pairs, by name.
+    plans: FastMap<Vec<u32>, Vec<(u32, u32)>>,
+    /// This event's kinds, sorted: the key into `plans`.
+    kind_key: Vec<u32>,
     text_buf: String,
     lower_buf: Vec<u8>,
     /// The event's verbatim text, lowercased (keyword prefilter).
@@ -140,6 +144,10 @@ pub struct Stats {
 }
 
 const KEYWORDS: &str = "";
+
+/// Scanner plans a thread keeps (one per distinct set of event kinds seen) before it
+/// starts over.
+const MAX_PLANS: usize = 4096;
 
 struct Compiler<'a> {
     preds: HashMap<(String, String), u32>,
@@ -429,7 +437,8 @@ impl Matcher {
             scan: ScanScratch::default(),
             select: SelectScratch::default(),
             kinds: Vec::new(),
-            plan: Vec::new(),
+            plans: FastMap::default(),
+            kind_key: Vec::new(),
             text_buf: String::new(),
             lower_buf: Vec::new(),
             event_lower: Vec::new(),
@@ -452,6 +461,22 @@ impl Matcher {
                 .map(FieldScanner::unfiltered_glob_count)
                 .sum(),
         }
+    }
+
+    /// The (field name, scanner) pairs that events of `kinds` are scanned with, sorted by
+    /// name, each scanner once.
+    fn plan(&self, kinds: &[u32], field_gen: &mut [u32], generation: u32) -> Vec<(u32, u32)> {
+        let mut plan = Vec::new();
+        for &k in kinds {
+            for &f in self.kind_fields.get(k as usize).into_iter().flatten() {
+                if field_gen[f as usize] != generation {
+                    field_gen[f as usize] = generation;
+                    plan.push((self.field_names[f as usize], f));
+                }
+            }
+        }
+        plan.sort_unstable();
+        plan
     }
 
     /// Appends to `out` the indices (into the compiled rule list) of the rules that match
@@ -482,36 +507,35 @@ impl Matcher {
         }
         // Every field the candidate kinds read: located once, each value prepared
         // (text, lowercased) once, then scanned by each candidate kind's scanner.
+        // The scanners of a set of kinds, grouped by field, are worked out once per thread
+        // and kept: events come in a few dozen kinds.
         scratch.fired.clear();
-        scratch.plan.clear();
-        for ki in 0..scratch.kinds.len() {
-            let k = scratch.kinds[ki] as usize;
-            let Some(fields) = self.kind_fields.get(k) else {
-                continue;
-            };
-            for &f in fields {
-                if scratch.field_gen[f as usize] != generation {
-                    scratch.field_gen[f as usize] = generation;
-                    scratch.plan.push((self.field_names[f as usize], f));
-                }
+        scratch.kind_key.clear();
+        scratch.kind_key.extend_from_slice(&scratch.kinds);
+        scratch.kind_key.sort_unstable();
+        if !scratch.plans.contains_key(&scratch.kind_key) {
+            if scratch.plans.len() >= MAX_PLANS {
+                scratch.plans.clear();
             }
+            let plan = self.plan(&scratch.kind_key, &mut scratch.field_gen, generation);
+            scratch.plans.insert(scratch.kind_key.clone(), plan);
         }
-        scratch.plan.sort_unstable();
-        let plan = std::mem::take(&mut scratch.plan);
-        for group in plan.chunk_by(|a, b| a.0 == b.0) {
+        let Scratch {
+            plans,
+            kind_key,
+            pred_gen,
+            fired,
+            scan,
+            text_buf,
+            lower_buf,
+            event_lower,
+            ..
+        } = &mut *scratch;
+        for group in plans[&*kind_key].chunk_by(|a, b| a.0 == b.0) {
             let fold = group
                 .iter()
                 .any(|(_, f)| self.fields[*f as usize].folds_case());
             let name = &self.fields[group[0].1 as usize].name;
-            let Scratch {
-                pred_gen,
-                fired,
-                scan,
-                text_buf,
-                lower_buf,
-                event_lower,
-                ..
-            } = scratch;
             let mut hit = |p: u32| {
                 if pred_gen[p as usize] != generation {
                     pred_gen[p as usize] = generation;
@@ -543,7 +567,6 @@ impl Matcher {
                 }
             }
         }
-        scratch.plan = plan;
         let start = out.len();
         let complete = doc.is_complete();
         let eval = |vi: u32, scratch: &mut Scratch, out: &mut Vec<usize>| {
