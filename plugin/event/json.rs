@@ -421,24 +421,29 @@ impl FieldIndex {
         }
     }
 
-    fn get(&self, tree: &Tree<'_>, name: &str) -> Option<u32> {
-        if self.entries.is_empty() {
-            return None;
-        }
-        let h = crate::hash::hash_bytes(name.as_bytes());
+    /// Where `name` (hashing to `h`) is: its node, or the empty slot it would take.
+    fn probe(&self, tree: &Tree<'_>, name: &str, h: u64) -> Result<u32, usize> {
         let mask = self.table.len() - 1;
         let mut i = h as usize & mask;
         loop {
             let e = self.table[i];
             if e == 0 {
-                return None;
+                return Err(i);
             }
             let (eh, en, node) = self.entries[e as usize - 1];
             if eh == h && self.text(tree, en) == name {
-                return Some(node);
+                return Ok(node);
             }
             i = (i + 1) & mask;
         }
+    }
+
+    fn get(&self, tree: &Tree<'_>, name: &str) -> Option<u32> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        self.probe(tree, name, crate::hash::hash_bytes(name.as_bytes()))
+            .ok()
     }
 
     fn insert(&mut self, tree: &Tree<'_>, name: Name, node: u32) {
@@ -447,21 +452,11 @@ impl FieldIndex {
         }
         let text = self.text(tree, name);
         let h = crate::hash::hash_bytes(text.as_bytes());
-        let mask = self.table.len() - 1;
-        let mut i = h as usize & mask;
-        loop {
-            let e = self.table[i];
-            if e == 0 {
-                break;
-            }
-            let (eh, en, _) = self.entries[e as usize - 1];
-            if eh == h && self.text(tree, en) == text {
-                return; // the first insert wins
-            }
-            i = (i + 1) & mask;
+        // The first insert of a name wins.
+        if let Err(slot) = self.probe(tree, text, h) {
+            self.entries.push((h, name, node));
+            self.table[slot] = self.entries.len() as u32;
         }
-        self.entries.push((h, name, node));
-        self.table[i] = self.entries.len() as u32;
     }
 
     fn grow(&mut self) {

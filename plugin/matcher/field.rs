@@ -466,29 +466,31 @@ impl FieldScanner {
         if let Some(set) = &self.cs {
             set.scan(hay, &mut found);
         }
-        scratch.globs.extend_from_slice(&self.unfiltered_globs);
-        if !scratch.globs.is_empty() {
-            scratch.globs.sort_unstable();
-            scratch.globs.dedup();
-            for g in &scratch.globs {
-                let (glob, pred) = &self.globs[*g as usize];
-                if glob.is_match(text) {
-                    hit(*pred);
-                }
+        each_candidate(&mut scratch.globs, &self.unfiltered_globs, |g| {
+            let (glob, pred) = &self.globs[g as usize];
+            if glob.is_match(text) {
+                hit(*pred);
             }
-        }
-        scratch.regexes.extend_from_slice(&self.unfiltered_regexes);
-        if !scratch.regexes.is_empty() {
-            scratch.regexes.sort_unstable();
-            scratch.regexes.dedup();
-            for r in &scratch.regexes {
-                let (re, preds) = &self.regexes[*r as usize];
-                if re.is_match(hay) {
-                    preds.iter().for_each(|p| hit(*p));
-                }
+        });
+        each_candidate(&mut scratch.regexes, &self.unfiltered_regexes, |r| {
+            let (re, preds) = &self.regexes[r as usize];
+            if re.is_match(hay) {
+                preds.iter().for_each(|p| hit(*p));
             }
-        }
+        });
     }
+}
+
+/// Calls `verify` once for each candidate: those the literal pass `found` (in any order,
+/// perhaps repeated) and those verified `always`.
+fn each_candidate(found: &mut Vec<u32>, always: &[u32], mut verify: impl FnMut(u32)) {
+    found.extend_from_slice(always);
+    if found.is_empty() {
+        return;
+    }
+    found.sort_unstable();
+    found.dedup();
+    found.iter().for_each(|c| verify(*c));
 }
 
 /// Literals one of which every match of the regex `source` contains, ASCII-lowercased

@@ -40,36 +40,47 @@ fn fold_classes() -> &'static HashMap<String, Vec<char>> {
     })
 }
 
-/// Every spelling of `text` that case-insensitive matching accepts, as far as the
-/// non-ASCII characters go (ASCII letters are folded by the literal automaton itself).
-/// `None` when there would be more than `limit`.
-pub fn case_variants(text: &str, limit: usize) -> Option<Vec<String>> {
+/// The characters case-insensitive matching takes `c` for, as far as the literal
+/// automaton must tell them apart (it folds ASCII case itself).
+fn fold_class(c: char) -> Vec<char> {
+    if c.is_ascii() {
+        return vec![c];
+    }
+    let lower: String = c.to_lowercase().collect();
+    fold_classes()
+        .get(&lower)
+        .cloned()
+        .unwrap_or_else(|| vec![c])
+}
+
+/// Every string made of one character of each class, in order.
+fn spellings<'c>(classes: impl IntoIterator<Item = &'c [char]>) -> Vec<String> {
     let mut out = vec![String::new()];
-    for c in text.chars() {
-        let class: Vec<char> = if c.is_ascii() {
-            vec![c]
-        } else {
-            let lower: String = c.to_lowercase().collect();
-            fold_classes()
-                .get(&lower)
-                .cloned()
-                .unwrap_or_else(|| vec![c])
-        };
-        if out.len() * class.len() > limit {
-            return None;
-        }
+    for class in classes {
         out = out
             .iter()
             .flat_map(|prefix| {
-                class.iter().map(move |k| {
+                class.iter().map(move |c| {
                     let mut s = prefix.clone();
-                    s.push(*k);
+                    s.push(*c);
                     s
                 })
             })
             .collect();
     }
-    Some(out)
+    out
+}
+
+/// Every spelling of `text` that case-insensitive matching accepts, as far as the
+/// non-ASCII characters go (ASCII letters are folded by the literal automaton itself).
+/// `None` when there would be more than `limit`.
+pub fn case_variants(text: &str, limit: usize) -> Option<Vec<String>> {
+    let classes: Vec<Vec<char>> = text.chars().map(fold_class).collect();
+    let count = classes.iter().try_fold(1usize, |n, c| {
+        n.checked_mul(c.len()).filter(|n| *n <= limit)
+    });
+    count?;
+    Some(spellings(classes.iter().map(Vec::as_slice)))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,33 +206,17 @@ impl Glob {
             }
         }
         let (_, window) = best.filter(|(bytes, _)| *bytes > 0)?;
-        let mut out = vec![String::new()];
-        for class in window {
-            out = out
-                .iter()
-                .flat_map(|prefix| {
-                    class.iter().map(move |c| {
-                        let mut s = prefix.clone();
-                        s.push(*c);
-                        s
-                    })
-                })
-                .collect();
-        }
+        let out = spellings(window.iter().map(Vec::as_slice));
         Some(out.into_iter().map(String::into_bytes).collect())
     }
 
     /// The characters a literal character of the pattern matches, as far as the literal
     /// automaton must tell them apart (it folds ASCII case itself).
     fn class(&self, c: char) -> Vec<char> {
-        if self.cased || c.is_ascii() {
+        if self.cased {
             return vec![c];
         }
-        let lower: String = c.to_lowercase().collect();
-        fold_classes()
-            .get(&lower)
-            .cloned()
-            .unwrap_or_else(|| vec![c])
+        fold_class(c)
     }
 
     fn first_ascii(seg: &[Atom]) -> Option<u8> {
