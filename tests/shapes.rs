@@ -19,7 +19,7 @@ fn ids(
     scratch: &mut sigma_transform::transform::TransformScratch,
     event: &Value,
 ) -> BTreeSet<String> {
-    let doc = JsonEvent::from_value(event.clone()).unwrap();
+    let doc = JsonEvent::from_value(event).unwrap();
     t.match_event(&doc, scratch)
         .into_iter()
         .map(|i| t.rules()[i].meta.id.clone().unwrap_or_default())
@@ -64,7 +64,7 @@ fn shape_fixtures_match_alike() {
         assert_eq!(lines.len(), want.len(), "{file}");
         for (line, expect) in &want {
             let v: Value = serde_json::from_str(lines[line - 1]).unwrap();
-            let doc = JsonEvent::from_value(v.clone()).unwrap();
+            let doc = JsonEvent::from_value(&v).unwrap();
             shapes_seen.insert(doc.shape().name());
             assert!(
                 !doc.lacks_template(),
@@ -95,7 +95,7 @@ fn regression_events_fire_alike_in_every_shape() {
         let base = ids(&t, &mut scratch, &v);
         for shape in support::shapes::SHAPES {
             let converted = support::shapes::convert(&v, shape);
-            let doc = JsonEvent::from_value(converted.clone()).unwrap();
+            let doc = JsonEvent::from_value(&converted).unwrap();
             assert_eq!(
                 doc.shape().name(),
                 shape,

@@ -71,9 +71,9 @@ impl EventReader {
         self.read_tree(Tree::parse(bytes)?)
     }
 
-    /// Wraps a parsed `serde_json::Value`.
-    pub fn read_value(&self, root: Value) -> Result<JsonEvent<'static>, ReadError> {
-        self.read_tree(Tree::from_value(&root))
+    /// Reads a parsed `serde_json::Value` (the event keeps its own copy).
+    pub fn read_value(&self, root: &Value) -> Result<JsonEvent<'static>, ReadError> {
+        self.read_tree(Tree::from_value(root))
     }
 
     /// Wraps a parsed tree.
@@ -180,7 +180,7 @@ impl<'a> JsonEvent<'a> {
     }
 
     /// Wraps an already parsed value (shape auto-detected).
-    pub fn from_value(root: Value) -> Result<JsonEvent<'static>, ReadError> {
+    pub fn from_value(root: &Value) -> Result<JsonEvent<'static>, ReadError> {
         EventReader::default().read_value(root)
     }
 
@@ -191,11 +191,6 @@ impl<'a> JsonEvent<'a> {
 
     /// The event as a `serde_json::Value` (a copy).
     pub fn to_value(&self) -> Value {
-        self.root().to_value()
-    }
-
-    /// The event as a `serde_json::Value`.
-    pub fn into_value(self) -> Value {
         self.root().to_value()
     }
 

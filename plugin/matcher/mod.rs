@@ -120,10 +120,9 @@ pub struct Scratch {
     scan: ScanScratch,
     select: SelectScratch,
     kinds: Vec<u32>,
-    /// Per set of event kinds (sorted ids): its (field name, scanner) pairs, by name.
+    /// Per set of event kinds (sorted ids, as `kinds` after selection): its (field
+    /// name, scanner) pairs, by name.
     plans: FastMap<Vec<u32>, Vec<(u32, u32)>>,
-    /// This event's kinds, sorted: the key into `plans`.
-    kind_key: Vec<u32>,
     text_buf: String,
     lower_buf: Vec<u8>,
     /// The event's verbatim text, lowercased (keyword prefilter).
@@ -438,7 +437,6 @@ impl Matcher {
             select: SelectScratch::default(),
             kinds: Vec::new(),
             plans: FastMap::default(),
-            kind_key: Vec::new(),
             text_buf: String::new(),
             lower_buf: Vec::new(),
             event_lower: Vec::new(),
@@ -510,19 +508,17 @@ impl Matcher {
         // The scanners of a set of kinds, grouped by field, are worked out once per thread
         // and kept: events come in a few dozen kinds.
         scratch.fired.clear();
-        scratch.kind_key.clear();
-        scratch.kind_key.extend_from_slice(&scratch.kinds);
-        scratch.kind_key.sort_unstable();
-        if !scratch.plans.contains_key(&scratch.kind_key) {
+        scratch.kinds.sort_unstable();
+        if !scratch.plans.contains_key(scratch.kinds.as_slice()) {
             if scratch.plans.len() >= MAX_PLANS {
                 scratch.plans.clear();
             }
-            let plan = self.plan(&scratch.kind_key, &mut scratch.field_gen, generation);
-            scratch.plans.insert(scratch.kind_key.clone(), plan);
+            let plan = self.plan(&scratch.kinds, &mut scratch.field_gen, generation);
+            scratch.plans.insert(scratch.kinds.clone(), plan);
         }
         let Scratch {
             plans,
-            kind_key,
+            kinds,
             pred_gen,
             fired,
             scan,
@@ -531,7 +527,7 @@ impl Matcher {
             event_lower,
             ..
         } = &mut *scratch;
-        for group in plans[&*kind_key].chunk_by(|a, b| a.0 == b.0) {
+        for group in plans[kinds.as_slice()].chunk_by(|a, b| a.0 == b.0) {
             let fold = group
                 .iter()
                 .any(|(_, f)| self.fields[*f as usize].folds_case());

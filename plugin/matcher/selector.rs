@@ -44,30 +44,38 @@ pub struct SelectScratch {
     buf: String,
 }
 
+/// The next string of `out` to reuse (cleared), growing `out` only when every string is
+/// in use.
+fn next_slot<'o>(out: &'o mut Vec<String>, used: &mut usize) -> &'o mut String {
+    if *used == out.len() {
+        out.push(String::new());
+    }
+    *used += 1;
+    let s = &mut out[*used - 1];
+    s.clear();
+    s
+}
+
+/// `text` Unicode-lowercased, into the next slot of `out`.
+fn push_lowercase(text: &str, out: &mut Vec<String>, used: &mut usize) {
+    let s = next_slot(out, used);
+    if text.is_ascii() {
+        s.push_str(text);
+        s.make_ascii_lowercase();
+    } else {
+        s.push_str(&text.to_lowercase());
+    }
+}
+
 /// The forms a value compares in: Unicode-lowercased, and ASCII-lowercased when that
 /// differs (an accepted value, lowercased when loaded, equals a value up to ASCII case
 /// or up to Unicode lowercasing).
 fn normalize(text: &str, out: &mut Vec<String>, used: &mut usize) {
-    let mut push = |t: &dyn Fn(&mut String)| {
-        if *used == out.len() {
-            out.push(String::new());
-        }
-        let s = &mut out[*used];
-        s.clear();
-        t(s);
-        *used += 1;
-    };
-    if text.is_ascii() {
-        push(&|s| {
-            s.push_str(text);
-            s.make_ascii_lowercase()
-        });
-    } else {
-        push(&|s| s.push_str(&text.to_lowercase()));
-        push(&|s| {
-            s.push_str(text);
-            s.make_ascii_lowercase()
-        });
+    push_lowercase(text, out, used);
+    if !text.is_ascii() {
+        let s = next_slot(out, used);
+        s.push_str(text);
+        s.make_ascii_lowercase();
     }
 }
 
@@ -133,18 +141,7 @@ impl SelectorIndex {
         let (channels, used) = (&mut s.channels, &mut s.channels_used);
         doc.field("Channel", &mut |v| {
             if let Scalar::Str(t) = v {
-                if *used == channels.len() {
-                    channels.push(String::new());
-                }
-                let c = &mut channels[*used];
-                c.clear();
-                if t.is_ascii() {
-                    c.push_str(t);
-                    c.make_ascii_lowercase();
-                } else {
-                    c.push_str(&t.to_lowercase());
-                }
-                *used += 1;
+                push_lowercase(t, channels, used);
             }
         });
         for c in 0..s.channels_used {

@@ -210,7 +210,7 @@ impl SigmaTransform {
             .engine
             .options()
             .reader
-            .read_value(event)
+            .read_value(&event)
             .expect("an object is an event");
         let hits = self.engine.match_event(&parsed, scratch);
         let outcome = if hits.is_empty() {
@@ -223,7 +223,7 @@ impl SigmaTransform {
         if route == Route::Discarded {
             return Output::Discarded;
         }
-        let mut value = parsed.into_value();
+        let mut value = event;
         if !hits.is_empty() {
             self.engine.tag_value(&mut value, &hits);
         }
