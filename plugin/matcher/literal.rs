@@ -47,12 +47,40 @@ pub enum Anchor {
     Contains,
 }
 
-/// A byte trie for anchored literals (ASCII-folded when case-insensitive).
+/// A byte trie for anchored literals (ASCII-folded when case-insensitive), laid out flat
+/// for the walk: a value's walk is a chain of dependent loads, so each node is one record
+/// in a single `u32` array, in depth-first order (a walk down one pattern reads forward
+/// through memory), and the root's children are a direct 256-entry table.
+///
+/// A record at offset `o`: `data[o]` holds the edge count (low 9 bits: at most 256) and
+/// the target count (the bits above); then two words per edge, its byte and the child's offset, sorted
+/// by byte; then one word per target ([`encode`]).
 struct Trie {
-    /// Per node: sorted edges (byte, child).
-    edges: Vec<Vec<(u8, u32)>>,
-    /// Per node: targets of the pattern that ends there.
-    targets: Vec<Vec<Target>>,
+    data: Vec<u32>,
+    /// The root's child offset per byte, `NO_CHILD` where none.
+    root: Box<[u32; 256]>,
+    patterns: usize,
+}
+
+const NO_CHILD: u32 = u32::MAX;
+
+/// A target as one word: the kind in the low two bits, the id above.
+fn encode(t: Target) -> u32 {
+    let (tag, id) = match t {
+        Target::Pred(p) => (0, p),
+        Target::Glob(g) => (1, g),
+        Target::Regex(r) => (2, r),
+    };
+    debug_assert!(id < 1 << 30);
+    id << 2 | tag
+}
+
+fn decode(w: u32) -> Target {
+    match w & 3 {
+        0 => Target::Pred(w >> 2),
+        1 => Target::Glob(w >> 2),
+        _ => Target::Regex(w >> 2),
+    }
 }
 
 impl Trie {
@@ -60,46 +88,93 @@ impl Trie {
         if lits.is_empty() {
             return None;
         }
-        let mut t = Trie {
-            edges: vec![Vec::new()],
-            targets: vec![Vec::new()],
-        };
+        // Built as nodes with edge lists, then laid out.
+        let mut edges: Vec<Vec<(u8, usize)>> = vec![Vec::new()];
+        let mut targets: Vec<Vec<Target>> = vec![Vec::new()];
         for (bytes, target) in lits {
             let mut node = 0usize;
             for b in bytes {
-                node = match t.edges[node].binary_search_by_key(&b, |e| e.0) {
-                    Ok(i) => t.edges[node][i].1 as usize,
+                node = match edges[node].binary_search_by_key(&b, |e| e.0) {
+                    Ok(i) => edges[node][i].1,
                     Err(i) => {
-                        let child = t.edges.len();
-                        t.edges.push(Vec::new());
-                        t.targets.push(Vec::new());
-                        t.edges[node].insert(i, (b, child as u32));
+                        let child = edges.len();
+                        edges.push(Vec::new());
+                        targets.push(Vec::new());
+                        edges[node].insert(i, (b, child));
                         child
                     }
                 };
             }
-            if !t.targets[node].contains(&target) {
-                t.targets[node].push(target);
+            if !targets[node].contains(&target) {
+                targets[node].push(target);
             }
         }
-        Some(t)
+        // Depth-first order; offsets assigned in that order, then records written.
+        let mut order = Vec::with_capacity(edges.len());
+        let mut stack = vec![0usize];
+        while let Some(n) = stack.pop() {
+            order.push(n);
+            stack.extend(edges[n].iter().rev().map(|e| e.1));
+        }
+        let mut offset = vec![0u32; edges.len()];
+        let mut len = 0usize;
+        for &n in &order {
+            offset[n] = len as u32;
+            len += 1 + 2 * edges[n].len() + targets[n].len();
+        }
+        let mut data = Vec::with_capacity(len);
+        for &n in &order {
+            data.push(edges[n].len() as u32 | (targets[n].len() as u32) << 9);
+            data.extend(
+                edges[n]
+                    .iter()
+                    .flat_map(|&(b, c)| [u32::from(b), offset[c]]),
+            );
+            data.extend(targets[n].iter().map(|t| encode(*t)));
+        }
+        let mut root = Box::new([NO_CHILD; 256]);
+        for &(b, c) in &edges[0] {
+            root[b as usize] = offset[c];
+        }
+        Some(Trie {
+            data,
+            root,
+            patterns: targets.iter().filter(|t| !t.is_empty()).count(),
+        })
+    }
+
+    /// Calls `hit` for the targets of the record at `at`; returns its edges.
+    #[inline]
+    fn visit(&self, at: usize, hit: &mut dyn FnMut(Target)) -> &[u32] {
+        let head = self.data[at];
+        let (n_edges, n_targets) = ((head & 0x1ff) as usize, (head >> 9) as usize);
+        let edges_end = at + 1 + 2 * n_edges;
+        self.data[edges_end..edges_end + n_targets]
+            .iter()
+            .for_each(|w| hit(decode(*w)));
+        &self.data[at + 1..edges_end]
     }
 
     /// Walks `bytes` from the root, calling `hit` for every pattern that is a prefix.
-    fn walk(&self, bytes: impl Iterator<Item = u8>, hit: &mut dyn FnMut(Target)) {
-        let mut node = 0usize;
-        self.targets[0].iter().for_each(|t| hit(*t));
+    fn walk(&self, mut bytes: impl Iterator<Item = u8>, hit: &mut dyn FnMut(Target)) {
+        self.visit(0, hit);
+        let Some(first) = bytes.next() else { return };
+        let mut at = self.root[first as usize];
+        if at == NO_CHILD {
+            return;
+        }
+        let mut edges = self.visit(at as usize, hit);
         for b in bytes {
-            match self.edges[node].binary_search_by_key(&b, |e| e.0) {
-                Ok(i) => node = self.edges[node][i].1 as usize,
-                Err(_) => return,
+            match edges.chunks_exact(2).find(|e| e[0] == u32::from(b)) {
+                Some(e) => at = e[1],
+                None => return,
             }
-            self.targets[node].iter().for_each(|t| hit(*t));
+            edges = self.visit(at as usize, hit);
         }
     }
 
     fn len(&self) -> usize {
-        self.targets.iter().filter(|t| !t.is_empty()).count()
+        self.patterns
     }
 }
 
