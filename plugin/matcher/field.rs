@@ -525,8 +525,10 @@ impl FieldScanner {
         }
         let Some(text) = v.text else { return };
         self.scan_text(text, v.lowered, scratch, hit);
+        // A value is parsed as an address (or time) once for all the checks that need it.
+        let mut parsed = Parsed::default();
         for (pred, check) in &self.checks {
-            if run_check(check, &v.scalar, text, doc) {
+            if run_check(check, &v.scalar, text, doc, &mut parsed) {
                 hit(*pred);
             }
         }
@@ -630,11 +632,30 @@ fn required_literals(source: &str) -> Option<Vec<Vec<u8>>> {
     Some(best.1)
 }
 
-fn run_check(check: &Check, s: &Scalar<'_>, text: &str, doc: &dyn Document) -> bool {
+/// A value's parses, made on first need by the checks of one scanner.
+#[derive(Default)]
+struct Parsed {
+    ip: Option<Option<std::net::IpAddr>>,
+    time: Option<Option<time::Timestamp>>,
+}
+
+fn run_check(
+    check: &Check,
+    s: &Scalar<'_>,
+    text: &str,
+    doc: &dyn Document,
+    parsed: &mut Parsed,
+) -> bool {
     match check {
         Check::Compare(op, v) => s.number().is_some_and(|n| op.holds(n, *v)),
-        Check::Time(part, op, v) => time::parse(text).is_some_and(|t| op.holds(t.part(*part), *v)),
-        Check::Cidr(c) => parse_ip(text).is_some_and(|ip| c.contains(&ip)),
+        Check::Time(part, op, v) => parsed
+            .time
+            .get_or_insert_with(|| time::parse(text))
+            .is_some_and(|t| op.holds(t.part(*part), *v)),
+        Check::Cidr(c) => parsed
+            .ip
+            .get_or_insert_with(|| parse_ip(text))
+            .is_some_and(|ip| c.contains(&ip)),
         Check::FieldRef {
             field,
             anchor,

@@ -17,6 +17,7 @@
 pub mod field;
 pub mod glob;
 pub mod literal;
+pub mod marks;
 pub mod program;
 pub mod selector;
 pub mod time;
@@ -30,7 +31,8 @@ use crate::rule::condition::Expr;
 use crate::rule::detection::{FieldTest, SearchExpr};
 
 use field::{FieldBuilder, FieldScanner, ScanScratch, Value};
-use program::{Op, Program};
+use marks::Marks;
+use program::Op;
 use selector::{SelectScratch, SelectorIndex};
 
 use crate::hash::FastMap;
@@ -39,7 +41,8 @@ use crate::hash::FastMap;
 struct Variant {
     rule: u32,
     kind: u32,
-    program: Program,
+    /// Its condition: `Matcher::ops[ops.0 as usize..][..ops.1 as usize]`.
+    ops: (u32, u32),
     /// Field scanners this variant reads (indices into `Matcher::fields`).
     fields: Vec<u32>,
 }
@@ -48,9 +51,9 @@ struct Variant {
 /// to hold (`None` when no such set exists, e.g. under `not`). Variants with one are only
 /// evaluated when one of these predicates fired, which skips most of the thousands of
 /// candidate rules on a typical event.
-fn triggers(program: &Program) -> Option<Vec<u32>> {
+fn triggers(program: &[Op]) -> Option<Vec<u32>> {
     let mut stack: Vec<Option<Vec<u32>>> = Vec::new();
-    for op in &program.ops {
+    for op in program {
         match *op {
             Op::Pred(p) => stack.push(Some(vec![p])),
             Op::Const(true) => stack.push(None),
@@ -93,6 +96,8 @@ pub enum CompileNote {
 /// All rules compiled together.
 pub struct Matcher {
     variants: Vec<Variant>,
+    /// The programs of all variants, laid end to end (see [`Variant::ops`]).
+    ops: Vec<Op>,
     /// Per kind: variants with no trigger set (always evaluated on that kind).
     kind_always: Vec<Vec<u32>>,
     /// Per kind: every field its variants read.
@@ -111,9 +116,10 @@ pub struct Matcher {
 /// Per-thread state for matching; create one with [`Matcher::scratch`] and reuse it.
 pub struct Scratch {
     generation: u32,
-    pred_gen: Vec<u32>,
-    variant_gen: Vec<u32>,
-    fired: Vec<u32>,
+    /// Predicates that hold on this event.
+    fired: Marks,
+    /// Variants evaluated on this event.
+    evaluated: Marks,
     field_gen: Vec<u32>,
     kind_gen: Vec<u32>,
     stack: Vec<bool>,
@@ -307,6 +313,8 @@ impl Matcher {
             kind_id: 0,
         };
         let mut variants = Vec::new();
+        // Every variant's program, one after the other.
+        let mut ops = Vec::new();
         let mut resolved: Vec<(usize, Vec<EventKind>)> = Vec::new();
         for (ri, rule) in rules.iter().enumerate() {
             match map.resolve(&rule.logsource) {
@@ -327,14 +335,14 @@ impl Matcher {
                 c.rule = *ri as u32;
                 c.kind = kind;
                 c.kind_id = kid as u32;
-                let mut ops = Vec::new();
+                let start = ops.len();
                 let mut used = Vec::new();
                 c.expr(rule, &rule.detection.expr, &mut ops, &mut used);
                 kind_variants[kid].push(variants.len() as u32);
                 variants.push(Variant {
                     rule: *ri as u32,
                     kind: kid as u32,
-                    program: Program { ops },
+                    ops: (start as u32, (ops.len() - start) as u32),
                     fields: used,
                 });
             }
@@ -376,7 +384,7 @@ impl Matcher {
         let mut kind_fields: Vec<Vec<u32>> = vec![Vec::new(); kind_variants.len()];
         let mut pred_triggers = vec![Vec::new(); n_preds];
         for (vi, v) in variants.iter().enumerate() {
-            match triggers(&v.program) {
+            match triggers(&ops[v.ops.0 as usize..][..v.ops.1 as usize]) {
                 Some(ps) => ps
                     .into_iter()
                     .for_each(|p| pred_triggers[p as usize].push(vi as u32)),
@@ -409,6 +417,7 @@ impl Matcher {
         (
             Matcher {
                 variants,
+                ops,
                 kind_always,
                 kind_fields,
                 pred_triggers,
@@ -427,9 +436,8 @@ impl Matcher {
     pub fn scratch(&self) -> Scratch {
         Scratch {
             generation: 0,
-            pred_gen: vec![0; self.n_preds],
-            variant_gen: vec![0; self.variants.len()],
-            fired: Vec::new(),
+            fired: Marks::new(self.n_preds),
+            evaluated: Marks::new(self.variants.len()),
             field_gen: vec![0; self.fields.len()],
             kind_gen: vec![0; self.selectors.len()],
             stack: Vec::new(),
@@ -482,8 +490,6 @@ impl Matcher {
     pub fn matches(&self, doc: &dyn Document, scratch: &mut Scratch, out: &mut Vec<usize>) {
         scratch.generation = scratch.generation.wrapping_add(1);
         if scratch.generation == 0 {
-            scratch.pred_gen.iter_mut().for_each(|g| *g = 0);
-            scratch.variant_gen.iter_mut().for_each(|g| *g = 0);
             scratch.field_gen.iter_mut().for_each(|g| *g = 0);
             scratch.kind_gen.iter_mut().for_each(|g| *g = 0);
             scratch.generation = 1;
@@ -508,6 +514,7 @@ impl Matcher {
         // The scanners of a set of kinds, grouped by field, are worked out once per thread
         // and kept: events come in a few dozen kinds.
         scratch.fired.clear();
+        scratch.evaluated.clear();
         scratch.kinds.sort_unstable();
         if !scratch.plans.contains_key(scratch.kinds.as_slice()) {
             if scratch.plans.len() >= MAX_PLANS {
@@ -519,7 +526,6 @@ impl Matcher {
         let Scratch {
             plans,
             kinds,
-            pred_gen,
             fired,
             scan,
             text_buf,
@@ -533,10 +539,7 @@ impl Matcher {
                 .any(|(_, f)| self.fields[*f as usize].folds_case());
             let name = &self.fields[group[0].1 as usize].name;
             let mut hit = |p: u32| {
-                if pred_gen[p as usize] != generation {
-                    pred_gen[p as usize] = generation;
-                    fired.push(p);
-                }
+                fired.insert(p);
             };
             let mut each = |s: Scalar<'_>| {
                 let v = Value::prepare(s, fold, text_buf, lower_buf);
@@ -566,10 +569,9 @@ impl Matcher {
         let start = out.len();
         let complete = doc.is_complete();
         let eval = |vi: u32, scratch: &mut Scratch, out: &mut Vec<usize>| {
-            if scratch.variant_gen[vi as usize] == generation {
+            if !scratch.evaluated.insert(vi) {
                 return;
             }
-            scratch.variant_gen[vi as usize] = generation;
             let v = &self.variants[vi as usize];
             if self.disabled[v.rule as usize] || scratch.kind_gen[v.kind as usize] != generation {
                 return;
@@ -582,10 +584,9 @@ impl Matcher {
             {
                 return;
             }
-            let pred_gen = &scratch.pred_gen;
-            if v.program
-                .eval(|p| pred_gen[p as usize] == generation, &mut scratch.stack)
-            {
+            let fired = &scratch.fired;
+            let ops = &self.ops[v.ops.0 as usize..][..v.ops.1 as usize];
+            if program::eval(ops, |p| fired.contains(p), &mut scratch.stack) {
                 out.push(v.rule as usize);
             }
         };
@@ -597,8 +598,8 @@ impl Matcher {
                 }
             }
         }
-        for fi in 0..scratch.fired.len() {
-            let p = scratch.fired[fi];
+        for fi in 0..scratch.fired.members().len() {
+            let p = scratch.fired.members()[fi];
             for &vi in &self.pred_triggers[p as usize] {
                 eval(vi, scratch, out);
             }

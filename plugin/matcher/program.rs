@@ -30,37 +30,43 @@ pub struct Program {
 impl Program {
     /// Runs the program; `pred` answers predicate results. `stack` is scratch space.
     pub fn eval(&self, pred: impl Fn(u32) -> bool, stack: &mut Vec<bool>) -> bool {
-        stack.clear();
-        for op in &self.ops {
-            match *op {
-                Op::Pred(p) => stack.push(pred(p)),
-                Op::Const(b) => stack.push(b),
-                Op::Not => {
-                    let v = stack.pop().unwrap_or(false);
-                    stack.push(!v);
-                }
-                Op::And(n) => {
-                    let at = stack.len() - n as usize;
-                    let v = stack[at..].iter().all(|b| *b);
-                    stack.truncate(at);
-                    stack.push(v);
-                }
-                Op::Or(n) => {
-                    let at = stack.len() - n as usize;
-                    let v = stack[at..].iter().any(|b| *b);
-                    stack.truncate(at);
-                    stack.push(v);
-                }
-                Op::AtLeast(k, n) => {
-                    let at = stack.len() - n as usize;
-                    let v = stack[at..].iter().filter(|b| **b).count() >= k as usize;
-                    stack.truncate(at);
-                    stack.push(v);
-                }
+        eval(&self.ops, pred, stack)
+    }
+}
+
+/// Runs the program `ops` (the matcher keeps all programs in one array, end to end).
+#[inline]
+pub fn eval(ops: &[Op], pred: impl Fn(u32) -> bool, stack: &mut Vec<bool>) -> bool {
+    stack.clear();
+    for op in ops {
+        match *op {
+            Op::Pred(p) => stack.push(pred(p)),
+            Op::Const(b) => stack.push(b),
+            Op::Not => {
+                let v = stack.pop().unwrap_or(false);
+                stack.push(!v);
+            }
+            Op::And(n) => {
+                let at = stack.len() - n as usize;
+                let v = stack[at..].iter().all(|b| *b);
+                stack.truncate(at);
+                stack.push(v);
+            }
+            Op::Or(n) => {
+                let at = stack.len() - n as usize;
+                let v = stack[at..].iter().any(|b| *b);
+                stack.truncate(at);
+                stack.push(v);
+            }
+            Op::AtLeast(k, n) => {
+                let at = stack.len() - n as usize;
+                let v = stack[at..].iter().filter(|b| **b).count() >= k as usize;
+                stack.truncate(at);
+                stack.push(v);
             }
         }
-        stack.pop().unwrap_or(false)
     }
+    stack.pop().unwrap_or(false)
 }
 
 #[cfg(test)]

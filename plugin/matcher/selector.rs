@@ -3,9 +3,11 @@
 //! is read. Event kinds are indexed by channel; kinds that do not name a channel are
 //! checked for every event.
 //!
-//! A channel names tens of kinds (Sysmon: one per event id), so each field a `when`
-//! condition reads is read from the event once, normalized once (lowercased, numbers in
-//! decimal) into [`SelectScratch`], and every kind's condition compares against that.
+//! A channel names tens of kinds (Sysmon: one per event id). Kinds whose whole condition
+//! is a channel and a list of event ids are found with one map probe per event id value;
+//! for the others, each field a `when` condition reads is read from the event once,
+//! normalized once (lowercased, numbers in decimal) into [`SelectScratch`], and every
+//! kind's condition compares against that.
 
 use crate::event::{Document, Scalar};
 use crate::hash::FastMap;
@@ -26,9 +28,24 @@ pub struct SelectorIndex {
     conditions: Vec<Vec<Condition>>,
     /// The distinct fields `when` conditions read.
     fields: Vec<String>,
-    by_channel: FastMap<String, Vec<u32>>,
+    by_channel: FastMap<String, ChannelKinds>,
     unindexed: Vec<u32>,
+    /// `EventID`'s index in `fields`, once a kind is indexed by event id.
+    event_id_field: Option<usize>,
 }
+
+/// The kinds of one channel.
+#[derive(Debug, Default)]
+struct ChannelKinds {
+    /// Kinds whose condition is exactly this channel and an `EventID` value, by that
+    /// value (normalized): selected without checking anything else.
+    by_event_id: FastMap<String, Vec<u32>>,
+    /// The other kinds of the channel: their conditions are checked one by one.
+    other: Vec<u32>,
+}
+
+/// The `when` field of [`ChannelKinds::by_event_id`].
+const EVENT_ID: &str = "EventID";
 
 /// Per-event values of the `when` fields, reused from event to event.
 #[derive(Debug, Default)]
@@ -80,6 +97,17 @@ fn normalize(text: &str, out: &mut Vec<String>, used: &mut usize) {
 }
 
 impl SelectorIndex {
+    /// The index of `when` field `name` in `fields`, added if new.
+    fn field_index(&mut self, name: &str) -> usize {
+        match self.fields.iter().position(|f| f == name) {
+            Some(i) => i,
+            None => {
+                self.fields.push(name.to_string());
+                self.fields.len() - 1
+            }
+        }
+    }
+
     /// Adds a kind (deduplicated) and returns its id.
     pub fn intern(&mut self, kind: &EventKind) -> u32 {
         if let Some(i) = self.kinds.iter().position(|k| k == kind) {
@@ -91,26 +119,40 @@ impl SelectorIndex {
             .when
             .iter()
             .map(|(field, accepted)| Condition {
-                field: match self.fields.iter().position(|f| f == field) {
-                    Some(i) => i,
-                    None => {
-                        self.fields.push(field.clone());
-                        self.fields.len() - 1
-                    }
-                },
+                field: self.field_index(field),
                 accepted: accepted.clone(),
             })
             .collect();
         self.conditions.push(conditions);
+        // Channel and event ids only, all given as text: indexed by event id.
+        let event_ids = match (kind.when.len(), kind.condition(EVENT_ID)) {
+            (2, Some(ids)) => ids
+                .iter()
+                .map(|v| match v {
+                    WhenValue::Text(t) => Some(t.clone()),
+                    WhenValue::Present => None,
+                })
+                .collect::<Option<Vec<String>>>(),
+            _ => None,
+        };
         match kind.condition("Channel") {
             Some(values) if !values.contains(&WhenValue::Present) => {
                 for v in values {
                     if let WhenValue::Text(t) = v {
-                        self.by_channel.entry(t.clone()).or_default().push(id);
+                        let ck = self.by_channel.entry(t.clone()).or_default();
+                        match &event_ids {
+                            Some(ids) => ids.iter().for_each(|e| {
+                                ck.by_event_id.entry(e.clone()).or_default().push(id)
+                            }),
+                            None => ck.other.push(id),
+                        }
                     }
                 }
             }
             _ => self.unindexed.push(id),
+        }
+        if event_ids.is_some() && self.event_id_field.is_none() {
+            self.event_id_field = Some(self.field_index(EVENT_ID));
         }
         id
     }
@@ -148,8 +190,18 @@ impl SelectorIndex {
             if s.channels[..c].contains(&s.channels[c]) {
                 continue;
             }
-            if let Some(ids) = self.by_channel.get(&s.channels[c]) {
-                for &id in ids {
+            if let Some(ck) = self.by_channel.get(&s.channels[c]) {
+                if !ck.by_event_id.is_empty()
+                    && let Some(f) = self.event_id_field
+                {
+                    self.load(f, doc, s);
+                    for v in &s.values[f][..s.used[f]] {
+                        if let Some(ids) = ck.by_event_id.get(v) {
+                            ids.iter().for_each(|&id| hit(id));
+                        }
+                    }
+                }
+                for &id in &ck.other {
                     if self.holds(id, doc, s) {
                         hit(id);
                     }
@@ -163,20 +215,25 @@ impl SelectorIndex {
         }
     }
 
+    /// Reads `when` field `f` of the event into `s.values[f]`, normalized, once per event.
+    fn load(&self, f: usize, doc: &dyn Document, s: &mut SelectScratch) {
+        if s.loaded[f] {
+            return;
+        }
+        s.loaded[f] = true;
+        s.used[f] = 0;
+        let (values, used, buf) = (&mut s.values[f], &mut s.used[f], &mut s.buf);
+        doc.field(&self.fields[f], &mut |v| {
+            if let Some(text) = v.text(buf) {
+                normalize(text, values, used);
+            }
+        });
+    }
+
     /// True when the event satisfies every `when` condition of kind `id`.
     fn holds(&self, id: u32, doc: &dyn Document, s: &mut SelectScratch) -> bool {
         self.conditions[id as usize].iter().all(|c| {
-            if !s.loaded[c.field] {
-                s.loaded[c.field] = true;
-                s.used[c.field] = 0;
-                let (values, used, buf) =
-                    (&mut s.values[c.field], &mut s.used[c.field], &mut s.buf);
-                doc.field(&self.fields[c.field], &mut |v| {
-                    if let Some(text) = v.text(buf) {
-                        normalize(text, values, used);
-                    }
-                });
-            }
+            self.load(c.field, doc, s);
             let values = &s.values[c.field][..s.used[c.field]];
             !values.is_empty()
                 && c.accepted.iter().any(|a| match a {
@@ -184,5 +241,85 @@ impl SelectorIndex {
                     WhenValue::Text(t) => values.iter().any(|v| v == t),
                 })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::json::JsonEvent;
+
+    fn kind(when: &[(&str, &[&str])]) -> EventKind {
+        EventKind {
+            when: when
+                .iter()
+                .map(|(f, vs)| {
+                    let vs = vs
+                        .iter()
+                        .map(|v| match *v {
+                            "*" => WhenValue::Present,
+                            t => WhenValue::Text(t.to_string()),
+                        })
+                        .collect();
+                    (f.to_string(), vs)
+                })
+                .collect(),
+            rename: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn indexed_selection_agrees_with_checking_every_kind() {
+        let sysmon = "microsoft-windows-sysmon/operational";
+        let kinds = [
+            kind(&[("Channel", &[sysmon]), ("EventID", &["1"])]),
+            kind(&[("Channel", &[sysmon]), ("EventID", &["1", "3"])]),
+            kind(&[
+                ("Channel", &[sysmon]),
+                ("EventID", &["3"]),
+                ("Image", &["*"]),
+            ]),
+            kind(&[("Channel", &[sysmon])]),
+            kind(&[("Channel", &[sysmon]), ("EventID", &["*"])]),
+            kind(&[("Channel", &["security"]), ("EventID", &["4688"])]),
+            kind(&[("Provider_Name", &["x"])]),
+        ];
+        let mut index = SelectorIndex::default();
+        for k in &kinds {
+            index.intern(k);
+        }
+        let events = [
+            r#"{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1}"#,
+            r#"{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":3,"Image":"a"}"#,
+            r#"{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":"3"}"#,
+            r#"{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":[7,1]}"#,
+            r#"{"Channel":"Microsoft-Windows-Sysmon/Operational"}"#,
+            r#"{"Channel":["Security","x"],"EventID":4688,"Provider_Name":"X"}"#,
+            r#"{"Channel":"SECURITY","EventID":"4689"}"#,
+            r#"{"EventID":1}"#,
+        ];
+        let mut scratch = SelectScratch::default();
+        let mut selected_total = 0;
+        for e in events {
+            let doc = JsonEvent::parse(e.as_bytes()).unwrap();
+            let mut got = Vec::new();
+            index.kinds_of(&doc, &mut scratch, &mut |k| got.push(k));
+            got.sort_unstable();
+            got.dedup();
+            let mut want = Vec::new();
+            for id in 0..kinds.len() as u32 {
+                scratch.loaded.iter_mut().for_each(|l| *l = false);
+                if index.holds(id, &doc, &mut scratch) {
+                    want.push(id);
+                }
+            }
+            assert_eq!(got, want, "{e}");
+            selected_total += got.len();
+        }
+        // Sysmon 1: kinds 0, 1, 3, 4; Sysmon 3 with Image: 1, 2, 3, 4; ...
+        assert!(
+            selected_total >= 15,
+            "the events select kinds: {selected_total}"
+        );
     }
 }
