@@ -247,6 +247,7 @@ impl FieldBuilder {
             globs.push((glob, pred));
         }
         let mut regexes: Vec<(meta::Regex, Vec<u32>)> = Vec::new();
+        let mut regex_gates: Vec<Gate> = Vec::new();
         let mut unfiltered_regexes = Vec::new();
         let mut regex_sources: Vec<&str> = Vec::new();
         let mut seen: std::collections::HashMap<&str, usize> = Default::default();
@@ -270,13 +271,15 @@ impl FieldBuilder {
                     }
                     seen.insert(source, regexes.len());
                     regexes.push((re, vec![*pred]));
+                    regex_gates.push(Gate::of(source));
                     regex_sources.push(source.as_str());
                 }
                 Err(e) => failures.push((*pred, e.to_string())),
             }
         }
         let raw_prefilter = self.raw_prefilter(&unfiltered_globs, &unfiltered_regexes);
-        let (regex_set, unfiltered_regexes) = RegexSet::split(&regex_sources, unfiltered_regexes);
+        let (regex_set, unfiltered_regexes) =
+            RegexSet::split(&regex_sources, &regex_gates, unfiltered_regexes);
         let ci = LiteralSet::new(std::mem::take(&mut self.ci_lits), true);
         let cs = LiteralSet::new(std::mem::take(&mut self.cs_lits), false);
         (
@@ -285,6 +288,7 @@ impl FieldBuilder {
                 ci,
                 cs,
                 regexes,
+                regex_gates,
                 unfiltered_regexes,
                 regex_set,
                 raw_prefilter,
@@ -308,6 +312,8 @@ pub struct FieldScanner {
     ci: Option<LiteralSet>,
     cs: Option<LiteralSet>,
     regexes: Vec<(meta::Regex, Vec<u32>)>,
+    /// Per regex: cheap conditions every value it matches meets.
+    regex_gates: Vec<Gate>,
     /// Regexes without required literals, run one by one on every value.
     unfiltered_regexes: Vec<u32>,
     /// Regexes without required literals, merged: run once on every value.
@@ -357,13 +363,19 @@ struct RegexSet {
     set: meta::Regex,
     /// Per pattern of `set`: its index in the scanner's regexes.
     members: Vec<u32>,
+    /// The shortest match of any member, in bytes: shorter values are not searched.
+    min_len: usize,
 }
 
 impl RegexSet {
     /// Splits the unfiltered regexes into a merged set (when at least two may join, and
     /// the set builds) and those left to run one by one. `sources[r]` is regex `r`'s
     /// source.
-    fn split(sources: &[&str], unfiltered: Vec<u32>) -> (Option<RegexSet>, Vec<u32>) {
+    fn split(
+        sources: &[&str],
+        gates: &[Gate],
+        unfiltered: Vec<u32>,
+    ) -> (Option<RegexSet>, Vec<u32>) {
         let (members, singles): (Vec<u32>, Vec<u32>) = unfiltered
             .into_iter()
             .partition(|&r| small_automaton(sources[r as usize]));
@@ -382,7 +394,21 @@ impl RegexSet {
             )
             .build_many(&patterns);
         match built {
-            Ok(set) => (Some(RegexSet { set, members }), singles),
+            Ok(set) => {
+                let min_len = members
+                    .iter()
+                    .map(|&r| gates[r as usize].min_len as usize)
+                    .min()
+                    .unwrap_or(0);
+                (
+                    Some(RegexSet {
+                        set,
+                        members,
+                        min_len,
+                    }),
+                    singles,
+                )
+            }
             Err(_) => {
                 let mut all = singles;
                 all.extend(members);
@@ -569,11 +595,13 @@ impl FieldScanner {
         });
         each_candidate(&mut scratch.regexes, &self.unfiltered_regexes, |r| {
             let (re, preds) = &self.regexes[r as usize];
-            if re.is_match(hay) {
+            if self.regex_gates[r as usize].admits(hay) && re.is_match(hay) {
                 preds.iter().for_each(|p| hit(*p));
             }
         });
-        if let Some(rs) = &self.regex_set {
+        if let Some(rs) = &self.regex_set
+            && hay.len() >= rs.min_len
+        {
             let n = rs.set.pattern_len();
             let matched = match &mut scratch.patterns {
                 Some(p) if p.capacity() >= n => p,
@@ -608,28 +636,118 @@ fn each_candidate(found: &mut Vec<u32>, always: &[u32], mut verify: impl FnMut(u
 /// prefixes or suffixes of the parsed regex, whichever set has the longer shortest
 /// literal.
 fn required_literals(source: &str) -> Option<Vec<Vec<u8>>> {
+    // The whole regex's two sets only: taking a rarer part of a concatenation (below)
+    // measured no better on the SigmaHQ corpus (more literals in the shared pass).
+    literal_sets(source)?
+        .into_iter()
+        .filter(|(whole, shortest, _)| *whole && *shortest >= 2)
+        .max_by_key(|(_, shortest, out)| (*shortest, std::cmp::Reverse(out.len())))
+        .map(|(_, _, out)| out)
+}
+
+/// Finite sets of literals one of which every match of `source` contains, each with
+/// whether it comes from the whole regex and its shortest literal's length,
+/// ASCII-lowercased: the prefixes and the suffixes of the whole regex, and those of each
+/// part of a top-level concatenation (every match
+/// contains a match of each part: in `[0-9]{1,3}\.[0-9]{1,3}` the dot). `None` when the
+/// regex does not parse.
+fn literal_sets(source: &str) -> Option<Vec<(bool, usize, Vec<Vec<u8>>)>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    use regex_syntax::hir::{Hir, HirKind};
     let hir = regex_syntax::ParserBuilder::new()
         .nest_limit(100)
         .build()
         .parse(source)
         .ok()?;
-    let best = [ExtractKind::Prefix, ExtractKind::Suffix]
-        .into_iter()
-        .filter_map(|kind| {
-            let seq = Extractor::new().kind(kind).extract(&hir);
-            let lits = seq.literals()?;
+    let mut top = &hir;
+    while let HirKind::Capture(c) = top.kind() {
+        top = &c.sub;
+    }
+    let parts: Vec<&Hir> = match top.kind() {
+        HirKind::Concat(subs) => std::iter::once(&hir).chain(subs.iter()).collect(),
+        _ => vec![&hir],
+    };
+    let mut sets = Vec::new();
+    for (i, part) in parts.into_iter().enumerate() {
+        for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
+            let seq = Extractor::new().kind(kind).extract(part);
+            let Some(lits) = seq.literals() else { continue };
             let mut out: Vec<Vec<u8>> = lits
                 .iter()
                 .map(|l| l.as_bytes().to_ascii_lowercase())
                 .collect();
             out.sort();
             out.dedup();
-            let shortest = out.iter().map(Vec::len).min()?;
-            (shortest >= 2).then_some((shortest, out))
-        })
-        .max_by_key(|(shortest, out)| (*shortest, std::cmp::Reverse(out.len())))?;
-    Some(best.1)
+            if let Some(shortest) = out.iter().map(Vec::len).min() {
+                sets.push((i == 0, shortest, out));
+            }
+        }
+    }
+    Some(sets)
+}
+
+/// Cheap conditions every value a regex matches meets, checked before running it: at
+/// least its shortest match's length (`.{1000,}`, `\s[a-f0-9]{64}\s...` rule out most
+/// values by length alone), and, when its only required literals are single bytes (too
+/// common for the literal pass, as in `\{.*\{.*\{`), one of at most three non-letter
+/// ASCII bytes (found with `memchr`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Gate {
+    min_len: u32,
+    /// One of `bytes[..n_bytes]` occurs in every match (none: no such condition).
+    bytes: [u8; 3],
+    n_bytes: u8,
+}
+
+impl Gate {
+    fn of(source: &str) -> Gate {
+        let min_len = regex_syntax::ParserBuilder::new()
+            .nest_limit(100)
+            .build()
+            .parse(source)
+            .ok()
+            .and_then(|h| h.properties().minimum_len())
+            .unwrap_or(0);
+        // The smallest set of first bytes among the literal sets: any occurrence of a
+        // literal is an occurrence of its first byte. Letters are left out (the value is
+        // searched as written, not lowercased), non-ASCII too (case folding).
+        let bytes = literal_sets(source)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, shortest, _)| *shortest >= 1)
+            .filter_map(|(_, _, lits)| {
+                let mut first: Vec<u8> = lits.iter().filter_map(|l| l.first().copied()).collect();
+                first.sort_unstable();
+                first.dedup();
+                (first.len() <= 3
+                    && first
+                        .iter()
+                        .all(|b| b.is_ascii() && !b.is_ascii_alphabetic()))
+                .then_some(first)
+            })
+            .min_by_key(Vec::len)
+            .unwrap_or_default();
+        let mut gate = Gate {
+            min_len: u32::try_from(min_len).unwrap_or(u32::MAX),
+            bytes: [0; 3],
+            n_bytes: bytes.len() as u8,
+        };
+        gate.bytes[..bytes.len()].copy_from_slice(&bytes);
+        gate
+    }
+
+    /// False when no value like `hay` can match.
+    #[inline]
+    fn admits(&self, hay: &[u8]) -> bool {
+        hay.len() >= self.min_len as usize
+            && match self.bytes[..self.n_bytes as usize] {
+                [] => true,
+                [a] => memchr::memchr(a, hay).is_some(),
+                [a, b] => memchr::memchr2(a, b, hay).is_some(),
+                [a, b, c] => memchr::memchr3(a, b, c, hay).is_some(),
+                _ => true,
+            }
+    }
 }
 
 /// A value's parses, made on first need by the checks of one scanner.
@@ -788,7 +906,8 @@ mod tests {
             .iter()
             .map(|s| meta::Regex::new(s).unwrap())
             .collect();
-        let (set, alone) = RegexSet::split(&sources, (0..sources.len() as u32).collect());
+        let gates: Vec<Gate> = sources.iter().map(|s| Gate::of(s)).collect();
+        let (set, alone) = RegexSet::split(&sources, &gates, (0..sources.len() as u32).collect());
         let set = set.expect("six small regexes merge");
         assert_eq!(alone, [5, 6]);
         let texts = [
@@ -823,5 +942,49 @@ mod tests {
             hits += got.len();
         }
         assert!(hits >= 8, "the texts exercise the set: {hits} matches");
+    }
+
+    #[test]
+    fn regex_gates_never_reject_a_value_the_regex_matches() {
+        // (regex, expected gate, texts that match, texts that do not)
+        type Case<'a> = (&'a str, usize, &'a [u8], &'a [&'a str], &'a [&'a str]);
+        let cases: [Case; 6] = [
+            (r".{10,}", 10, b"", &["0123456789"], &["012345678"]),
+            (r"\{.*\{", 2, b"{", &["a{b{c"], &["a{b", "ab"]),
+            (r"\+.*\+|\^.*\^", 2, b"+^", &["1+2+3", "^x^"], &["1+2^"]),
+            // Letters give no byte gate (the value is not lowercased for it).
+            (r"(?i)a.*b", 2, b"", &["A-B"], &["b a"]),
+            // The dot of the middle part is required.
+            (
+                r"[0-9]{1,3}\.[0-9]{1,3}",
+                3,
+                b".",
+                &["1.2", "10.20.30.40"],
+                &["1.x", "12"],
+            ),
+            // A required byte from the middle of a concatenation.
+            (
+                r"(?i)\.exe\s+[^x]{0,4}werfault\.exe",
+                17,
+                b".",
+                &["a.EXE  werfault.exe"],
+                &["a.exe werfaul.exe"],
+            ),
+        ];
+        for (re, min_len, bytes, yes, no) in cases {
+            let gate = Gate::of(re);
+            assert_eq!(gate.min_len as usize, min_len, "{re}");
+            assert_eq!(&gate.bytes[..gate.n_bytes as usize], bytes, "{re}");
+            let compiled = meta::Regex::new(re).unwrap();
+            for t in yes.iter().chain(no) {
+                let matched = compiled.is_match(t);
+                assert_eq!(matched, yes.contains(t), "{re} on {t}");
+                assert!(
+                    !matched || gate.admits(t.as_bytes()),
+                    "{re} gate rejects {t}"
+                );
+            }
+            assert!(!gate.admits(b""), "{re}: the empty value is ruled out");
+        }
     }
 }
