@@ -645,13 +645,17 @@ fn required_literals(source: &str) -> Option<Vec<Vec<u8>>> {
         .map(|(_, _, out)| out)
 }
 
+/// A finite set of literals one of which every match contains: (from the whole regex,
+/// shortest literal's length, the literals ASCII-lowercased).
+type LiteralSetOf = (bool, usize, Vec<Vec<u8>>);
+
 /// Finite sets of literals one of which every match of `source` contains, each with
 /// whether it comes from the whole regex and its shortest literal's length,
 /// ASCII-lowercased: the prefixes and the suffixes of the whole regex, and those of each
 /// part of a top-level concatenation (every match
 /// contains a match of each part: in `[0-9]{1,3}\.[0-9]{1,3}` the dot). `None` when the
 /// regex does not parse.
-fn literal_sets(source: &str) -> Option<Vec<(bool, usize, Vec<Vec<u8>>)>> {
+fn literal_sets(source: &str) -> Option<Vec<LiteralSetOf>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     use regex_syntax::hir::{Hir, HirKind};
     let hir = regex_syntax::ParserBuilder::new()
