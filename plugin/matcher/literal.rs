@@ -192,11 +192,44 @@ enum Walker {
     Nfa(nfa::contiguous::NFA),
 }
 
+/// Per pattern, its targets, in one array indexed by offsets: a match reads one place
+/// instead of following a pointer into a vector per pattern.
+struct Targets {
+    /// Pattern `p`'s targets are `all[starts[p]..starts[p + 1]]`, encoded ([`encode`]).
+    starts: Vec<u32>,
+    all: Vec<u32>,
+}
+
+impl Targets {
+    fn new(per_pattern: &[Vec<Target>]) -> Targets {
+        let mut starts = Vec::with_capacity(per_pattern.len() + 1);
+        let mut all = Vec::new();
+        for ts in per_pattern {
+            starts.push(all.len() as u32);
+            all.extend(ts.iter().map(|t| encode(*t)));
+        }
+        starts.push(all.len() as u32);
+        Targets { starts, all }
+    }
+
+    fn patterns(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    #[inline]
+    fn each(&self, pattern: usize, hit: &mut dyn FnMut(Target)) {
+        let (a, b) = (self.starts[pattern], self.starts[pattern + 1]);
+        self.all[a as usize..b as usize]
+            .iter()
+            .for_each(|w| hit(decode(*w)));
+    }
+}
+
 /// The unanchored literals of a set.
 struct Automaton {
     walker: Walker,
     prefilter: Option<packed::Searcher>,
-    targets: Vec<Vec<Target>>,
+    targets: Targets,
 }
 
 impl Automaton {
@@ -248,12 +281,12 @@ impl Automaton {
         Some(Automaton {
             walker,
             prefilter,
-            targets,
+            targets: Targets::new(&targets),
         })
     }
 
     fn len(&self) -> usize {
-        self.targets.len()
+        self.targets.patterns()
     }
 
     fn scan(&self, hay: &[u8], hit: &mut dyn FnMut(Target)) {
@@ -277,7 +310,7 @@ impl Automaton {
 fn walk<A: aho_corasick::automaton::Automaton>(
     aut: &A,
     hay: &[u8],
-    targets: &[Vec<Target>],
+    targets: &Targets,
     hit: &mut dyn FnMut(Target),
 ) {
     let Ok(mut sid) = aut.start_state(Anchored::No) else {
@@ -285,9 +318,7 @@ fn walk<A: aho_corasick::automaton::Automaton>(
     };
     let mut report = |sid| {
         for i in 0..aut.match_len(sid) {
-            targets[aut.match_pattern(sid, i).as_usize()]
-                .iter()
-                .for_each(|t| hit(*t));
+            targets.each(aut.match_pattern(sid, i).as_usize(), hit);
         }
     };
     if aut.is_match(sid) {

@@ -16,6 +16,7 @@
 
 pub mod field;
 pub mod glob;
+pub mod lists;
 pub mod literal;
 pub mod marks;
 pub mod program;
@@ -31,6 +32,7 @@ use crate::rule::condition::Expr;
 use crate::rule::detection::{FieldTest, SearchExpr};
 
 use field::{FieldBuilder, FieldScanner, ScanScratch, Value};
+use lists::Lists;
 use marks::Marks;
 use program::Op;
 use selector::{SelectScratch, SelectorIndex};
@@ -99,11 +101,11 @@ pub struct Matcher {
     /// The programs of all variants, laid end to end (see [`Variant::ops`]).
     ops: Vec<Op>,
     /// Per kind: variants with no trigger set (always evaluated on that kind).
-    kind_always: Vec<Vec<u32>>,
+    kind_always: Lists,
     /// Per kind: every field its variants read.
     kind_fields: Vec<Vec<u32>>,
     /// Per predicate: the variants it triggers.
-    pred_triggers: Vec<Vec<u32>>,
+    pred_triggers: Lists,
     selectors: SelectorIndex,
     fields: Vec<FieldScanner>,
     /// Per scanner: its field name's id (scanners of one name share an id).
@@ -418,9 +420,9 @@ impl Matcher {
             Matcher {
                 variants,
                 ops,
-                kind_always,
+                kind_always: Lists::new(&kind_always),
                 kind_fields,
-                pred_triggers,
+                pred_triggers: Lists::new(&pred_triggers),
                 selectors,
                 fields,
                 field_names,
@@ -592,15 +594,13 @@ impl Matcher {
         };
         for ki in 0..scratch.kinds.len() {
             let k = scratch.kinds[ki] as usize;
-            if let Some(always) = self.kind_always.get(k) {
-                for &vi in always {
-                    eval(vi, scratch, out);
-                }
+            for &vi in self.kind_always.get(k) {
+                eval(vi, scratch, out);
             }
         }
         for fi in 0..scratch.fired.members().len() {
             let p = scratch.fired.members()[fi];
-            for &vi in &self.pred_triggers[p as usize] {
+            for &vi in self.pred_triggers.get(p as usize) {
                 eval(vi, scratch, out);
             }
         }
