@@ -53,8 +53,8 @@ pub enum Anchor {
 /// through memory), and the root's children are a direct 256-entry table.
 ///
 /// A record at offset `o`: `data[o]` holds the edge count (low 9 bits: at most 256) and
-/// the target count (the bits above); then two words per edge, its byte and the child's offset, sorted
-/// by byte; then one word per target ([`encode`]).
+/// the target count (the bits above); then two words per edge, its byte and the child's
+/// offset, sorted by byte; then one word per target ([`encode`]).
 struct Trie {
     data: Vec<u32>,
     /// The root's child offset per byte, `NO_CHILD` where none.
