@@ -170,9 +170,35 @@ const B64_TEXTS: &[&str] = &[
 ];
 const B64_WORDS: &[&str] = &["cmd", "whoami", "ä cmd", "CMD", "ab"];
 
+// The last six exercise the regex gates (shortest match, required bytes) and the merged
+// regex sets, in and out of them.
 const REGEXES: &[&str] = &[
-    "a", "^a", "a$", "[äÄ]", "c.d", "^$", "\\\\", "-|/", "\\d", "^[A-Z]", "é", "(?i)cmd", "a.*b",
-    "^.{2}$", "\\*", "\\.exe$", "^\\s", "ß", "^b", "K",
+    "a",
+    "^a",
+    "a$",
+    "[äÄ]",
+    "c.d",
+    "^$",
+    "\\\\",
+    "-|/",
+    "\\d",
+    "^[A-Z]",
+    "é",
+    "(?i)cmd",
+    "a.*b",
+    "^.{2}$",
+    "\\*",
+    "\\.exe$",
+    "^\\s",
+    "ß",
+    "^b",
+    "K",
+    "\\*.*\\*",
+    ".{6,}",
+    ".{20,}",
+    "\\*|-",
+    "x\\s*1",
+    "1.*1.*1.*1.*1.*1",
 ];
 
 const CIDRS: &[&str] = &[
