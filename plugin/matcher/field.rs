@@ -28,6 +28,7 @@
 
 use aho_corasick::{AhoCorasick, packed};
 use regex_automata::meta;
+use regex_syntax::hir::{Hir, HirKind};
 
 use crate::event::{Document, Scalar};
 use crate::rule::detection::{Anchor, Cidr, CmpOp, Matcher, TimePart};
@@ -250,6 +251,7 @@ impl FieldBuilder {
         let mut regex_gates: Vec<Gate> = Vec::new();
         let mut unfiltered_regexes = Vec::new();
         let mut regex_sources: Vec<&str> = Vec::new();
+        let mut regex_small: Vec<bool> = Vec::new();
         let mut seen: std::collections::HashMap<&str, usize> = Default::default();
         for (source, pred) in &self.regexes {
             if let Some(&i) = seen.get(source.as_str()) {
@@ -262,7 +264,8 @@ impl FieldBuilder {
             {
                 Ok(re) => {
                     let i = regexes.len() as u32;
-                    match required_literals(source) {
+                    let shape = RegexShape::of(source);
+                    match shape.required {
                         Some(lits) => self.ci_lits.extend(
                             lits.into_iter()
                                 .map(|l| (l, LitAnchor::Contains, Target::Regex(i))),
@@ -271,15 +274,20 @@ impl FieldBuilder {
                     }
                     seen.insert(source, regexes.len());
                     regexes.push((re, vec![*pred]));
-                    regex_gates.push(Gate::of(source));
+                    regex_gates.push(shape.gate);
+                    regex_small.push(shape.small);
                     regex_sources.push(source.as_str());
                 }
                 Err(e) => failures.push((*pred, e.to_string())),
             }
         }
         let raw_prefilter = self.raw_prefilter(&unfiltered_globs, &unfiltered_regexes);
-        let (regex_set, unfiltered_regexes) =
-            RegexSet::split(&regex_sources, &regex_gates, unfiltered_regexes);
+        let (regex_set, unfiltered_regexes) = RegexSet::split(
+            &regex_sources,
+            &regex_small,
+            &regex_gates,
+            unfiltered_regexes,
+        );
         let ci = LiteralSet::new(std::mem::take(&mut self.ci_lits), true);
         let cs = LiteralSet::new(std::mem::take(&mut self.cs_lits), false);
         (
@@ -369,16 +377,16 @@ struct RegexSet {
 
 impl RegexSet {
     /// Splits the unfiltered regexes into a merged set (when at least two may join, and
-    /// the set builds) and those left to run one by one. `sources[r]` is regex `r`'s
-    /// source.
+    /// the set builds) and those left to run one by one. `sources[r]`, `small[r]` and
+    /// `gates[r]` are regex `r`'s source, [`RegexShape::small`] and gate.
     fn split(
         sources: &[&str],
+        small: &[bool],
         gates: &[Gate],
         unfiltered: Vec<u32>,
     ) -> (Option<RegexSet>, Vec<u32>) {
-        let (members, singles): (Vec<u32>, Vec<u32>) = unfiltered
-            .into_iter()
-            .partition(|&r| small_automaton(sources[r as usize]));
+        let (members, singles): (Vec<u32>, Vec<u32>) =
+            unfiltered.into_iter().partition(|&r| small[r as usize]);
         if members.len() < 2 {
             let mut all = singles;
             all.extend(members);
@@ -421,8 +429,7 @@ impl RegexSet {
 
 /// True when a regex's automaton stays small in a merged set: no counted repetition
 /// above [`SET_MAX_REPEAT`] and at most [`SET_MAX_UNBOUNDED`] unbounded repetitions.
-fn small_automaton(source: &str) -> bool {
-    use regex_syntax::hir::{Hir, HirKind};
+fn small_automaton(hir: &Hir) -> bool {
     fn walk(h: &Hir, unbounded: &mut usize) -> bool {
         match h.kind() {
             HirKind::Repetition(r) => {
@@ -438,15 +445,8 @@ fn small_automaton(source: &str) -> bool {
             _ => true,
         }
     }
-    let Ok(hir) = regex_syntax::ParserBuilder::new()
-        .nest_limit(100)
-        .build()
-        .parse(source)
-    else {
-        return false;
-    };
     let mut unbounded = 0;
-    walk(&hir, &mut unbounded) && unbounded <= SET_MAX_UNBOUNDED
+    walk(hir, &mut unbounded) && unbounded <= SET_MAX_UNBOUNDED
 }
 
 /// Reusable per-scan state.
@@ -630,19 +630,47 @@ fn each_candidate(found: &mut Vec<u32>, always: &[u32], mut verify: impl FnMut(u
     found.iter().for_each(|c| verify(*c));
 }
 
-/// Literals one of which every match of the regex `source` contains, ASCII-lowercased
-/// (a necessary condition for the case-folding literal pass), or `None` when the regex
-/// has no such finite set of literals of at least two bytes. Taken from the literal
-/// prefixes or suffixes of the parsed regex, whichever set has the longer shortest
-/// literal.
-fn required_literals(source: &str) -> Option<Vec<Vec<u8>>> {
-    // The whole regex's two sets only: taking a rarer part of a concatenation (below)
-    // measured no better on the SigmaHQ corpus (more literals in the shared pass).
-    literal_sets(source)?
-        .into_iter()
-        .filter(|(whole, shortest, _)| *whole && *shortest >= 2)
-        .max_by_key(|(_, shortest, out)| (*shortest, std::cmp::Reverse(out.len())))
-        .map(|(_, _, out)| out)
+/// What compiling reads off one regex's syntax tree, parsed once.
+struct RegexShape {
+    /// Literals one of which every match contains, ASCII-lowercased (a necessary
+    /// condition for the case-folding literal pass), or `None` when the regex has no such
+    /// finite set of literals of at least two bytes. Taken from the literal prefixes or
+    /// suffixes of the whole regex, whichever set has the longer shortest literal.
+    required: Option<Vec<Vec<u8>>>,
+    gate: Gate,
+    /// Its automaton stays small in a merged set ([`small_automaton`]).
+    small: bool,
+}
+
+impl RegexShape {
+    /// The shape of `source`; a regex that does not parse here gets no literals, an open
+    /// gate and no place in a merged set.
+    fn of(source: &str) -> RegexShape {
+        let parsed = regex_syntax::ParserBuilder::new()
+            .nest_limit(100)
+            .build()
+            .parse(source);
+        let Ok(hir) = parsed else {
+            return RegexShape {
+                required: None,
+                gate: Gate::default(),
+                small: false,
+            };
+        };
+        let sets = literal_sets(&hir);
+        // The whole regex's two sets only: taking a rarer part of a concatenation
+        // measured no better on the SigmaHQ corpus (more literals in the shared pass).
+        let required = sets
+            .iter()
+            .filter(|(whole, shortest, _)| *whole && *shortest >= 2)
+            .max_by_key(|(_, shortest, out)| (*shortest, std::cmp::Reverse(out.len())))
+            .map(|(_, _, out)| out.clone());
+        RegexShape {
+            required,
+            gate: Gate::of(&hir, &sets),
+            small: small_automaton(&hir),
+        }
+    }
 }
 
 /// A finite set of literals one of which every match contains: (from the whole regex,
@@ -653,23 +681,16 @@ type LiteralSetOf = (bool, usize, Vec<Vec<u8>>);
 /// whether it comes from the whole regex and its shortest literal's length,
 /// ASCII-lowercased: the prefixes and the suffixes of the whole regex, and those of each
 /// part of a top-level concatenation (every match
-/// contains a match of each part: in `[0-9]{1,3}\.[0-9]{1,3}` the dot). `None` when the
-/// regex does not parse.
-fn literal_sets(source: &str) -> Option<Vec<LiteralSetOf>> {
+/// contains a match of each part: in `[0-9]{1,3}\.[0-9]{1,3}` the dot).
+fn literal_sets(hir: &Hir) -> Vec<LiteralSetOf> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    use regex_syntax::hir::{Hir, HirKind};
-    let hir = regex_syntax::ParserBuilder::new()
-        .nest_limit(100)
-        .build()
-        .parse(source)
-        .ok()?;
-    let mut top = &hir;
+    let mut top = hir;
     while let HirKind::Capture(c) = top.kind() {
         top = &c.sub;
     }
     let parts: Vec<&Hir> = match top.kind() {
-        HirKind::Concat(subs) => std::iter::once(&hir).chain(subs.iter()).collect(),
-        _ => vec![&hir],
+        HirKind::Concat(subs) => std::iter::once(hir).chain(subs.iter()).collect(),
+        _ => vec![hir],
     };
     let mut sets = Vec::new();
     for (i, part) in parts.into_iter().enumerate() {
@@ -687,7 +708,7 @@ fn literal_sets(source: &str) -> Option<Vec<LiteralSetOf>> {
             }
         }
     }
-    Some(sets)
+    sets
 }
 
 /// Cheap conditions every value a regex matches meets, checked before running it: at
@@ -704,20 +725,14 @@ struct Gate {
 }
 
 impl Gate {
-    fn of(source: &str) -> Gate {
-        let min_len = regex_syntax::ParserBuilder::new()
-            .nest_limit(100)
-            .build()
-            .parse(source)
-            .ok()
-            .and_then(|h| h.properties().minimum_len())
-            .unwrap_or(0);
+    /// The gate of the regex `hir`, whose literal sets are `sets` ([`literal_sets`]).
+    fn of(hir: &Hir, sets: &[LiteralSetOf]) -> Gate {
+        let min_len = hir.properties().minimum_len().unwrap_or(0);
         // The smallest set of first bytes among the literal sets: any occurrence of a
         // literal is an occurrence of its first byte. Letters are left out (the value is
         // searched as written, not lowercased), non-ASCII too (case folding).
-        let bytes = literal_sets(source)
-            .unwrap_or_default()
-            .into_iter()
+        let bytes = sets
+            .iter()
             .filter(|(_, shortest, _)| *shortest >= 1)
             .filter_map(|(_, _, lits)| {
                 let mut first: Vec<u8> = lits.iter().filter_map(|l| l.first().copied()).collect();
@@ -864,7 +879,7 @@ mod tests {
             (r"(?i)cmd\s+/c", Some(&["cmd"]), &["CMD  /C"], &["cm /c"]),
         ];
         for (re, want, yes, no) in cases {
-            let got = required_literals(re);
+            let got = RegexShape::of(re).required;
             let want: Option<Vec<Vec<u8>>> =
                 want.map(|w| w.iter().map(|l| l.as_bytes().to_vec()).collect());
             assert_eq!(got, want, "{re}");
@@ -897,21 +912,18 @@ mod tests {
             r"\+.*\+.*\+.*\+.*\+.*\+",
             r"\bx\b",
         ];
-        assert!(small_automaton(sources[0]) && small_automaton(sources[3]));
-        assert!(
-            !small_automaton(sources[5]),
-            "counted repetition above the cap"
-        );
-        assert!(
-            !small_automaton(sources[6]),
-            "more unbounded repetitions than the cap"
-        );
+        let shapes: Vec<RegexShape> = sources.iter().map(|s| RegexShape::of(s)).collect();
+        assert!(shapes[0].small && shapes[3].small);
+        assert!(!shapes[5].small, "counted repetition above the cap");
+        assert!(!shapes[6].small, "more unbounded repetitions than the cap");
         let singles: Vec<meta::Regex> = sources
             .iter()
             .map(|s| meta::Regex::new(s).unwrap())
             .collect();
-        let gates: Vec<Gate> = sources.iter().map(|s| Gate::of(s)).collect();
-        let (set, alone) = RegexSet::split(&sources, &gates, (0..sources.len() as u32).collect());
+        let small: Vec<bool> = shapes.iter().map(|s| s.small).collect();
+        let gates: Vec<Gate> = shapes.iter().map(|s| s.gate).collect();
+        let all = (0..sources.len() as u32).collect();
+        let (set, alone) = RegexSet::split(&sources, &small, &gates, all);
         let set = set.expect("six small regexes merge");
         assert_eq!(alone, [5, 6]);
         let texts = [
@@ -976,7 +988,7 @@ mod tests {
             ),
         ];
         for (re, min_len, bytes, yes, no) in cases {
-            let gate = Gate::of(re);
+            let gate = RegexShape::of(re).gate;
             assert_eq!(gate.min_len as usize, min_len, "{re}");
             assert_eq!(&gate.bytes[..gate.n_bytes as usize], bytes, "{re}");
             let compiled = meta::Regex::new(re).unwrap();

@@ -1,4 +1,5 @@
-//! Lists of ids per index (which variants a predicate triggers), in one array.
+//! Lists of ids per index (which variants a predicate triggers, which targets a literal
+//! pattern has), in one array.
 //!
 //! A `Vec<Vec<u32>>` costs a pointer chase per lookup into a separate allocation; the
 //! matcher reads these lists for every predicate that fires, so they are laid end to end
@@ -25,11 +26,21 @@ impl Lists {
         Lists { starts, items }
     }
 
+    /// The number of lists.
+    pub fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    /// True when there is no list.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// List `i` (empty past the end).
     #[inline]
     pub fn get(&self, i: usize) -> &[u32] {
-        match (self.starts.get(i), self.starts.get(i + 1)) {
-            (Some(&a), Some(&b)) => &self.items[a as usize..b as usize],
+        match self.starts.get(i..i + 2) {
+            Some(&[a, b]) => &self.items[a as usize..b as usize],
             _ => &[],
         }
     }
@@ -46,7 +57,8 @@ mod tests {
         for (i, l) in lists.iter().enumerate() {
             assert_eq!(laid.get(i), l.as_slice());
         }
+        assert_eq!(laid.len(), 4);
         assert!(laid.get(4).is_empty() && laid.get(99).is_empty());
-        assert!(Lists::new(&[]).get(0).is_empty());
+        assert!(Lists::new(&[]).get(0).is_empty() && Lists::new(&[]).is_empty());
     }
 }

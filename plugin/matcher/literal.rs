@@ -25,6 +25,8 @@ use std::collections::HashMap;
 
 use crate::hash::FastMap;
 
+use super::lists::Lists;
+
 use aho_corasick::{Anchored, MatchKind, dfa, nfa, packed};
 
 /// What a literal match means.
@@ -192,44 +194,13 @@ enum Walker {
     Nfa(nfa::contiguous::NFA),
 }
 
-/// Per pattern, its targets, in one array indexed by offsets: a match reads one place
-/// instead of following a pointer into a vector per pattern.
-struct Targets {
-    /// Pattern `p`'s targets are `all[starts[p]..starts[p + 1]]`, encoded ([`encode`]).
-    starts: Vec<u32>,
-    all: Vec<u32>,
-}
-
-impl Targets {
-    fn new(per_pattern: &[Vec<Target>]) -> Targets {
-        let mut starts = Vec::with_capacity(per_pattern.len() + 1);
-        let mut all = Vec::new();
-        for ts in per_pattern {
-            starts.push(all.len() as u32);
-            all.extend(ts.iter().map(|t| encode(*t)));
-        }
-        starts.push(all.len() as u32);
-        Targets { starts, all }
-    }
-
-    fn patterns(&self) -> usize {
-        self.starts.len() - 1
-    }
-
-    #[inline]
-    fn each(&self, pattern: usize, hit: &mut dyn FnMut(Target)) {
-        let (a, b) = (self.starts[pattern], self.starts[pattern + 1]);
-        self.all[a as usize..b as usize]
-            .iter()
-            .for_each(|w| hit(decode(*w)));
-    }
-}
-
 /// The unanchored literals of a set.
 struct Automaton {
     walker: Walker,
     prefilter: Option<packed::Searcher>,
-    targets: Targets,
+    /// Per pattern, its targets ([`encode`]d), laid end to end: a match reads one place
+    /// instead of following a pointer into a vector per pattern.
+    targets: Lists,
 }
 
 impl Automaton {
@@ -281,12 +252,17 @@ impl Automaton {
         Some(Automaton {
             walker,
             prefilter,
-            targets: Targets::new(&targets),
+            targets: Lists::new(
+                &targets
+                    .iter()
+                    .map(|ts| ts.iter().map(|t| encode(*t)).collect())
+                    .collect::<Vec<Vec<u32>>>(),
+            ),
         })
     }
 
     fn len(&self) -> usize {
-        self.targets.patterns()
+        self.targets.len()
     }
 
     fn scan(&self, hay: &[u8], hit: &mut dyn FnMut(Target)) {
@@ -310,7 +286,7 @@ impl Automaton {
 fn walk<A: aho_corasick::automaton::Automaton>(
     aut: &A,
     hay: &[u8],
-    targets: &Targets,
+    targets: &Lists,
     hit: &mut dyn FnMut(Target),
 ) {
     let Ok(mut sid) = aut.start_state(Anchored::No) else {
@@ -318,7 +294,10 @@ fn walk<A: aho_corasick::automaton::Automaton>(
     };
     let mut report = |sid| {
         for i in 0..aut.match_len(sid) {
-            targets.each(aut.match_pattern(sid, i).as_usize(), hit);
+            targets
+                .get(aut.match_pattern(sid, i).as_usize())
+                .iter()
+                .for_each(|w| hit(decode(*w)));
         }
     };
     if aut.is_match(sid) {

@@ -21,20 +21,8 @@ pub enum Op {
     AtLeast(u32, u32),
 }
 
-/// A compiled condition.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Program {
-    pub ops: Vec<Op>,
-}
-
-impl Program {
-    /// Runs the program; `pred` answers predicate results. `stack` is scratch space.
-    pub fn eval(&self, pred: impl Fn(u32) -> bool, stack: &mut Vec<bool>) -> bool {
-        eval(&self.ops, pred, stack)
-    }
-}
-
-/// Runs the program `ops` (the matcher keeps all programs in one array, end to end).
+/// Runs the program `ops` (the matcher keeps all programs in one array, end to end);
+/// `pred` answers predicate results, `stack` is scratch space.
 #[inline]
 pub fn eval(ops: &[Op], pred: impl Fn(u32) -> bool, stack: &mut Vec<bool>) -> bool {
     stack.clear();
@@ -76,26 +64,22 @@ mod tests {
     #[test]
     fn evaluates_postfix() {
         // (p0 and not p1) or p2
-        let p = Program {
-            ops: vec![
-                Op::Pred(0),
-                Op::Pred(1),
-                Op::Not,
-                Op::And(2),
-                Op::Pred(2),
-                Op::Or(2),
-            ],
-        };
+        let p = [
+            Op::Pred(0),
+            Op::Pred(1),
+            Op::Not,
+            Op::And(2),
+            Op::Pred(2),
+            Op::Or(2),
+        ];
         let mut stack = Vec::new();
-        let run = |bits: [bool; 3], stack: &mut Vec<bool>| p.eval(|i| bits[i as usize], stack);
+        let run = |bits: [bool; 3], stack: &mut Vec<bool>| eval(&p, |i| bits[i as usize], stack);
         assert!(run([true, false, false], &mut stack));
         assert!(!run([true, true, false], &mut stack));
         assert!(run([false, true, true], &mut stack));
         assert!(!run([false, false, false], &mut stack));
-        let two_of = Program {
-            ops: vec![Op::Pred(0), Op::Pred(1), Op::Pred(2), Op::AtLeast(2, 3)],
-        };
-        assert!(two_of.eval(|i| i != 1, &mut stack));
-        assert!(!two_of.eval(|i| i == 1, &mut stack));
+        let two_of = [Op::Pred(0), Op::Pred(1), Op::Pred(2), Op::AtLeast(2, 3)];
+        assert!(eval(&two_of, |i| i != 1, &mut stack));
+        assert!(!eval(&two_of, |i| i == 1, &mut stack));
     }
 }
