@@ -21,7 +21,9 @@
 //!
 //! The table is not walked per lookup: on the first lookup an event builds a hash index of
 //! every name it answers to, inserted in the table's order so that the first insert of a
-//! name wins as the first hit would (`FieldIndex`; a test holds it to the walk).
+//! name wins as the first hit would (`FieldIndex`; a test holds it to the walk). A
+//! matcher asks by id in a [`Vocabulary`] instead: the same walk (`resolve`) then keeps
+//! only the vocabulary's names, one slot each (`Slots`), and a lookup is an array read.
 
 use std::cell::OnceCell;
 use std::sync::{Arc, OnceLock};
@@ -31,7 +33,7 @@ use serde_json::Value;
 use super::inserts::InsertNames;
 use super::shape::{Concrete, Shape};
 use super::tree::{NodeRef, ParseError, Tree};
-use super::{Document, Scalar};
+use super::{Document, Scalar, Vocabulary};
 
 /// Reads events of a configured shape.
 #[derive(Clone, Debug)]
@@ -108,6 +110,7 @@ impl EventReader {
             spaced,
             insert_names,
             index: OnceCell::new(),
+            slots: OnceCell::new(),
         })
     }
 }
@@ -141,8 +144,10 @@ pub struct JsonEvent<'a> {
     shape: Concrete,
     spaced: bool,
     insert_names: Option<Arc<[String]>>,
-    /// Sigma field name -> value, built on the first lookup.
+    /// Sigma field name -> value, built on the first lookup by name.
     index: OnceCell<FieldIndex>,
+    /// The values of a vocabulary's names, built on the first lookup by id.
+    slots: OnceCell<Slots>,
 }
 
 /// Where the system fields of a shape live: Sigma name -> key in the shape's system object.
@@ -239,6 +244,27 @@ impl<'a> JsonEvent<'a> {
         }
         let mut cur = self.root();
         for part in name.split('.') {
+            cur = cur.get(part)?;
+        }
+        Some(cur)
+    }
+
+    /// [`JsonEvent::lookup`] for name `id` of `vocab`, from the event's slots for that
+    /// vocabulary (by name when they were made for another).
+    fn lookup_in(&self, vocab: &Vocabulary, id: u32) -> Option<NodeRef<'_>> {
+        let slots = self.slots.get_or_init(|| Slots::build(self, vocab));
+        if slots.token != vocab.token() {
+            return self.lookup(vocab.name(id));
+        }
+        let node = slots.nodes[id as usize];
+        if node != 0 {
+            return Some(self.tree.node(node - 1));
+        }
+        if slots.complete_miss || !vocab.dotted(id) {
+            return None;
+        }
+        let mut cur = self.root();
+        for part in vocab.name(id).split('.') {
             cur = cur.get(part)?;
         }
         Some(cur)
@@ -474,39 +500,6 @@ impl FieldIndex {
         Name::Made(a as u32, (self.made.len() - a) as u32)
     }
 
-    /// Every member of `obj` under its own name.
-    fn members(&mut self, tree: &Tree<'_>, obj: Option<NodeRef<'_>>) {
-        for (_, v) in obj.into_iter().flat_map(|o| o.members()) {
-            self.insert(tree, Name::Key(v.id() - 1), v.id());
-        }
-    }
-
-    /// Members of `obj` whose names have spaces, under their names without (after the
-    /// exact names of the same object, as [`JsonEvent::in_data`] looks them up).
-    fn spaced(&mut self, ev: &JsonEvent<'_>, obj: Option<NodeRef<'_>>) {
-        if !ev.spaced {
-            return;
-        }
-        for (k, v) in obj.into_iter().flat_map(|o| o.members()) {
-            if k.contains(' ') {
-                let a = self.made.len();
-                self.made.extend(k.chars().filter(|c| *c != ' '));
-                let name = Name::Made(a as u32, (self.made.len() - a) as u32);
-                self.insert(&ev.tree, name, v.id());
-            }
-        }
-    }
-
-    /// The system fields a shape renames, under their Sigma names.
-    fn system(&mut self, ev: &JsonEvent<'_>, obj: Option<NodeRef<'_>>) {
-        let Some(obj) = obj else { return };
-        for sigma in SYSTEM_NAMES {
-            if let Some(v) = system_key(ev.shape, sigma).and_then(|k| obj.get(k)) {
-                self.insert(&ev.tree, Name::System(sigma), v.id());
-            }
-        }
-    }
-
     fn build(ev: &JsonEvent<'_>) -> FieldIndex {
         let (mut table, mut entries, mut made) = INDEX_POOL.with(|p| p.take());
         entries.clear();
@@ -521,125 +514,289 @@ impl FieldIndex {
             made,
             complete_miss: false,
         };
-        let tree = &ev.tree;
-        let root = ev.root();
-        match ev.shape {
-            Concrete::EvtxDump => {
-                let Some((event, system)) =
-                    root.get("Event").and_then(|e| Some((e, e.get("System")?)))
-                else {
-                    ix.complete_miss = true;
-                    return ix;
+        ix.complete_miss = resolve(ev, &mut ix);
+        ix
+    }
+}
+
+impl NameSink for FieldIndex {
+    fn put(&mut self, tree: &Tree<'_>, name: Found<'_>, node: u32) {
+        let name = match name {
+            Found::Key(id) => Name::Key(id),
+            Found::Parts(parts) => self.made(parts),
+            Found::Despaced(key) => {
+                let a = self.made.len();
+                self.made.extend(key.chars().filter(|c| *c != ' '));
+                Name::Made(a as u32, (self.made.len() - a) as u32)
+            }
+            Found::System(s) => Name::System(s),
+        };
+        self.insert(tree, name, node);
+    }
+}
+
+/// A name an event answers to, as [`resolve`] meets it.
+#[derive(Clone, Copy)]
+enum Found<'n> {
+    /// An object key: the string node with this id.
+    Key(u32),
+    /// The concatenation of these parts (`Provider`, `_`, `Name`; an insert's name).
+    Parts(&'n [&'n str]),
+    /// This key without its spaces.
+    Despaced(&'n str),
+    /// A Sigma system name.
+    System(&'static str),
+}
+
+/// Takes an event's names in the order of the resolution table; the first put of a name
+/// must win.
+trait NameSink {
+    fn put(&mut self, tree: &Tree<'_>, name: Found<'_>, node: u32);
+
+    /// Whether names `key_Y` (attributes of element `key`) may be wanted: when not,
+    /// the walk does not look for the element's attributes.
+    fn wants_attributes(&self, _key: &str) -> bool {
+        true
+    }
+}
+
+/// Every member of `obj` under its own name.
+fn put_members(tree: &Tree<'_>, obj: Option<NodeRef<'_>>, sink: &mut impl NameSink) {
+    for v in obj.into_iter().flat_map(|o| o.member_values()) {
+        sink.put(tree, Found::Key(v.id() - 1), v.id());
+    }
+}
+
+/// Members of `obj` whose names have spaces, under their names without (after the exact
+/// names of the same object, as [`JsonEvent::in_data`] looks them up).
+fn put_spaced(ev: &JsonEvent<'_>, obj: Option<NodeRef<'_>>, sink: &mut impl NameSink) {
+    if !ev.spaced {
+        return;
+    }
+    for (k, v) in obj.into_iter().flat_map(|o| o.members()) {
+        if k.contains(' ') {
+            sink.put(&ev.tree, Found::Despaced(k), v.id());
+        }
+    }
+}
+
+/// The system fields a shape renames, under their Sigma names.
+fn put_system(ev: &JsonEvent<'_>, obj: Option<NodeRef<'_>>, sink: &mut impl NameSink) {
+    let Some(obj) = obj else { return };
+    for sigma in SYSTEM_NAMES {
+        if let Some(v) = system_key(ev.shape, sigma).and_then(|k| obj.get(k)) {
+            sink.put(&ev.tree, Found::System(sigma), v.id());
+        }
+    }
+}
+
+/// Puts every name the event answers to, in the order of the resolution table (module
+/// documentation). Returns true when the event lacks its shape's skeleton: no name
+/// resolves, dotted paths neither.
+fn resolve(ev: &JsonEvent<'_>, sink: &mut impl NameSink) -> bool {
+    let tree = &ev.tree;
+    let root = ev.root();
+    match ev.shape {
+        Concrete::EvtxDump => {
+            let Some((event, system)) = root.get("Event").and_then(|e| Some((e, e.get("System")?)))
+            else {
+                return true;
+            };
+            put_members(tree, Some(system), sink);
+            // `X_Y` = attribute Y of the first child X; shorter X first, as the walk
+            // tries the splits of a name from its first underscore.
+            // A few attributes per event: kept on the stack, spilling only past 16.
+            let mut stack = [("", "", 0u32); 16];
+            let mut n = 0;
+            let mut spill = Vec::new();
+            for (k, v) in system.members() {
+                if !sink.wants_attributes(k) {
+                    continue;
+                }
+                let Some(a) = v.get("#attributes") else {
+                    continue;
                 };
-                ix.members(tree, Some(system));
-                // `X_Y` = attribute Y of the first child X; shorter X first, as the
-                // walk tries the splits of a name from its first underscore.
-                // A few attributes per event: kept on the stack, spilling only past 16.
-                let mut stack = [("", "", 0u32); 16];
-                let mut n = 0;
-                let mut spill = Vec::new();
-                for (k, v) in system.members() {
-                    let Some(a) = v.get("#attributes") else {
-                        continue;
-                    };
-                    if system.get(k).is_some_and(|first| first.id() == v.id()) {
-                        for (ak, av) in a.members() {
-                            if n < stack.len() {
-                                stack[n] = (k, ak, av.id());
-                                n += 1;
-                            } else {
-                                spill.push((k, ak, av.id()));
-                            }
-                        }
-                    }
-                }
-                let attrs: &mut [(&str, &str, u32)] = if spill.is_empty() {
-                    &mut stack[..n]
-                } else {
-                    spill.splice(0..0, stack);
-                    &mut spill
-                };
-                attrs.sort_by_key(|(k, _, _)| k.len());
-                for &mut (k, ak, id) in attrs {
-                    let name = ix.made(&[k, "_", ak]);
-                    ix.insert(tree, name, id);
-                }
-                let data = event.get("EventData");
-                ix.members(tree, data);
-                ix.spaced(ev, data);
-                if let Some(user) = event.get("UserData") {
-                    for (k, child) in user.members() {
-                        if k != "#attributes" {
-                            ix.members(tree, Some(child));
+                if system.get(k).is_some_and(|first| first.id() == v.id()) {
+                    for (ak, av) in a.members() {
+                        if n < stack.len() {
+                            stack[n] = (k, ak, av.id());
+                            n += 1;
+                        } else {
+                            spill.push((k, ak, av.id()));
                         }
                     }
                 }
             }
-            Concrete::Winlogbeat => {
-                let Some(winlog) = root.get("winlog") else {
-                    ix.complete_miss = true;
-                    return ix;
-                };
-                ix.system(ev, Some(winlog));
-                let data = winlog.get("event_data");
-                ix.members(tree, data);
-                ix.spaced(ev, data);
-                ix.members(tree, winlog.get("user_data"));
+            let attrs: &mut [(&str, &str, u32)] = if spill.is_empty() {
+                &mut stack[..n]
+            } else {
+                spill.splice(0..0, stack);
+                &mut spill
+            };
+            attrs.sort_by_key(|(k, _, _)| k.len());
+            for &mut (k, ak, id) in attrs {
+                sink.put(tree, Found::Parts(&[k, "_", ak]), id);
             }
-            Concrete::Vector => {
-                ix.system(ev, Some(root));
-                let data = root.get("event_data");
-                ix.members(tree, data);
-                ix.spaced(ev, data);
-                ix.members(tree, root.get("user_data"));
-                ix.members(tree, Some(root));
-            }
-            Concrete::Nxlog => {
-                ix.spaced(ev, Some(root));
-                ix.system(ev, Some(root));
-                ix.members(tree, Some(root));
-            }
-            Concrete::FluentbitMap => {
-                ix.system(ev, Some(root));
-                let data = root.get("EventData");
-                ix.members(tree, data);
-                ix.spaced(ev, data);
-                ix.members(tree, Some(root));
-            }
-            Concrete::FluentbitInserts => {
-                ix.system(ev, Some(root));
-                if let (Some(names), Some(items)) = (&ev.insert_names, root.get("StringInserts")) {
-                    let first = |n: &str, i: usize| names.iter().position(|m| m == n) == Some(i);
-                    for ((i, n), item) in names.iter().enumerate().zip(items.items()) {
-                        if first(n, i) {
-                            let name = ix.made(&[n]);
-                            ix.insert(tree, name, item.id());
-                        }
-                    }
-                    if ev.spaced {
-                        for ((i, n), item) in names.iter().enumerate().zip(items.items()) {
-                            if n.contains(' ') {
-                                let despaced: String = n.split(' ').collect();
-                                let at =
-                                    names.iter().position(|m| same_without_spaces(m, &despaced));
-                                // An exact name, even without its insert, stops the walk.
-                                let exact = names.contains(&despaced);
-                                if at == Some(i) && !exact {
-                                    let name = ix.made(&[&despaced]);
-                                    ix.insert(tree, name, item.id());
-                                }
-                            }
-                        }
+            let data = event.get("EventData");
+            put_members(tree, data, sink);
+            put_spaced(ev, data, sink);
+            if let Some(user) = event.get("UserData") {
+                for (k, child) in user.members() {
+                    if k != "#attributes" {
+                        put_members(tree, Some(child), sink);
                     }
                 }
-                ix.members(tree, Some(root));
-            }
-            Concrete::Flat => {
-                ix.members(tree, Some(root));
-                ix.spaced(ev, Some(root));
             }
         }
-        ix
+        Concrete::Winlogbeat => {
+            let Some(winlog) = root.get("winlog") else {
+                return true;
+            };
+            put_system(ev, Some(winlog), sink);
+            let data = winlog.get("event_data");
+            put_members(tree, data, sink);
+            put_spaced(ev, data, sink);
+            put_members(tree, winlog.get("user_data"), sink);
+        }
+        Concrete::Vector => {
+            put_system(ev, Some(root), sink);
+            let data = root.get("event_data");
+            put_members(tree, data, sink);
+            put_spaced(ev, data, sink);
+            put_members(tree, root.get("user_data"), sink);
+            put_members(tree, Some(root), sink);
+        }
+        Concrete::Nxlog => {
+            put_spaced(ev, Some(root), sink);
+            put_system(ev, Some(root), sink);
+            put_members(tree, Some(root), sink);
+        }
+        Concrete::FluentbitMap => {
+            put_system(ev, Some(root), sink);
+            let data = root.get("EventData");
+            put_members(tree, data, sink);
+            put_spaced(ev, data, sink);
+            put_members(tree, Some(root), sink);
+        }
+        Concrete::FluentbitInserts => {
+            put_system(ev, Some(root), sink);
+            if let (Some(names), Some(items)) = (&ev.insert_names, root.get("StringInserts")) {
+                let first = |n: &str, i: usize| names.iter().position(|m| m == n) == Some(i);
+                for ((i, n), item) in names.iter().enumerate().zip(items.items()) {
+                    if first(n, i) {
+                        sink.put(tree, Found::Parts(&[n.as_str()]), item.id());
+                    }
+                }
+                if ev.spaced {
+                    for ((i, n), item) in names.iter().enumerate().zip(items.items()) {
+                        if n.contains(' ') {
+                            let despaced: String = n.split(' ').collect();
+                            let at = names.iter().position(|m| same_without_spaces(m, &despaced));
+                            // An exact name, even without its insert, stops the walk.
+                            let exact = names.contains(&despaced);
+                            if at == Some(i) && !exact {
+                                sink.put(tree, Found::Parts(&[&despaced]), item.id());
+                            }
+                        }
+                    }
+                }
+            }
+            put_members(tree, Some(root), sink);
+        }
+        Concrete::Flat => {
+            put_members(tree, Some(root), sink);
+            put_spaced(ev, Some(root), sink);
+        }
+    }
+    false
+}
+
+/// The nodes of one [`Vocabulary`]'s names in an event: one slot per name, filled by a
+/// single [`resolve`] pass, so a lookup by id is an array read.
+#[derive(Clone, Debug)]
+struct Slots {
+    /// The vocabulary's [`Vocabulary::token`].
+    token: u64,
+    /// Per vocabulary id: its node's id plus one; 0 when the event lacks the name.
+    nodes: Vec<u32>,
+    /// Made names (`Provider_Name`) are assembled here to be looked up.
+    buf: Vec<u8>,
+    complete_miss: bool,
+}
+
+thread_local! {
+    /// The buffers of the last slots dropped on this thread, for the next event.
+    static SLOTS_POOL: std::cell::Cell<(Vec<u32>, Vec<u8>)> = const {
+        std::cell::Cell::new((Vec::new(), Vec::new()))
+    };
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        let buffers = (
+            std::mem::take(&mut self.nodes),
+            std::mem::take(&mut self.buf),
+        );
+        if buffers.0.capacity() <= 1 << 16 {
+            let _ = SLOTS_POOL.try_with(|p| p.set(buffers));
+        }
+    }
+}
+
+impl Slots {
+    fn build(ev: &JsonEvent<'_>, vocab: &Vocabulary) -> Slots {
+        let (mut nodes, buf) = SLOTS_POOL.with(|p| p.take());
+        nodes.clear();
+        nodes.resize(vocab.len(), 0);
+        let mut sink = SlotSink {
+            slots: Slots {
+                token: vocab.token(),
+                nodes,
+                buf,
+                complete_miss: false,
+            },
+            vocab,
+        };
+        sink.slots.complete_miss = resolve(ev, &mut sink);
+        sink.slots
+    }
+}
+
+struct SlotSink<'v> {
+    slots: Slots,
+    vocab: &'v Vocabulary,
+}
+
+impl NameSink for SlotSink<'_> {
+    #[inline]
+    fn put(&mut self, tree: &Tree<'_>, name: Found<'_>, node: u32) {
+        let buf = &mut self.slots.buf;
+        let id = match name {
+            Found::Key(id) => self.vocab.id(tree.node(id).key_bytes()),
+            Found::Parts(parts) => {
+                buf.clear();
+                parts
+                    .iter()
+                    .for_each(|p| buf.extend_from_slice(p.as_bytes()));
+                self.vocab.id(buf)
+            }
+            Found::Despaced(key) => {
+                buf.clear();
+                buf.extend(key.bytes().filter(|b| *b != b' '));
+                self.vocab.id(buf)
+            }
+            Found::System(s) => self.vocab.id(s.as_bytes()),
+        };
+        if let Some(id) = id {
+            let slot = &mut self.slots.nodes[id as usize];
+            if *slot == 0 {
+                *slot = node + 1;
+            }
+        }
+    }
+
+    fn wants_attributes(&self, key: &str) -> bool {
+        self.vocab.may_own_attributes(key.as_bytes())
     }
 }
 
@@ -661,6 +818,16 @@ impl Document for JsonEvent<'_> {
 
     fn field(&self, name: &str, visit: &mut dyn FnMut(Scalar<'_>)) -> bool {
         match self.lookup(name) {
+            Some(v) => {
+                visit_value(v, visit);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn field_in(&self, vocab: &Vocabulary, id: u32, visit: &mut dyn FnMut(Scalar<'_>)) -> bool {
+        match self.lookup_in(vocab, id) {
             Some(v) => {
                 visit_value(v, visit);
                 true
@@ -906,10 +1073,24 @@ mod tests {
                 continue;
             };
             checked += 1;
-            for name in names(&doc) {
-                let fast = doc.lookup(&name).map(|n| n.id());
-                let slow = doc.lookup_by_walking(&name).map(|n| n.id());
+            let names = names(&doc);
+            // Every other name in a vocabulary: the slots must also say "absent" right.
+            let vocab = Vocabulary::new(names.iter().step_by(2).map(String::as_str));
+            for name in &names {
+                let fast = doc.lookup(name).map(|n| n.id());
+                let slow = doc.lookup_by_walking(name).map(|n| n.id());
                 assert_eq!(fast, slow, "{name} in {line}");
+                if let Some(id) = vocab.id(name.as_bytes()) {
+                    let slot = doc.lookup_in(&vocab, id).map(|n| n.id());
+                    assert_eq!(slot, slow, "{name} in {line}, by id");
+                }
+            }
+            // Slots made for another vocabulary are not used for this one.
+            let other = Vocabulary::new(names.iter().map(String::as_str));
+            for name in &names {
+                let id = other.id(name.as_bytes()).unwrap();
+                let slow = doc.lookup_by_walking(name).map(|n| n.id());
+                assert_eq!(doc.lookup_in(&other, id).map(|n| n.id()), slow, "{name}");
             }
         }
         assert!(checked > 40, "{checked} events checked");

@@ -10,6 +10,9 @@ pub mod inserts;
 pub mod json;
 pub mod shape;
 pub mod tree;
+pub mod vocabulary;
+
+pub use vocabulary::Vocabulary;
 
 /// One scalar value of an event field.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -89,6 +92,14 @@ pub trait Document {
     /// per element) and returns whether the field is present (a field present with value
     /// `null` is present and visited as [`Scalar::Null`]).
     fn field(&self, name: &str, visit: &mut dyn FnMut(Scalar<'_>)) -> bool;
+
+    /// [`Document::field`] for the name `vocab.name(id)`, with the same answer. An event
+    /// may resolve every name of `vocab` in one pass over its keys on the first call and
+    /// answer later calls from that (a matcher asks for a few dozen names per event, the
+    /// same vocabulary every time).
+    fn field_in(&self, vocab: &Vocabulary, id: u32, visit: &mut dyn FnMut(Scalar<'_>)) -> bool {
+        self.field(vocab.name(id), visit)
+    }
 
     /// Calls `visit` for every scalar value in the event (keyword search).
     fn all_values(&self, visit: &mut dyn FnMut(Scalar<'_>));

@@ -227,6 +227,17 @@ impl<'t> NodeRef<'t> {
         }
     }
 
+    /// The bytes of a string (empty for other values): an object key's name, read
+    /// without the checks of [`NodeRef::as_str`].
+    #[inline]
+    pub fn key_bytes(&self) -> &'t [u8] {
+        let s = self.slot();
+        match s.tag {
+            Tag::Str | Tag::Esc => self.bytes(s),
+            _ => &[],
+        }
+    }
+
     /// The node's id in its tree ([`Tree::node`]). An object member's key is a string
     /// node whose id is one less than its value's.
     pub fn id(&self) -> u32 {
@@ -243,6 +254,18 @@ impl<'t> NodeRef<'t> {
         }
     }
 
+    /// The values of an object's members (none for other values): [`NodeRef::members`]
+    /// without reading the keys.
+    pub fn member_values(&self) -> Items<'t> {
+        let s = self.slot();
+        Items {
+            node: *self,
+            next: self.i + 2,
+            left: if s.tag == Tag::Obj { s.a } else { 0 },
+            skip: 1,
+        }
+    }
+
     /// The items of an array (none for other values).
     pub fn items(&self) -> Items<'t> {
         let s = self.slot();
@@ -250,6 +273,7 @@ impl<'t> NodeRef<'t> {
             node: *self,
             next: self.i + 1,
             left: if s.tag == Tag::Arr { s.a } else { 0 },
+            skip: 0,
         }
     }
 
@@ -371,6 +395,8 @@ pub struct Items<'t> {
     node: NodeRef<'t>,
     next: u32,
     left: u32,
+    /// Slots between one item's end and the next item: 1 (a key) for member values.
+    skip: u32,
 }
 
 impl<'t> Iterator for Items<'t> {
@@ -383,7 +409,7 @@ impl<'t> Iterator for Items<'t> {
         }
         self.left -= 1;
         let item = self.node.at(self.next);
-        self.next = item.slot().end;
+        self.next = item.slot().end + self.skip;
         Some(item)
     }
 }
@@ -830,6 +856,26 @@ mod tests {
             }
         }
         assert!(checked > 10_000);
+    }
+
+    #[test]
+    fn member_values_are_the_values_of_members() {
+        let text = r#"{"a":{"x":[1,{"y":2}],"z":"s"},"b":[],"c":null,"d":{"e":{}}}"#;
+        let tree = Tree::parse(text.as_bytes()).unwrap();
+        let mut objects = vec![tree.root()];
+        let mut checked = 0;
+        while let Some(o) = objects.pop() {
+            let want: Vec<u32> = o.members().map(|(_, v)| v.id()).collect();
+            let got: Vec<u32> = o.member_values().map(|v| v.id()).collect();
+            assert_eq!(got, want);
+            checked += got.len();
+            for (_, v) in o.members() {
+                objects.push(v);
+                objects.extend(v.items());
+            }
+        }
+        assert_eq!(checked, 8);
+        assert_eq!(tree.root().get("b").unwrap().member_values().count(), 0);
     }
 
     #[test]

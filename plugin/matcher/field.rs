@@ -30,7 +30,7 @@ use aho_corasick::{AhoCorasick, packed};
 use regex_automata::meta;
 use regex_syntax::hir::{Hir, HirKind};
 
-use crate::event::{Document, Scalar};
+use crate::event::{Document, Scalar, Vocabulary};
 use crate::rule::detection::{Anchor, Cidr, CmpOp, Matcher, TimePart};
 use crate::rule::pattern::Shape;
 use crate::rule::values::regex_source;
@@ -59,6 +59,8 @@ enum Check {
     Cidr(Cidr),
     FieldRef {
         field: String,
+        /// `field`'s id in the matcher's vocabulary ([`FieldScanner::bind`]).
+        id: Option<u32>,
         anchor: Anchor,
         cased: bool,
     },
@@ -165,6 +167,7 @@ impl FieldBuilder {
                 pred,
                 Check::FieldRef {
                     field: field.clone(),
+                    id: None,
                     anchor: *anchor,
                     cased: *cased,
                 },
@@ -537,11 +540,31 @@ impl FieldScanner {
         preds.iter().for_each(|p| hit(*p));
     }
 
+    /// The fields that field references of this scanner read.
+    pub fn referenced(&self) -> impl Iterator<Item = &str> {
+        self.checks.iter().filter_map(|(_, c)| match c {
+            Check::FieldRef { field, .. } => Some(field.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Takes the ids of [`FieldScanner::referenced`] in `vocab`, the vocabulary that
+    /// [`FieldScanner::scan_value`] is then given.
+    pub fn bind(&mut self, vocab: &Vocabulary) {
+        for (_, c) in &mut self.checks {
+            if let Check::FieldRef { field, id, .. } = c {
+                *id = vocab.id(field.as_bytes());
+            }
+        }
+    }
+
     /// Scans one value of the field, calling `hit` for each predicate that holds.
+    /// `vocab` is the one given to [`FieldScanner::bind`].
     pub fn scan_value(
         &self,
         v: &Value<'_>,
         doc: &dyn Document,
+        vocab: &Vocabulary,
         scratch: &mut ScanScratch,
         hit: &mut dyn FnMut(u32),
     ) {
@@ -554,7 +577,7 @@ impl FieldScanner {
         // A value is parsed as an address (or time) once for all the checks that need it.
         let mut parsed = Parsed::default();
         for (pred, check) in &self.checks {
-            if run_check(check, &v.scalar, text, doc, &mut parsed) {
+            if run_check(check, &v.scalar, text, (doc, vocab), &mut parsed) {
                 hit(*pred);
             }
         }
@@ -780,7 +803,7 @@ fn run_check(
     check: &Check,
     s: &Scalar<'_>,
     text: &str,
-    doc: &dyn Document,
+    (doc, vocab): (&dyn Document, &Vocabulary),
     parsed: &mut Parsed,
 ) -> bool {
     match check {
@@ -795,19 +818,24 @@ fn run_check(
             .is_some_and(|ip| c.contains(&ip)),
         Check::FieldRef {
             field,
+            id,
             anchor,
             cased,
         } => {
             let mut found = false;
             let mut buf = String::new();
-            doc.field(field, &mut |other| {
+            let mut visit = |other: Scalar<'_>| {
                 if found {
                     return;
                 }
                 if let Some(o) = other.text(&mut buf) {
                     found = fieldref_holds(text, o, *anchor, *cased);
                 }
-            });
+            };
+            match id {
+                Some(id) => doc.field_in(vocab, *id, &mut visit),
+                None => doc.field(field, &mut visit),
+            };
             found
         }
     }

@@ -25,7 +25,7 @@ pub mod time;
 
 use std::collections::HashMap;
 
-use crate::event::{Document, Scalar};
+use crate::event::{Document, Scalar, Vocabulary};
 use crate::logsource::{EventKind, LogsourceMap};
 use crate::rule::Rule;
 use crate::rule::condition::Expr;
@@ -108,8 +108,11 @@ pub struct Matcher {
     pred_triggers: Lists,
     selectors: SelectorIndex,
     fields: Vec<FieldScanner>,
-    /// Per scanner: its field name's id (scanners of one name share an id).
+    /// Per scanner: its field name's id in `vocab` (scanners of one name share an id).
     field_names: Vec<u32>,
+    /// Every field name the matcher reads events by: the scanners', the selector's, those
+    /// of field references.
+    vocab: Vocabulary,
     n_preds: usize,
     n_rules: usize,
     disabled: Vec<bool>,
@@ -398,12 +401,21 @@ impl Matcher {
             f.sort_unstable();
             f.dedup();
         }
-        let mut name_ids: HashMap<&str, u32> = HashMap::new();
+        let vocab = Vocabulary::new(
+            fields
+                .iter()
+                .map(|f| f.name.as_str())
+                .chain(selectors.names())
+                .chain(fields.iter().flat_map(FieldScanner::referenced)),
+        );
+        selectors.bind(&vocab);
+        fields.iter_mut().for_each(|f| f.bind(&vocab));
         let field_names = fields
             .iter()
             .map(|f| {
-                let next = name_ids.len() as u32;
-                *name_ids.entry(f.name.as_str()).or_insert(next)
+                vocab
+                    .id(f.name.as_bytes())
+                    .expect("the vocabulary holds every name")
             })
             .collect();
         let mut disabled = vec![false; rules.len()];
@@ -426,6 +438,7 @@ impl Matcher {
                 selectors,
                 fields,
                 field_names,
+                vocab,
                 n_preds,
                 n_rules: rules.len(),
                 disabled,
@@ -501,12 +514,13 @@ impl Matcher {
         {
             let kinds = &mut scratch.kinds;
             let kind_gen = &mut scratch.kind_gen;
-            self.selectors.kinds_of(doc, &mut scratch.select, &mut |k| {
-                if kind_gen[k as usize] != generation {
-                    kind_gen[k as usize] = generation;
-                    kinds.push(k);
-                }
-            });
+            self.selectors
+                .kinds_of(doc, &self.vocab, &mut scratch.select, &mut |k| {
+                    if kind_gen[k as usize] != generation {
+                        kind_gen[k as usize] = generation;
+                        kinds.push(k);
+                    }
+                });
         }
         if scratch.kinds.is_empty() {
             return;
@@ -539,14 +553,15 @@ impl Matcher {
             let fold = group
                 .iter()
                 .any(|(_, f)| self.fields[*f as usize].folds_case());
-            let name = &self.fields[group[0].1 as usize].name;
+            let (name_id, first) = group[0];
+            let name = &self.fields[first as usize].name;
             let mut hit = |p: u32| {
                 fired.insert(p);
             };
             let mut each = |s: Scalar<'_>| {
                 let v = Value::prepare(s, fold, text_buf, lower_buf);
                 for (_, f) in group {
-                    self.fields[*f as usize].scan_value(&v, doc, scan, &mut hit);
+                    self.fields[*f as usize].scan_value(&v, doc, &self.vocab, scan, &mut hit);
                 }
             };
             if name.is_empty() {
@@ -562,7 +577,7 @@ impl Matcher {
                     doc.all_values(&mut each);
                 }
             } else {
-                let present = doc.field(name, &mut each);
+                let present = doc.field_in(&self.vocab, name_id, &mut each);
                 for (_, f) in group {
                     self.fields[*f as usize].presence(present, &mut hit);
                 }

@@ -9,7 +9,7 @@
 //! normalized once (lowercased, numbers in decimal) into [`SelectScratch`], and every
 //! kind's condition compares against that.
 
-use crate::event::{Document, Scalar};
+use crate::event::{Document, Scalar, Vocabulary};
 use crate::hash::FastMap;
 use crate::logsource::{EventKind, WhenValue};
 
@@ -32,6 +32,9 @@ pub struct SelectorIndex {
     unindexed: Vec<u32>,
     /// `EventID`'s index in `fields`, once a kind is indexed by event id.
     event_id_field: Option<usize>,
+    /// Ids in the matcher's vocabulary ([`SelectorIndex::bind`]): `Channel`'s, then each
+    /// of `fields`'.
+    ids: Vec<u32>,
 }
 
 /// The kinds of one channel.
@@ -157,6 +160,26 @@ impl SelectorIndex {
         id
     }
 
+    /// The field names the selector reads (`Channel`, then those of `when` conditions):
+    /// the matcher's vocabulary holds them.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once("Channel").chain(self.fields.iter().map(String::as_str))
+    }
+
+    /// Takes the ids of [`SelectorIndex::names`] in `vocab`, which the selector reads
+    /// events by. Call after the last [`SelectorIndex::intern`], before
+    /// [`SelectorIndex::kinds_of`].
+    pub fn bind(&mut self, vocab: &Vocabulary) {
+        self.ids = self
+            .names()
+            .map(|n| {
+                vocab
+                    .id(n.as_bytes())
+                    .expect("the vocabulary holds every name")
+            })
+            .collect();
+    }
+
     /// The kind with this id.
     pub fn kind(&self, id: u32) -> &EventKind {
         &self.kinds[id as usize]
@@ -173,7 +196,13 @@ impl SelectorIndex {
     }
 
     /// Calls `hit` with every kind the event is of.
-    pub fn kinds_of(&self, doc: &dyn Document, s: &mut SelectScratch, hit: &mut dyn FnMut(u32)) {
+    pub fn kinds_of(
+        &self,
+        doc: &dyn Document,
+        vocab: &Vocabulary,
+        s: &mut SelectScratch,
+        hit: &mut dyn FnMut(u32),
+    ) {
         s.loaded.clear();
         s.loaded.resize(self.fields.len(), false);
         s.used.resize(self.fields.len(), 0);
@@ -181,7 +210,7 @@ impl SelectorIndex {
         // Every string value of `Channel` (an array matches by any element).
         s.channels_used = 0;
         let (channels, used) = (&mut s.channels, &mut s.channels_used);
-        doc.field("Channel", &mut |v| {
+        doc.field_in(vocab, self.ids[0], &mut |v| {
             if let Scalar::Str(t) = v {
                 push_lowercase(t, channels, used);
             }
@@ -194,7 +223,7 @@ impl SelectorIndex {
                 if !ck.by_event_id.is_empty()
                     && let Some(f) = self.event_id_field
                 {
-                    self.load(f, doc, s);
+                    self.load(f, doc, vocab, s);
                     for v in &s.values[f][..s.used[f]] {
                         if let Some(ids) = ck.by_event_id.get(v) {
                             ids.iter().for_each(|&id| hit(id));
@@ -202,28 +231,28 @@ impl SelectorIndex {
                     }
                 }
                 for &id in &ck.other {
-                    if self.holds(id, doc, s) {
+                    if self.holds(id, doc, vocab, s) {
                         hit(id);
                     }
                 }
             }
         }
         for &id in &self.unindexed {
-            if self.holds(id, doc, s) {
+            if self.holds(id, doc, vocab, s) {
                 hit(id);
             }
         }
     }
 
     /// Reads `when` field `f` of the event into `s.values[f]`, normalized, once per event.
-    fn load(&self, f: usize, doc: &dyn Document, s: &mut SelectScratch) {
+    fn load(&self, f: usize, doc: &dyn Document, vocab: &Vocabulary, s: &mut SelectScratch) {
         if s.loaded[f] {
             return;
         }
         s.loaded[f] = true;
         s.used[f] = 0;
         let (values, used, buf) = (&mut s.values[f], &mut s.used[f], &mut s.buf);
-        doc.field(&self.fields[f], &mut |v| {
+        doc.field_in(vocab, self.ids[f + 1], &mut |v| {
             if let Some(text) = v.text(buf) {
                 normalize(text, values, used);
             }
@@ -231,9 +260,15 @@ impl SelectorIndex {
     }
 
     /// True when the event satisfies every `when` condition of kind `id`.
-    fn holds(&self, id: u32, doc: &dyn Document, s: &mut SelectScratch) -> bool {
+    fn holds(
+        &self,
+        id: u32,
+        doc: &dyn Document,
+        vocab: &Vocabulary,
+        s: &mut SelectScratch,
+    ) -> bool {
         self.conditions[id as usize].iter().all(|c| {
-            self.load(c.field, doc, s);
+            self.load(c.field, doc, vocab, s);
             let values = &s.values[c.field][..s.used[c.field]];
             !values.is_empty()
                 && c.accepted.iter().any(|a| match a {
@@ -288,6 +323,9 @@ mod tests {
         for k in &kinds {
             index.intern(k);
         }
+        // Other names around the selector's, as in a matcher's vocabulary.
+        let vocab = Vocabulary::new(["CommandLine"].into_iter().chain(index.names()));
+        index.bind(&vocab);
         let events = [
             r#"{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1}"#,
             r#"{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":3,"Image":"a"}"#,
@@ -303,13 +341,13 @@ mod tests {
         for e in events {
             let doc = JsonEvent::parse(e.as_bytes()).unwrap();
             let mut got = Vec::new();
-            index.kinds_of(&doc, &mut scratch, &mut |k| got.push(k));
+            index.kinds_of(&doc, &vocab, &mut scratch, &mut |k| got.push(k));
             got.sort_unstable();
             got.dedup();
             let mut want = Vec::new();
             for id in 0..kinds.len() as u32 {
                 scratch.loaded.iter_mut().for_each(|l| *l = false);
-                if index.holds(id, &doc, &mut scratch) {
+                if index.holds(id, &doc, &vocab, &mut scratch) {
                     want.push(id);
                 }
             }

@@ -1,0 +1,183 @@
+//! The field names a matcher will ask events for, numbered densely, so an event can
+//! resolve all of them in one pass over its own keys ([`super::Document::field_in`]).
+//!
+//! Locating fields by name costs a hash and a probe per lookup, and an index of every
+//! name the event answers to costs an insert per key, most of which no rule reads. With
+//! a vocabulary fixed at compile time, an event hashes each of its keys once, keeps the
+//! ones the vocabulary holds in a slot per name, and every later lookup is an array read:
+//! absent fields (most of those the candidate rules read) included.
+//!
+//! The table is open addressing over `u64` entries that carry the upper half of the
+//! name's hash next to its id, so a key the vocabulary lacks is usually rejected by one
+//! read of an 8-byte entry, without comparing text. A few hundred names take a few
+//! kilobytes: it stays in L1 while an event is resolved.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::hash::hash_bytes;
+
+/// A fixed set of field names with dense ids (`0..len()`), in the order given.
+#[derive(Debug)]
+pub struct Vocabulary {
+    /// `0` empty; else the upper 32 bits of the name's hash, then its id plus one.
+    table: Vec<u64>,
+    /// All names, laid end to end; name `i` is `text[ends[i - 1]..ends[i]]`.
+    text: String,
+    ends: Vec<u32>,
+    /// Per name: whether it holds a `.` (a dotted path, walked when not a name).
+    dotted: Vec<bool>,
+    /// Every `X` of a name `X_Y`: the elements whose attributes (evtx_dump's
+    /// `Provider_Name`) may be asked for. A handful; searched by length first.
+    owners: Vec<Box<[u8]>>,
+    /// Tells vocabularies apart (an event resolved against one answers only for it).
+    token: u64,
+}
+
+const HIGH: u64 = !0xFFFF_FFFF;
+
+impl Vocabulary {
+    /// The vocabulary of `names` (repeats keep their first id).
+    pub fn new<'n>(names: impl IntoIterator<Item = &'n str>) -> Vocabulary {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let mut v = Vocabulary {
+            table: Vec::new(),
+            text: String::new(),
+            ends: Vec::new(),
+            dotted: Vec::new(),
+            owners: Vec::new(),
+            token: NEXT.fetch_add(1, Ordering::Relaxed),
+        };
+        let names: Vec<&str> = names.into_iter().collect();
+        // At most half full: a miss ends at an empty entry within a probe or two.
+        let size = (names.len() * 2).next_power_of_two().max(16);
+        v.table.resize(size, 0);
+        for name in names {
+            v.add(name);
+        }
+        v
+    }
+
+    fn add(&mut self, name: &str) {
+        let h = hash_bytes(name.as_bytes());
+        if let Err(slot) = self.probe(name.as_bytes(), h) {
+            self.text.push_str(name);
+            self.ends.push(self.text.len() as u32);
+            self.dotted.push(name.contains('.'));
+            self.table[slot] = (h & HIGH) | self.ends.len() as u64;
+            for (i, _) in name.match_indices('_') {
+                let owner = name.as_bytes()[..i].to_vec().into_boxed_slice();
+                if !self.owners.contains(&owner) {
+                    self.owners.push(owner);
+                }
+            }
+        }
+    }
+
+    /// The id of `name`, or the empty entry where it would go.
+    #[inline]
+    fn probe(&self, name: &[u8], h: u64) -> Result<u32, usize> {
+        let mask = self.table.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let e = self.table[i];
+            if e == 0 {
+                return Err(i);
+            }
+            if e & HIGH == h & HIGH {
+                let id = (e as u32) - 1;
+                if self.bytes(id) == name {
+                    return Ok(id);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The id of `name`, if the vocabulary holds it.
+    #[inline]
+    pub fn id(&self, name: &[u8]) -> Option<u32> {
+        self.probe(name, hash_bytes(name)).ok()
+    }
+
+    /// The name with id `id`.
+    pub fn name(&self, id: u32) -> &str {
+        let i = id as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    /// [`Vocabulary::name`] as bytes, without the checks of a `str` slice.
+    #[inline]
+    fn bytes(&self, id: u32) -> &[u8] {
+        let i = id as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text.as_bytes()[start..self.ends[i] as usize]
+    }
+
+    /// Whether some name is `key` + `_` + something: an attribute of element `key`.
+    #[inline]
+    pub fn may_own_attributes(&self, key: &[u8]) -> bool {
+        self.owners
+            .iter()
+            .any(|o| o.len() == key.len() && **o == *key)
+    }
+
+    /// Whether name `id` holds a `.`.
+    pub fn dotted(&self, id: u32) -> bool {
+        self.dotted[id as usize]
+    }
+
+    /// Number of names.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when the vocabulary has no names.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// A number no other vocabulary of this process has.
+    pub fn token(&self) -> u64 {
+        self.token
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_get_dense_ids_and_others_none() {
+        let names: Vec<String> = (0..500)
+            .map(|i| format!("Field{i}"))
+            .chain(["", "a.b", "Image", "Image"].map(String::from))
+            .collect();
+        let v = Vocabulary::new(names.iter().map(String::as_str));
+        assert_eq!(v.len(), 503, "the repeated name is kept once");
+        for (i, n) in names.iter().take(503).enumerate() {
+            assert_eq!(v.id(n.as_bytes()), Some(i as u32), "{n}");
+            assert_eq!(v.name(i as u32), n);
+            assert_eq!(v.dotted(i as u32), n.contains('.'));
+        }
+        for absent in ["Field500", "field0", "Imag", "Image ", "a", "b"] {
+            assert_eq!(v.id(absent.as_bytes()), None, "{absent}");
+        }
+        let attrs = Vocabulary::new(["Provider_Name", "A_B_C", "Image"]);
+        for (key, owns) in [
+            ("Provider", true),
+            ("A", true),
+            ("A_B", true),
+            ("Provider_Name", false),
+            ("Image", false),
+            ("B", false),
+            ("", false),
+        ] {
+            assert_eq!(attrs.may_own_attributes(key.as_bytes()), owns, "{key}");
+        }
+        let empty = Vocabulary::new([]);
+        assert!(empty.is_empty());
+        assert_eq!(empty.id(b"Image"), None);
+        assert_ne!(empty.token(), v.token());
+    }
+}
