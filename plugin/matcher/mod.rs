@@ -39,14 +39,13 @@ use selector::{SelectScratch, SelectorIndex};
 
 use crate::hash::FastMap;
 
-/// One rule on one kind of event.
+/// One rule on one kind of event: 16 bytes, read for every variant a fired predicate
+/// triggers (the fields it reads are in [`Matcher::variant_fields`], needed rarely).
 struct Variant {
     rule: u32,
     kind: u32,
     /// Its condition: `Matcher::ops[ops.0 as usize..][..ops.1 as usize]`.
     ops: (u32, u32),
-    /// Field scanners this variant reads (indices into `Matcher::fields`).
-    fields: Vec<u32>,
 }
 
 /// A necessary condition of a program: predicates at least one of which must hold for it
@@ -98,6 +97,8 @@ pub enum CompileNote {
 /// All rules compiled together.
 pub struct Matcher {
     variants: Vec<Variant>,
+    /// Per variant: the field scanners it reads (indices into `fields`).
+    variant_fields: Lists,
     /// The programs of all variants, laid end to end (see [`Variant::ops`]).
     ops: Vec<Op>,
     /// Per kind: variants with no trigger set (always evaluated on that kind).
@@ -115,7 +116,6 @@ pub struct Matcher {
     vocab: Vocabulary,
     n_preds: usize,
     n_rules: usize,
-    disabled: Vec<bool>,
 }
 
 /// Per-thread state for matching; create one with [`Matcher::scratch`] and reuse it.
@@ -318,6 +318,7 @@ impl Matcher {
             kind_id: 0,
         };
         let mut variants = Vec::new();
+        let mut variant_fields: Vec<Vec<u32>> = Vec::new();
         // Every variant's program, one after the other.
         let mut ops = Vec::new();
         let mut resolved: Vec<(usize, Vec<EventKind>)> = Vec::new();
@@ -348,8 +349,8 @@ impl Matcher {
                     rule: *ri as u32,
                     kind: kid as u32,
                     ops: (start as u32, (ops.len() - start) as u32),
-                    fields: used,
                 });
+                variant_fields.push(used);
             }
         }
         let n_preds = c.pred_rules.len();
@@ -370,8 +371,8 @@ impl Matcher {
             }
             canonical.push(id);
         }
-        for v in &mut variants {
-            for f in &mut v.fields {
+        for used in &mut variant_fields {
+            for f in used {
                 *f = canonical[*f as usize];
             }
         }
@@ -385,17 +386,32 @@ impl Matcher {
             }
             fields.push(scanner);
         }
+        // A rule with a pattern over a size limit is disabled: its variants are left out
+        // of the lists that lead to evaluation.
+        let mut disabled = vec![false; rules.len()];
+        for (r, reason) in errors {
+            if !disabled[r as usize] {
+                disabled[r as usize] = true;
+                notes.push(CompileNote::TooLarge {
+                    rule: r as usize,
+                    reason,
+                });
+            }
+        }
         let mut kind_always = vec![Vec::new(); kind_variants.len()];
         let mut kind_fields: Vec<Vec<u32>> = vec![Vec::new(); kind_variants.len()];
         let mut pred_triggers = vec![Vec::new(); n_preds];
         for (vi, v) in variants.iter().enumerate() {
+            if disabled[v.rule as usize] {
+                continue;
+            }
             match triggers(&ops[v.ops.0 as usize..][..v.ops.1 as usize]) {
                 Some(ps) => ps
                     .into_iter()
                     .for_each(|p| pred_triggers[p as usize].push(vi as u32)),
                 None => kind_always[v.kind as usize].push(vi as u32),
             }
-            kind_fields[v.kind as usize].extend_from_slice(&v.fields);
+            kind_fields[v.kind as usize].extend_from_slice(&variant_fields[vi]);
         }
         for f in &mut kind_fields {
             f.sort_unstable();
@@ -418,19 +434,10 @@ impl Matcher {
                     .expect("the vocabulary holds every name")
             })
             .collect();
-        let mut disabled = vec![false; rules.len()];
-        for (r, reason) in errors {
-            if !disabled[r as usize] {
-                disabled[r as usize] = true;
-                notes.push(CompileNote::TooLarge {
-                    rule: r as usize,
-                    reason,
-                });
-            }
-        }
         (
             Matcher {
                 variants,
+                variant_fields: Lists::new(&variant_fields),
                 ops,
                 kind_always: Lists::new(&kind_always),
                 kind_fields,
@@ -441,7 +448,6 @@ impl Matcher {
                 vocab,
                 n_preds,
                 n_rules: rules.len(),
-                disabled,
             },
             notes,
         )
@@ -590,12 +596,13 @@ impl Matcher {
                 return;
             }
             let v = &self.variants[vi as usize];
-            if self.disabled[v.rule as usize] || scratch.kind_gen[v.kind as usize] != generation {
+            if scratch.kind_gen[v.kind as usize] != generation {
                 return;
             }
             if !complete
-                && !v
-                    .fields
+                && !self
+                    .variant_fields
+                    .get(vi as usize)
                     .iter()
                     .all(|&f| doc.knows(&self.fields[f as usize].name))
             {
