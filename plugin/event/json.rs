@@ -719,6 +719,9 @@ struct Slots {
     token: u64,
     /// Per vocabulary id: its node's id plus one; 0 when the event lacks the name.
     nodes: Vec<u32>,
+    /// The ids set in `nodes`: reset one by one when the slots are dropped, which keeps
+    /// the pooled array all zeros without clearing all of it for every event.
+    set: Vec<u32>,
     /// Made names (`Provider_Name`) are assembled here to be looked up.
     buf: Vec<u8>,
     complete_miss: bool,
@@ -726,15 +729,21 @@ struct Slots {
 
 thread_local! {
     /// The buffers of the last slots dropped on this thread, for the next event.
-    static SLOTS_POOL: std::cell::Cell<(Vec<u32>, Vec<u8>)> = const {
-        std::cell::Cell::new((Vec::new(), Vec::new()))
+    /// The array of `nodes` is all zeros.
+    static SLOTS_POOL: std::cell::Cell<(Vec<u32>, Vec<u32>, Vec<u8>)> = const {
+        std::cell::Cell::new((Vec::new(), Vec::new(), Vec::new()))
     };
 }
 
 impl Drop for Slots {
     fn drop(&mut self) {
+        for &id in &self.set {
+            self.nodes[id as usize] = 0;
+        }
+        self.set.clear();
         let buffers = (
             std::mem::take(&mut self.nodes),
+            std::mem::take(&mut self.set),
             std::mem::take(&mut self.buf),
         );
         if buffers.0.capacity() <= 1 << 16 {
@@ -745,13 +754,14 @@ impl Drop for Slots {
 
 impl Slots {
     fn build(ev: &JsonEvent<'_>, vocab: &Vocabulary) -> Slots {
-        let (mut nodes, buf) = SLOTS_POOL.with(|p| p.take());
-        nodes.clear();
+        // All zeros (see the pool), at any length.
+        let (mut nodes, set, buf) = SLOTS_POOL.with(|p| p.take());
         nodes.resize(vocab.len(), 0);
         let mut sink = SlotSink {
             slots: Slots {
                 token: vocab.token(),
                 nodes,
+                set,
                 buf,
                 complete_miss: false,
             },
@@ -791,6 +801,7 @@ impl NameSink for SlotSink<'_> {
             let slot = &mut self.slots.nodes[id as usize];
             if *slot == 0 {
                 *slot = node + 1;
+                self.slots.set.push(id);
             }
         }
     }

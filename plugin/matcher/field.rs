@@ -530,6 +530,11 @@ impl FieldScanner {
             .is_some_and(|p| !p.is_match(verbatim_lowered))
     }
 
+    /// True when [`FieldScanner::presence`] can fire anything.
+    pub fn has_presence(&self) -> bool {
+        !self.on_present.is_empty() || !self.on_absent.is_empty()
+    }
+
     /// Fires the presence predicates: `exists`, and `null` on an absent field.
     pub fn presence(&self, present: bool, hit: &mut dyn FnMut(u32)) {
         let preds = if present {

@@ -111,6 +111,10 @@ pub struct Matcher {
     fields: Vec<FieldScanner>,
     /// Per scanner: its field name's id in `vocab` (scanners of one name share an id).
     field_names: Vec<u32>,
+    /// Per scanner: [`FOLDS`], [`PRESENCE`].
+    scanner_flags: Vec<u8>,
+    /// The vocabulary id of the keyword pseudo-field (`""`), when a rule has keywords.
+    keywords: Option<u32>,
     /// Every field name the matcher reads events by: the scanners', the selector's, those
     /// of field references.
     vocab: Vocabulary,
@@ -154,6 +158,11 @@ pub struct Stats {
 }
 
 const KEYWORDS: &str = "";
+
+/// Scanner flag: scans values ASCII-lowercased.
+const FOLDS: u8 = 1;
+/// Scanner flag: has presence predicates (`exists`, `null`).
+const PRESENCE: u8 = 2;
 
 /// Scanner plans a thread keeps (one per distinct set of event kinds seen) before it
 /// starts over.
@@ -426,6 +435,10 @@ impl Matcher {
         );
         selectors.bind(&vocab);
         fields.iter_mut().for_each(|f| f.bind(&vocab));
+        let scanner_flags = fields
+            .iter()
+            .map(|f| u8::from(f.folds_case()) * FOLDS + u8::from(f.has_presence()) * PRESENCE)
+            .collect();
         let field_names = fields
             .iter()
             .map(|f| {
@@ -445,6 +458,8 @@ impl Matcher {
                 selectors,
                 fields,
                 field_names,
+                scanner_flags,
+                keywords: vocab.id(KEYWORDS.as_bytes()),
                 vocab,
                 n_preds,
                 n_rules: rules.len(),
@@ -556,11 +571,14 @@ impl Matcher {
             ..
         } = &mut *scratch;
         for group in plans[kinds.as_slice()].chunk_by(|a, b| a.0 == b.0) {
-            let fold = group
+            // Most fields the candidates read are absent from a given event: the
+            // scanners' flags (one small array) say what to do, and an absent field's
+            // scanners are not touched unless they have presence predicates.
+            let flags = group
                 .iter()
-                .any(|(_, f)| self.fields[*f as usize].folds_case());
-            let (name_id, first) = group[0];
-            let name = &self.fields[first as usize].name;
+                .fold(0, |acc, (_, f)| acc | self.scanner_flags[*f as usize]);
+            let fold = flags & FOLDS != 0;
+            let name_id = group[0].0;
             let mut hit = |p: u32| {
                 fired.insert(p);
             };
@@ -570,7 +588,7 @@ impl Matcher {
                     self.fields[*f as usize].scan_value(&v, doc, &self.vocab, scan, &mut hit);
                 }
             };
-            if name.is_empty() {
+            if Some(name_id) == self.keywords {
                 // Keyword rules rarely fire: one look at the whole event (lowercased once)
                 // usually shows that none of their literals is there.
                 let ruled_out = doc.verbatim_text().is_some_and(|text| {
@@ -584,8 +602,10 @@ impl Matcher {
                 }
             } else {
                 let present = doc.field_in(&self.vocab, name_id, &mut each);
-                for (_, f) in group {
-                    self.fields[*f as usize].presence(present, &mut hit);
+                if flags & PRESENCE != 0 {
+                    for (_, f) in group {
+                        self.fields[*f as usize].presence(present, &mut hit);
+                    }
                 }
             }
         }
