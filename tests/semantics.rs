@@ -407,6 +407,26 @@ fn modifier_re_metacharacters() {
     assert_no_match(det, r#"{"CommandLine": "xabc9"}"#);
 }
 
+/// "The supported flavor is PCRE": without UCP, PCRE's `\d \w \s` and `\b` are ASCII.
+#[test]
+fn modifier_re_perl_classes_are_ascii_as_in_pcre() {
+    let det = r"sel: {CommandLine|re: '^\w+ \d$'}";
+    assert_matches(det, r#"{"CommandLine": "run_1 7"}"#);
+    assert_no_match(det, r#"{"CommandLine": "exécute 7"}"#);
+    assert_no_match(det, r#"{"CommandLine": "run ٣"}"#);
+    // é is not a word character, so there is a word boundary between it and `f`.
+    let det = r"sel: {CommandLine|re: '\bfoo\b'}";
+    assert_matches(det, r#"{"CommandLine": "éfooé"}"#);
+    assert_no_match(det, r#"{"CommandLine": "xfoo"}"#);
+    let det = r"sel: {CommandLine|re: 'a\sb'}";
+    assert_matches(det, r#"{"CommandLine": "a\u000bb"}"#);
+    assert_no_match(det, r#"{"CommandLine": "a\u00a0b"}"#);
+    // Case folding does not bring the Kelvin sign into `\w`.
+    let det = r"sel: {CommandLine|re|i: '^[\w]\w$'}";
+    assert_matches(det, r#"{"CommandLine": "kK"}"#);
+    assert_no_match(det, r#"{"CommandLine": "k\u212a"}"#);
+}
+
 /// "`i`: (insensitive) to enable case-insensitive matching."
 #[test]
 fn modifier_re_i() {

@@ -529,8 +529,96 @@ fn pcre_only_construct(source: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The regex text with the flags of a `re` value applied.
+/// `source` with PCRE's ASCII meaning of `\d \w \s` and `\b` spelled out for Rust's syntax,
+/// which reads them as Unicode classes: PCRE (the flavor the specification names) uses
+/// ASCII ones unless UCP is on. `\d` then does not match `٣`, `\w` not `é`, and `\bfoo\b`
+/// finds `foo` in `éfooé`. It also keeps the regexes fast: an automaton with a Unicode
+/// word boundary gives up on any non-ASCII text and falls back to a slow engine.
+///
+/// `\B` stays Unicode (an ASCII `\B` could match inside a UTF-8 character, which Rust's
+/// syntax refuses). A source that does not parse is returned as is, for the parse that
+/// reports it.
+fn pcre_ascii_classes(source: &str) -> std::borrow::Cow<'_, str> {
+    use regex_syntax::ast::{self, Ast, ClassPerlKind, ClassSetItem};
+    if !source.contains('\\') {
+        return source.into();
+    }
+    let Ok(tree) = ast::parse::ParserBuilder::new()
+        .nest_limit(100)
+        .build()
+        .parse(source)
+    else {
+        return source.into();
+    };
+    /// Where to splice what: (start, end, replacement).
+    struct Spots(Vec<(usize, usize, &'static str)>);
+    fn class(c: &ast::ClassPerl, bracketed: bool) -> &'static str {
+        // `(?-i:)` around the word class: case folding would add U+212A (K) and U+017F
+        // (s) to it, which PCRE's `\w` does not match.
+        match (c.kind.clone(), c.negated, bracketed) {
+            (ClassPerlKind::Digit, false, false) => "[[:digit:]]",
+            (ClassPerlKind::Digit, true, false) => "[[:^digit:]]",
+            (ClassPerlKind::Space, false, false) => "[[:space:]]",
+            (ClassPerlKind::Space, true, false) => "[[:^space:]]",
+            (ClassPerlKind::Word, false, false) => "(?-i:[[:word:]])",
+            (ClassPerlKind::Word, true, false) => "(?-i:[[:^word:]])",
+            (ClassPerlKind::Digit, false, true) => "[:digit:]",
+            (ClassPerlKind::Digit, true, true) => "[:^digit:]",
+            (ClassPerlKind::Space, false, true) => "[:space:]",
+            (ClassPerlKind::Space, true, true) => "[:^space:]",
+            (ClassPerlKind::Word, false, true) => "[:word:]",
+            (ClassPerlKind::Word, true, true) => "[:^word:]",
+        }
+    }
+    impl ast::Visitor for Spots {
+        type Output = Vec<(usize, usize, &'static str)>;
+        type Err = std::convert::Infallible;
+        fn finish(self) -> Result<Self::Output, Self::Err> {
+            Ok(self.0)
+        }
+        fn visit_pre(&mut self, node: &Ast) -> Result<(), Self::Err> {
+            match node {
+                Ast::ClassPerl(c) => {
+                    self.0
+                        .push((c.span.start.offset, c.span.end.offset, class(c, false)))
+                }
+                Ast::Assertion(a) if a.kind == ast::AssertionKind::WordBoundary => {
+                    self.0
+                        .push((a.span.start.offset, a.span.end.offset, r"(?-u:\b)"))
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+        fn visit_class_set_item_pre(&mut self, item: &ClassSetItem) -> Result<(), Self::Err> {
+            if let ClassSetItem::Perl(c) = item {
+                self.0
+                    .push((c.span.start.offset, c.span.end.offset, class(c, true)));
+            }
+            Ok(())
+        }
+    }
+    let Ok(mut spots) = ast::visit(&tree, Spots(Vec::new()));
+    if spots.is_empty() {
+        return source.into();
+    }
+    spots.sort_unstable();
+    let mut out = String::with_capacity(source.len() + 8 * spots.len());
+    let mut at = 0;
+    for (start, end, with) in spots {
+        out.push_str(&source[at..start]);
+        out.push_str(with);
+        at = end;
+    }
+    out.push_str(&source[at..]);
+    out.into()
+}
+
+/// The regex text with the flags of a `re` value applied, and PCRE's ASCII classes
+/// ([`pcre_ascii_classes`]).
 pub fn regex_source(source: &str, flags: RegexFlags) -> String {
+    let source = pcre_ascii_classes(source);
+    let source = source.as_ref();
     let mut f = String::new();
     if flags.ignore_case {
         f.push('i');
@@ -551,6 +639,29 @@ pub fn regex_source(source: &str, flags: RegexFlags) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn perl_classes_and_word_boundaries_read_as_ascii() {
+        for (source, want) in [
+            (r"\d+", r"[[:digit:]]+"),
+            (r"a\Wb\S", r"a(?-i:[[:^word:]])b[[:^space:]]"),
+            (r"[\w.-]+\s", r"[[:word:].-]+[[:space:]]"),
+            (r"[^\D\s]", r"[^[:^digit:][:space:]]"),
+            (r"\bcmd\b\B", r"(?-u:\b)cmd(?-u:\b)\B"),
+            (r"C:\\Windows\.exe", r"C:\\Windows\.exe"),
+            (r"no escapes", r"no escapes"),
+            (r"(unclosed\d", r"(unclosed\d"),
+        ] {
+            assert_eq!(pcre_ascii_classes(source), want, "{source}");
+        }
+        let flags = RegexFlags {
+            ignore_case: true,
+            ..RegexFlags::default()
+        };
+        for source in [r"\d+", r"[\w.-]+\W", r"\bx\b\B", r"[^\D\s]"] {
+            assert_eq!(check_regex(source, flags), Ok(()), "{source}");
+        }
+    }
 
     #[test]
     fn pcre_constructs_with_another_meaning_are_rejected() {
