@@ -34,7 +34,7 @@ use crate::rule::detection::{FieldTest, SearchExpr};
 use field::{FieldBuilder, FieldScanner, ScanScratch, Value};
 use lists::Lists;
 use marks::Marks;
-use program::Op;
+use program::{Frame, Node, Op};
 use selector::{SelectScratch, SelectorIndex};
 
 use crate::hash::FastMap;
@@ -44,8 +44,8 @@ use crate::hash::FastMap;
 struct Variant {
     rule: u32,
     kind: u32,
-    /// Its condition: `Matcher::ops[ops.0 as usize..][..ops.1 as usize]`.
-    ops: (u32, u32),
+    /// Its condition: `Matcher::programs[program.0 as usize..][..program.1 as usize]`.
+    program: (u32, u32),
 }
 
 /// A necessary condition of a program: predicates at least one of which must hold for it
@@ -99,8 +99,9 @@ pub struct Matcher {
     variants: Vec<Variant>,
     /// Per variant: the field scanners it reads (indices into `fields`).
     variant_fields: Lists,
-    /// The programs of all variants, laid end to end (see [`Variant::ops`]).
-    ops: Vec<Op>,
+    /// The programs of all variants in prefix order, laid end to end (see
+    /// [`Variant::program`]).
+    programs: Vec<Node>,
     /// Per kind: variants with no trigger set (always evaluated on that kind).
     kind_always: Lists,
     /// Per kind: every field its variants read.
@@ -131,7 +132,7 @@ pub struct Scratch {
     evaluated: Marks,
     field_gen: Vec<u32>,
     kind_gen: Vec<u32>,
-    stack: Vec<bool>,
+    frames: Vec<Frame>,
     scan: ScanScratch,
     select: SelectScratch,
     kinds: Vec<u32>,
@@ -354,10 +355,12 @@ impl Matcher {
                 let mut used = Vec::new();
                 c.expr(rule, &rule.detection.expr, &mut ops, &mut used);
                 kind_variants[kid].push(variants.len() as u32);
+                // The postfix program's place in `ops` for now; its prefix form's once
+                // trigger sets are known.
                 variants.push(Variant {
                     rule: *ri as u32,
                     kind: kid as u32,
-                    ops: (start as u32, (ops.len() - start) as u32),
+                    program: (start as u32, (ops.len() - start) as u32),
                 });
                 variant_fields.push(used);
             }
@@ -414,13 +417,19 @@ impl Matcher {
             if disabled[v.rule as usize] {
                 continue;
             }
-            match triggers(&ops[v.ops.0 as usize..][..v.ops.1 as usize]) {
+            match triggers(&ops[v.program.0 as usize..][..v.program.1 as usize]) {
                 Some(ps) => ps
                     .into_iter()
                     .for_each(|p| pred_triggers[p as usize].push(vi as u32)),
                 None => kind_always[v.kind as usize].push(vi as u32),
             }
             kind_fields[v.kind as usize].extend_from_slice(&variant_fields[vi]);
+        }
+        let mut programs = Vec::with_capacity(ops.len());
+        for v in &mut variants {
+            let nodes = program::prefix(&ops[v.program.0 as usize..][..v.program.1 as usize]);
+            v.program = (programs.len() as u32, nodes.len() as u32);
+            programs.extend(nodes);
         }
         for f in &mut kind_fields {
             f.sort_unstable();
@@ -451,7 +460,7 @@ impl Matcher {
             Matcher {
                 variants,
                 variant_fields: Lists::new(&variant_fields),
-                ops,
+                programs,
                 kind_always: Lists::new(&kind_always),
                 kind_fields,
                 pred_triggers: Lists::new(&pred_triggers),
@@ -476,7 +485,7 @@ impl Matcher {
             evaluated: Marks::new(self.variants.len()),
             field_gen: vec![0; self.fields.len()],
             kind_gen: vec![0; self.selectors.len()],
-            stack: Vec::new(),
+            frames: Vec::new(),
             scan: ScanScratch::default(),
             select: SelectScratch::default(),
             kinds: Vec::new(),
@@ -629,8 +638,8 @@ impl Matcher {
                 return;
             }
             let fired = &scratch.fired;
-            let ops = &self.ops[v.ops.0 as usize..][..v.ops.1 as usize];
-            if program::eval(ops, |p| fired.contains(p), &mut scratch.stack) {
+            let nodes = &self.programs[v.program.0 as usize..][..v.program.1 as usize];
+            if program::run(nodes, |p| fired.contains(p), &mut scratch.frames) {
                 out.push(v.rule as usize);
             }
         };

@@ -1,10 +1,18 @@
-//! A rule's condition as a small postfix boolean program over predicate results.
+//! A rule's condition as a small boolean program over predicate results.
 //!
 //! Predicates are evaluated per field before any program runs (a field value is scanned
-//! once for all rules), so a program only reads bits: no short-circuit is needed and the
-//! cost is one pass over a few ops.
+//! once for all rules), so a program only reads bits. The compiler writes a condition in
+//! postfix ([`Op`]: easy to emit and to analyse for trigger sets); the matcher runs it in
+//! prefix ([`Node`], from [`prefix`]), where each group knows its length, so `and` stops at
+//! its first false child and `or` at its first true one without reading the rest. Most
+//! programs run because one of their predicates fired while another selection of the rule
+//! did not: short-circuit skips most of their bit reads, each a likely cache miss in a
+//! table of all predicates.
+//!
+//! [`run`] keeps its own stack of open groups, so a deeply nested condition costs memory,
+//! not call depth.
 
-/// One instruction.
+/// One instruction of a postfix program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     /// Push the result of predicate `n`.
@@ -21,9 +29,198 @@ pub enum Op {
     AtLeast(u32, u32),
 }
 
-/// Runs the program `ops` (the matcher keeps all programs in one array, end to end);
-/// `pred` answers predicate results, `stack` is scratch space.
+/// One node of a prefix program: a group is followed by its children. `len` is the
+/// number of nodes of the group's whole subtree, itself included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Node {
+    Pred(u32),
+    Const(bool),
+    /// The negation of the one subtree that follows.
+    Not {
+        len: u32,
+    },
+    And {
+        n: u32,
+        len: u32,
+    },
+    Or {
+        n: u32,
+        len: u32,
+    },
+    AtLeast {
+        k: u32,
+        n: u32,
+        len: u32,
+    },
+}
+
+/// The postfix program `ops` (one whole condition) in prefix order. Linear in its length,
+/// however deep the nesting.
+pub fn prefix(ops: &[Op]) -> Vec<Node> {
+    // Per op: its subtree's length, and its children (ops indices) in order.
+    let mut len = vec![1u32; ops.len()];
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); ops.len()];
+    let mut open: Vec<usize> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let n = match *op {
+            Op::Pred(_) | Op::Const(_) => 0,
+            Op::Not => 1,
+            Op::And(n) | Op::Or(n) | Op::AtLeast(_, n) => n as usize,
+        };
+        let kids = open.split_off(open.len() - n);
+        len[i] += kids.iter().map(|&c| len[c]).sum::<u32>();
+        children[i] = kids;
+        open.push(i);
+    }
+    let mut out = Vec::with_capacity(ops.len());
+    let mut todo: Vec<usize> = open.pop().into_iter().collect();
+    while let Some(i) = todo.pop() {
+        let len = len[i];
+        out.push(match ops[i] {
+            Op::Pred(p) => Node::Pred(p),
+            Op::Const(b) => Node::Const(b),
+            Op::Not => Node::Not { len },
+            Op::And(n) => Node::And { n, len },
+            Op::Or(n) => Node::Or { n, len },
+            Op::AtLeast(k, n) => Node::AtLeast { k, n, len },
+        });
+        todo.extend(children[i].iter().rev());
+    }
+    if out.is_empty() {
+        out.push(Node::Const(false));
+    }
+    out
+}
+
+/// An open group while [`run`] evaluates its children.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame {
+    kind: Kind,
+    /// Children not evaluated yet.
+    left: u32,
+    /// Children that held (`AtLeast`).
+    held: u32,
+    k: u32,
+    /// Where the group's subtree ends.
+    end: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Not,
+    And,
+    Or,
+    AtLeast,
+}
+
+impl Frame {
+    /// The group's value once it is known from the children so far.
+    #[inline]
+    fn decided(&self) -> Option<bool> {
+        match self.kind {
+            Kind::Not => None,
+            Kind::And => (self.left == 0).then_some(true),
+            Kind::Or => (self.left == 0).then_some(false),
+            Kind::AtLeast => {
+                if self.held >= self.k {
+                    Some(true)
+                } else if self.held + self.left < self.k {
+                    Some(false)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// Takes one child's value; returns the group's value when that decides it.
+    #[inline]
+    fn take(&mut self, v: bool) -> Option<bool> {
+        self.left -= 1;
+        match self.kind {
+            Kind::Not => Some(!v),
+            Kind::And if !v => Some(false),
+            Kind::Or if v => Some(true),
+            Kind::AtLeast => {
+                self.held += u32::from(v);
+                self.decided()
+            }
+            _ => self.decided(),
+        }
+    }
+}
+
+/// Runs the prefix program `nodes` (one whole condition, from [`prefix`]) with
+/// short-circuit; `pred` answers predicate results, `frames` is scratch space.
 #[inline]
+pub fn run(nodes: &[Node], pred: impl Fn(u32) -> bool, frames: &mut Vec<Frame>) -> bool {
+    frames.clear();
+    let mut i = 0usize;
+    loop {
+        let (kind, n, k, len) = match nodes[i] {
+            Node::Pred(p) => {
+                i += 1;
+                if let Some(v) = unwind(pred(p), frames, &mut i) {
+                    return v;
+                }
+                continue;
+            }
+            Node::Const(b) => {
+                i += 1;
+                if let Some(v) = unwind(b, frames, &mut i) {
+                    return v;
+                }
+                continue;
+            }
+            Node::Not { len } => (Kind::Not, 1, 0, len),
+            Node::And { n, len } => (Kind::And, n, 0, len),
+            Node::Or { n, len } => (Kind::Or, n, 0, len),
+            Node::AtLeast { k, n, len } => (Kind::AtLeast, n, k, len),
+        };
+        let frame = Frame {
+            kind,
+            left: n,
+            held: 0,
+            k,
+            end: (i + len as usize) as u32,
+        };
+        i += 1;
+        match frame.decided() {
+            // Known before any child (`and` of none, `1 of` nothing): skip them all.
+            Some(v) => {
+                i = frame.end as usize;
+                if let Some(v) = unwind(v, frames, &mut i) {
+                    return v;
+                }
+            }
+            None => frames.push(frame),
+        }
+    }
+}
+
+/// Hands the value `v` of the subtree that ended at `i` to the open groups: each one it
+/// decides is closed (`i` jumps past its remaining children) and hands its own value on.
+/// Returns the program's value once the outermost group is decided.
+#[inline]
+fn unwind(mut v: bool, frames: &mut Vec<Frame>, i: &mut usize) -> Option<bool> {
+    loop {
+        let Some(top) = frames.last_mut() else {
+            return Some(v);
+        };
+        match top.take(v) {
+            Some(value) => {
+                *i = top.end as usize;
+                frames.pop();
+                v = value;
+            }
+            None => return None,
+        }
+    }
+}
+
+/// Runs the postfix program `ops` with a value stack, every op read: the reference that
+/// [`run`] over [`prefix`] is tested against.
+#[cfg(test)]
 pub fn eval(ops: &[Op], pred: impl Fn(u32) -> bool, stack: &mut Vec<bool>) -> bool {
     stack.clear();
     for op in ops {
@@ -81,5 +278,87 @@ mod tests {
         let two_of = [Op::Pred(0), Op::Pred(1), Op::Pred(2), Op::AtLeast(2, 3)];
         assert!(eval(&two_of, |i| i != 1, &mut stack));
         assert!(!eval(&two_of, |i| i == 1, &mut stack));
+    }
+
+    /// A random condition over `preds` predicates, in postfix.
+    fn random_program(rng: &mut u64, depth: u32, preds: u32, out: &mut Vec<Op>) {
+        let mut next = || {
+            *rng ^= *rng << 13;
+            *rng ^= *rng >> 7;
+            *rng ^= *rng << 17;
+            *rng
+        };
+        let roll = next() % 10;
+        if depth == 0 || roll < 3 {
+            out.push(match next() % 8 {
+                0 => Op::Const(next() % 2 == 0),
+                _ => Op::Pred((next() % preds as u64) as u32),
+            });
+            return;
+        }
+        if roll == 3 {
+            random_program(rng, depth - 1, preds, out);
+            out.push(Op::Not);
+            return;
+        }
+        let n = (next() % 5) as u32;
+        let k = (next() % 4) as u32;
+        let kind = roll % 3;
+        for _ in 0..n {
+            random_program(rng, depth - 1, preds, out);
+        }
+        out.push(match kind {
+            0 => Op::And(n),
+            1 => Op::Or(n),
+            _ => Op::AtLeast(k, n),
+        });
+    }
+
+    #[test]
+    fn short_circuit_prefix_agrees_with_postfix() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let (mut stack, mut frames) = (Vec::new(), Vec::new());
+        let (mut held, mut total) = (0, 0);
+        for round in 0..20_000u32 {
+            let mut ops = Vec::new();
+            random_program(&mut rng, 1 + round % 6, 6, &mut ops);
+            let nodes = prefix(&ops);
+            assert_eq!(nodes.len(), ops.len(), "{ops:?}");
+            for bits in 0..64u32 {
+                let pred = |p: u32| bits & (1 << p) != 0;
+                let want = eval(&ops, pred, &mut stack);
+                assert_eq!(run(&nodes, pred, &mut frames), want, "{ops:?} {bits:b}");
+                held += usize::from(want);
+                total += 1;
+            }
+        }
+        // Both outcomes are well represented.
+        assert!(
+            held > total / 5 && held < total * 4 / 5,
+            "{held} of {total}"
+        );
+    }
+
+    #[test]
+    fn short_circuit_skips_what_cannot_change_the_result() {
+        // p0 and (p1 or p2): with p0 false nothing else is read.
+        let nodes = prefix(&[Op::Pred(0), Op::Pred(1), Op::Pred(2), Op::Or(2), Op::And(2)]);
+        let read = std::cell::RefCell::new(Vec::new());
+        let mut frames = Vec::new();
+        let pred = |bits: u32| {
+            let read = &read;
+            move |p: u32| {
+                read.borrow_mut().push(p);
+                bits & (1 << p) != 0
+            }
+        };
+        assert!(!run(&nodes, pred(0b110), &mut frames));
+        assert_eq!(read.take(), [0]);
+        assert!(run(&nodes, pred(0b011), &mut frames));
+        assert_eq!(read.take(), [0, 1]);
+        // A deep chain of `not`s needs no call depth.
+        let mut deep = vec![Op::Pred(0)];
+        deep.extend(std::iter::repeat_n(Op::Not, 100_001));
+        assert!(!run(&prefix(&deep), |_| true, &mut frames));
     }
 }
