@@ -207,6 +207,39 @@ fn check_reports_rejections_with_file_line_and_reason() {
 }
 
 #[test]
+fn a_condition_nested_past_the_limit_is_rejected_not_a_crash() {
+    let dir = temp_dir("deep");
+    std::fs::write(dir.join("good.yml"), PSEXEC).unwrap();
+    let n = 100_000;
+    std::fs::write(
+        dir.join("deep.yml"),
+        format!(
+            "title: Deep\nlogsource: {{product: windows}}\ndetection:\n    sel:\n        Image: x\n    condition: {}sel{}\n",
+            "(".repeat(n),
+            ")".repeat(n)
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["check", "--format", "json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["loaded"], 1);
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert!(rejected[0]["path"].as_str().unwrap().ends_with("deep.yml"));
+    let reason = rejected[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("nests deeper than 64"), "{reason}");
+}
+
+#[test]
 fn bundled_rules_tag_bundled_samples_as_documented() {
     // examples/events/EXPECTED.md lists, per line, the rule ids that must match.
     let expected = std::fs::read_to_string(common::project("examples/events/EXPECTED.md")).unwrap();

@@ -62,6 +62,8 @@ pub enum ConditionError {
     UnknownIdentifier(String),
     #[error("'{0}' in the condition matches no search identifier of this rule")]
     EmptyPattern(String),
+    #[error("condition nests deeper than {MAX_DEPTH} parentheses and 'not's (at column {0})")]
+    TooDeep(usize),
     #[error(
         "condition uses the aggregation '|' syntax of Sigma 1.0, which is not evaluated (use a correlation rule)"
     )]
@@ -140,9 +142,16 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>, ConditionError> {
     Ok(out)
 }
 
+/// How deep parentheses and `not`s may nest in a condition. Real rules stay below five;
+/// the parser and every later pass over the condition recurse, so a bound keeps a
+/// hostile rule from overflowing the stack (it is rejected with a reason instead).
+pub const MAX_DEPTH: usize = 64;
+
 struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
+    /// Open parentheses and `not`s around the current position.
+    depth: usize,
 }
 
 impl Parser {
@@ -187,10 +196,23 @@ impl Parser {
         })
     }
 
+    /// Enters one more level of nesting (a `(` or a `not` at the current token).
+    fn deeper(&mut self) -> Result<(), ConditionError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let column = self.toks.get(self.pos).map_or(0, |(_, col)| *col);
+            return Err(ConditionError::TooDeep(column));
+        }
+        Ok(())
+    }
+
     fn not(&mut self) -> Result<Condition, ConditionError> {
         if self.peek() == Some(&Tok::Not) {
+            self.deeper()?;
             self.pos += 1;
-            return Ok(Condition::Not(Box::new(self.not()?)));
+            let inner = self.not()?;
+            self.depth -= 1;
+            return Ok(Condition::Not(Box::new(inner)));
         }
         self.atom()
     }
@@ -202,12 +224,14 @@ impl Parser {
         };
         match tok {
             Tok::LParen => {
+                self.deeper()?;
                 self.pos += 1;
                 let inner = self.or()?;
                 if self.peek() != Some(&Tok::RParen) {
                     return Err(self.unexpected("')'"));
                 }
                 self.pos += 1;
+                self.depth -= 1;
                 Ok(inner)
             }
             Tok::All | Tok::Num(_) => {
@@ -274,6 +298,7 @@ impl Condition {
         let mut p = Parser {
             toks: tokenize(text)?,
             pos: 0,
+            depth: 0,
         };
         let c = p.or()?;
         if p.pos != p.toks.len() {
@@ -441,6 +466,29 @@ mod tests {
         assert_eq!(
             Condition::parse("count(x) per y > 200"),
             Err(ConditionError::Aggregation)
+        );
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let nested = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
+        let nots = |n: usize| format!("{}a", "not ".repeat(n));
+        assert!(Condition::parse(&nested(MAX_DEPTH)).is_ok());
+        assert!(Condition::parse(&nots(MAX_DEPTH)).is_ok());
+        assert!(Condition::parse(&format!("not ({})", nested(MAX_DEPTH - 2))).is_ok());
+        assert!(Condition::parse(&format!("not ({})", nested(MAX_DEPTH - 1))).is_err());
+        for deep in [
+            nested(MAX_DEPTH + 1),
+            nots(MAX_DEPTH + 1),
+            nested(100_000),
+            nots(100_000),
+        ] {
+            let err = Condition::parse(&deep).unwrap_err();
+            assert!(matches!(err, ConditionError::TooDeep(_)), "{err}");
+        }
+        assert_eq!(
+            Condition::parse(&nested(65)),
+            Err(ConditionError::TooDeep(65))
         );
     }
 
