@@ -1,4 +1,4 @@
-//! A fast hash for the maps probed on every event (an event's field index, exact-value
+//! A fast hash for the maps probed on every event (the field-name vocabulary, exact-value
 //! sets, the channel index):
 //! their keys are event values, not attacker-chosen map keys that could be made to
 //! collide at scale (a value is looked up, never inserted), so the DoS resistance of the

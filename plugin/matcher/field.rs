@@ -16,7 +16,7 @@
 //!   whose every match contains one of a few literals (regex-syntax's prefix or suffix
 //!   extraction) registers them in the literal pass and runs only when one is present.
 //!   The others would run on every value; those of a small automaton (no counted
-//!   repetition above [`SET_MAX_REPEAT`], at most [`SET_MAX_UNBOUNDED`] unbounded ones)
+//!   repetition above `SET_MAX_REPEAT`, at most `SET_MAX_UNBOUNDED` unbounded ones)
 //!   are merged into one multi-pattern regex whose lazy DFA answers which of them match
 //!   in one pass (on the SigmaHQ `CommandLine` regexes: 15 patterns, 4.7x fewer ns per
 //!   value than one search each), and the rest run one by one. Linear time either way;

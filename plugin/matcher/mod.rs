@@ -4,12 +4,13 @@
 //!    may fire. A variant is a rule on one kind of event of its logsource (process_creation
 //!    on Sysmon 1, process_creation on Security 4688, ...), with that kind's field renames
 //!    applied. Nothing else is read for an event no rule's logsource covers.
-//! 2. **Scan** ([`field`]): each field the candidates need is looked up once, each of its
+//! 2. **Scan** ([`field`]): each field the candidates need is looked up once (by its id in
+//!    the matcher's [`Vocabulary`]: the event resolves all of them in one pass), each of its
 //!    values turned into text and lowercased once, and scanned by the merged automata of
 //!    each candidate kind's scanner for that field (kinds with the same predicates on a
 //!    field share one), setting the result of every predicate on it.
-//! 3. **Decide** ([`program`]): each candidate's condition runs as a postfix program over
-//!    predicate results.
+//! 3. **Decide** ([`program`]): each candidate's condition runs as a program over predicate
+//!    results, with short-circuit.
 //!
 //! Predicates are deduplicated across rules by (field, test), so rules that share an
 //! indicator share its cost.

@@ -614,8 +614,8 @@ fn pcre_ascii_classes(source: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
-/// The regex text with the flags of a `re` value applied, and PCRE's ASCII classes
-/// ([`pcre_ascii_classes`]).
+/// The regex text with the flags of a `re` value applied, and PCRE's ASCII meaning of
+/// `\d \w \s \b` spelled out (`pcre_ascii_classes`).
 pub fn regex_source(source: &str, flags: RegexFlags) -> String {
     let source = pcre_ascii_classes(source);
     let source = source.as_ref();

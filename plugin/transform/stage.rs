@@ -1,5 +1,5 @@
 //! The configured pipeline stage: a [`SigmaTransform`] built from a
-//! [`SigmaConfig`](crate::config::SigmaConfig), with one call per event that returns it
+//! [`SigmaConfig`], with one call per event that returns it
 //! enriched, routed or dropped, on bytes ([`bytes::Bytes`], no copy for events that pass
 //! unchanged) or on parsed values.
 
