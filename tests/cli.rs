@@ -150,6 +150,21 @@ fn run_reads_files_and_gzip() {
     assert_eq!(lines[2], OTHER);
 }
 
+/// `check --format json` on `dir`, which must succeed.
+fn check_json(dir: &std::path::Path) -> serde_json::Value {
+    let out = bin()
+        .args(["check", "--format", "json"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn check_reports_rejections_with_file_line_and_reason() {
     let dir = temp_dir("check");
@@ -164,13 +179,7 @@ fn check_reports_rejections_with_file_line_and_reason() {
         "title: C\ncorrelation: {type: event_count, rules: [a], timespan: 1h}\n",
     )
     .unwrap();
-    let out = bin()
-        .args(["check", "--format", "json"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = check_json(&dir);
     assert_eq!(report["total"], 3);
     assert_eq!(report["loaded"], 1);
     let rejected = report["rejected"].as_array().unwrap();
@@ -220,17 +229,7 @@ fn a_condition_nested_past_the_limit_is_rejected_not_a_crash() {
         ),
     )
     .unwrap();
-    let out = bin()
-        .args(["check", "--format", "json"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = check_json(&dir);
     assert_eq!(report["loaded"], 1);
     let rejected = report["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 1);
