@@ -525,6 +525,7 @@ impl Parser<'_> {
         }
     }
 
+    #[inline]
     fn push(&mut self, tag: Tag, a: usize, b: usize) {
         let end = self.slots.len() as u32 + 1;
         self.slots.push(Slot {
@@ -708,6 +709,7 @@ impl Parser<'_> {
 
     /// Moves to the next quote, backslash or control byte of a string: the end of a run
     /// of plain characters.
+    #[inline]
     fn run_end(&mut self) -> Result<(), ParseError> {
         match next_special(self.s, self.pos) {
             Some(i) => {
@@ -724,6 +726,7 @@ impl Parser<'_> {
         }
     }
 
+    #[inline]
     fn string(&mut self) -> Result<(), ParseError> {
         self.pos += 1;
         let start = self.pos;
@@ -734,6 +737,13 @@ impl Parser<'_> {
             self.pos += 1;
             return Ok(());
         }
+        self.escaped(start)
+    }
+
+    /// The rest of a string with escapes, from the first escape on: unescaped into the
+    /// arena.
+    #[inline(never)]
+    fn escaped(&mut self, start: usize) -> Result<(), ParseError> {
         // Escapes: unescape into the arena.
         let from = self.arena.len();
         let mut seg = start;
