@@ -390,22 +390,21 @@ impl RegexSet {
     ) -> (Option<RegexSet>, Vec<u32>) {
         let (members, singles): (Vec<u32>, Vec<u32>) =
             unfiltered.into_iter().partition(|&r| small[r as usize]);
-        if members.len() < 2 {
-            let mut all = singles;
-            all.extend(members);
-            all.sort_unstable();
-            return (None, all);
-        }
-        let patterns: Vec<&str> = members.iter().map(|&r| sources[r as usize]).collect();
-        let built = meta::Regex::builder()
-            .configure(
-                meta::Config::new()
-                    .match_kind(regex_automata::MatchKind::All)
-                    .nfa_size_limit(Some(REGEX_NFA_LIMIT)),
-            )
-            .build_many(&patterns);
+        let built = (members.len() >= 2)
+            .then(|| {
+                let patterns: Vec<&str> = members.iter().map(|&r| sources[r as usize]).collect();
+                meta::Regex::builder()
+                    .configure(
+                        meta::Config::new()
+                            .match_kind(regex_automata::MatchKind::All)
+                            .nfa_size_limit(Some(REGEX_NFA_LIMIT)),
+                    )
+                    .build_many(&patterns)
+                    .ok()
+            })
+            .flatten();
         match built {
-            Ok(set) => {
+            Some(set) => {
                 let min_len = members
                     .iter()
                     .map(|&r| gates[r as usize].min_len as usize)
@@ -420,7 +419,8 @@ impl RegexSet {
                     singles,
                 )
             }
-            Err(_) => {
+            // Too few to merge, or the set does not build: all run one by one.
+            _ => {
                 let mut all = singles;
                 all.extend(members);
                 all.sort_unstable();

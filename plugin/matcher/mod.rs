@@ -330,8 +330,9 @@ impl Matcher {
         };
         let mut variants = Vec::new();
         let mut variant_fields: Vec<Vec<u32>> = Vec::new();
-        // Every variant's program, one after the other.
+        // Every variant's postfix program, one after the other, and where each one is.
         let mut ops = Vec::new();
+        let mut postfix: Vec<std::ops::Range<usize>> = Vec::new();
         let mut resolved: Vec<(usize, Vec<EventKind>)> = Vec::new();
         for (ri, rule) in rules.iter().enumerate() {
             match map.resolve(&rule.logsource) {
@@ -356,12 +357,12 @@ impl Matcher {
                 let mut used = Vec::new();
                 c.expr(rule, &rule.detection.expr, &mut ops, &mut used);
                 kind_variants[kid].push(variants.len() as u32);
-                // The postfix program's place in `ops` for now; its prefix form's once
-                // trigger sets are known.
+                postfix.push(start..ops.len());
                 variants.push(Variant {
                     rule: *ri as u32,
                     kind: kid as u32,
-                    program: (start as u32, (ops.len() - start) as u32),
+                    // Set when the prefix programs are laid out, below.
+                    program: (0, 0),
                 });
                 variant_fields.push(used);
             }
@@ -418,7 +419,7 @@ impl Matcher {
             if disabled[v.rule as usize] {
                 continue;
             }
-            match triggers(&ops[v.program.0 as usize..][..v.program.1 as usize]) {
+            match triggers(&ops[postfix[vi].clone()]) {
                 Some(ps) => ps
                     .into_iter()
                     .for_each(|p| pred_triggers[p as usize].push(vi as u32)),
@@ -427,8 +428,8 @@ impl Matcher {
             kind_fields[v.kind as usize].extend_from_slice(&variant_fields[vi]);
         }
         let mut programs = Vec::with_capacity(ops.len());
-        for v in &mut variants {
-            let nodes = program::prefix(&ops[v.program.0 as usize..][..v.program.1 as usize]);
+        for (v, range) in variants.iter_mut().zip(postfix) {
+            let nodes = program::prefix(&ops[range]);
             v.program = (programs.len() as u32, nodes.len() as u32);
             programs.extend(nodes);
         }
