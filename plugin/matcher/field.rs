@@ -19,7 +19,9 @@
 //!   repetition above `SET_MAX_REPEAT`, at most `SET_MAX_UNBOUNDED` unbounded ones)
 //!   are merged into one multi-pattern regex whose lazy DFA answers which of them match
 //!   in one pass (on the SigmaHQ `CommandLine` regexes: 15 patterns, 4.7x fewer ns per
-//!   value than one search each), and the rest run one by one. Linear time either way;
+//!   value than one search each), and the rest run one by one. Linear time either way.
+//!   A regex that only asks for a long run of one class (`.{1000,}`) is answered by
+//!   counting characters ([`CharRun`]): its automaton would give up on long values;
 //! - typed checks (numbers, times, CIDR, field references) run one by one;
 //! - presence checks (`exists`, `null`) cost nothing: they follow from the lookup;
 //! - a keyword scanner whose every predicate needs a `contains` literal first looks for
@@ -35,6 +37,7 @@ use crate::rule::detection::{Anchor, Cidr, CmpOp, Matcher, TimePart};
 use crate::rule::pattern::Shape;
 use crate::rule::values::regex_source;
 
+use super::char_run::CharRun;
 use super::glob::{self, Glob};
 use super::time;
 
@@ -250,7 +253,7 @@ impl FieldBuilder {
             }
             globs.push((glob, pred));
         }
-        let mut regexes: Vec<(meta::Regex, Vec<u32>)> = Vec::new();
+        let mut regexes: Vec<(Search, Vec<u32>)> = Vec::new();
         let mut regex_gates: Vec<Gate> = Vec::new();
         let mut unfiltered_regexes = Vec::new();
         let mut regex_sources: Vec<&str> = Vec::new();
@@ -261,13 +264,17 @@ impl FieldBuilder {
                 regexes[i].1.push(*pred);
                 continue;
             }
-            match meta::Regex::builder()
-                .configure(meta::Config::new().nfa_size_limit(Some(REGEX_NFA_LIMIT)))
-                .build(source)
-            {
+            let shape = RegexShape::of(source);
+            let search = match shape.run.clone() {
+                Some(run) => Ok(Search::Run(run)),
+                None => meta::Regex::builder()
+                    .configure(meta::Config::new().nfa_size_limit(Some(REGEX_NFA_LIMIT)))
+                    .build(source)
+                    .map(Search::Automaton),
+            };
+            match search {
                 Ok(re) => {
                     let i = regexes.len() as u32;
-                    let shape = RegexShape::of(source);
                     match shape.required {
                         Some(lits) => self.ci_lits.extend(
                             lits.into_iter()
@@ -278,7 +285,8 @@ impl FieldBuilder {
                     seen.insert(source, regexes.len());
                     regexes.push((re, vec![*pred]));
                     regex_gates.push(shape.gate);
-                    regex_small.push(shape.small);
+                    // A counted run is cheaper alone than as a pattern of the set.
+                    regex_small.push(shape.small && shape.run.is_none());
                     regex_sources.push(source.as_str());
                 }
                 Err(e) => failures.push((*pred, e.to_string())),
@@ -322,7 +330,7 @@ pub struct FieldScanner {
     pub name: String,
     ci: Option<LiteralSet>,
     cs: Option<LiteralSet>,
-    regexes: Vec<(meta::Regex, Vec<u32>)>,
+    regexes: Vec<(Search, Vec<u32>)>,
     /// Per regex: cheap conditions every value it matches meets.
     regex_gates: Vec<Gate>,
     /// Regexes without required literals, run one by one on every value.
@@ -364,6 +372,23 @@ impl RawPrefilter {
         match self {
             RawPrefilter::Packed(p) => p.find(hay).is_some(),
             RawPrefilter::Automaton(a) => a.is_match(hay),
+        }
+    }
+}
+
+/// How one distinct regex is searched.
+enum Search {
+    /// A regex-automata meta regex (lazy DFA, with its own prefilters).
+    Automaton(meta::Regex),
+    /// A run of one character class, counted ([`CharRun`]).
+    Run(CharRun),
+}
+
+impl Search {
+    fn is_match(&self, text: &str) -> bool {
+        match self {
+            Search::Automaton(re) => re.is_match(text.as_bytes()),
+            Search::Run(run) => run.is_match(text),
         }
     }
 }
@@ -623,7 +648,7 @@ impl FieldScanner {
         });
         each_candidate(&mut scratch.regexes, &self.unfiltered_regexes, |r| {
             let (re, preds) = &self.regexes[r as usize];
-            if self.regex_gates[r as usize].admits(hay) && re.is_match(hay) {
+            if self.regex_gates[r as usize].admits(hay) && re.is_match(text) {
                 preds.iter().for_each(|p| hit(*p));
             }
         });
@@ -668,6 +693,8 @@ struct RegexShape {
     gate: Gate,
     /// Its automaton stays small in a merged set ([`small_automaton`]).
     small: bool,
+    /// It only asks for a run of one character class, answered by counting.
+    run: Option<CharRun>,
 }
 
 impl RegexShape {
@@ -683,6 +710,7 @@ impl RegexShape {
                 required: None,
                 gate: Gate::default(),
                 small: false,
+                run: None,
             };
         };
         let sets = literal_sets(&hir);
@@ -697,6 +725,7 @@ impl RegexShape {
             required,
             gate: Gate::of(&hir, &sets),
             small: small_automaton(&hir),
+            run: CharRun::of(&hir),
         }
     }
 }

@@ -15,6 +15,7 @@
 //! Predicates are deduplicated across rules by (field, test), so rules that share an
 //! indicator share its cost.
 
+pub mod char_run;
 pub mod field;
 pub mod glob;
 pub mod lists;
