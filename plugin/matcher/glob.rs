@@ -116,6 +116,16 @@ pub fn char_eq(a: char, b: char, cased: bool) -> bool {
     }
 }
 
+/// How many characters `seg` matches (each atom matches a fixed number).
+fn chars_in(seg: &[Atom]) -> usize {
+    seg.iter()
+        .map(|a| match a {
+            Atom::Lit(chars) => chars.len(),
+            Atom::AnyChar | Atom::Dash => 1,
+        })
+        .sum()
+}
+
 impl Glob {
     /// Compiles pattern pieces; `None` when a literal is not UTF-8.
     pub fn new(pieces: &[Piece], cased: bool) -> Option<Glob> {
@@ -309,16 +319,16 @@ impl Glob {
             if seg.is_empty() {
                 return true;
             }
-            let mut p = pos;
-            loop {
-                if self.seg_at(seg, hay, p) == Some(hay.len()) {
-                    return true;
-                }
-                match hay[p..].chars().next() {
-                    Some(c) => p += c.len_utf8(),
+            // The segment matches a fixed number of characters: only the position that
+            // many characters before the end can hold it.
+            let mut p = hay.len();
+            for _ in 0..chars_in(seg) {
+                match hay[..p].chars().next_back() {
+                    Some(c) => p -= c.len_utf8(),
                     None => return false,
                 }
             }
+            return p >= pos && self.seg_at(seg, hay, p) == Some(hay.len());
         }
         true
     }
@@ -352,6 +362,57 @@ mod tests {
         assert!(!m("?", ""));
         assert!(m("*", ""));
         assert!(m("*x*", "x"));
+    }
+
+    /// Backtracking reference: `*` any run, `?` any one character, else [`char_eq`].
+    fn reference(p: &[char], h: &[char], cased: bool) -> bool {
+        match p.split_first() {
+            None => h.is_empty(),
+            Some(('*', rest)) => (0..=h.len()).any(|i| reference(rest, &h[i..], cased)),
+            Some(('?', rest)) => !h.is_empty() && reference(rest, &h[1..], cased),
+            Some((c, rest)) => {
+                !h.is_empty() && char_eq(*c, h[0], cased) && reference(rest, &h[1..], cased)
+            }
+        }
+    }
+
+    /// Every pattern of up to 4 symbols against every value of up to 4 characters.
+    #[test]
+    fn answers_like_a_backtracking_reference() {
+        fn strings(alphabet: &[char], max: usize) -> Vec<Vec<char>> {
+            let mut all = vec![Vec::new()];
+            let mut frontier = vec![Vec::new()];
+            for _ in 0..max {
+                let next: Vec<Vec<char>> = frontier
+                    .iter()
+                    .flat_map(|s: &Vec<char>| {
+                        alphabet.iter().map(move |c| {
+                            let mut s = s.clone();
+                            s.push(*c);
+                            s
+                        })
+                    })
+                    .collect();
+                all.extend(next.iter().cloned());
+                frontier = next;
+            }
+            all
+        }
+        let values = strings(&['a', 'B', 'é', 'É', 'b'], 4);
+        for pattern in strings(&['a', 'b', 'é', '*', '?'], 4) {
+            let text: String = pattern.iter().collect();
+            for cased in [false, true] {
+                let glob = Glob::new(Pattern::parse(&text).pieces(), cased).unwrap();
+                for v in &values {
+                    let hay: String = v.iter().collect();
+                    assert_eq!(
+                        glob.is_match(&hay),
+                        reference(&pattern, v, cased),
+                        "{text} on {hay}, cased {cased}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
