@@ -170,8 +170,8 @@ const B64_TEXTS: &[&str] = &[
 ];
 const B64_WORDS: &[&str] = &["cmd", "whoami", "ä cmd", "CMD", "ab"];
 
-// The last six exercise the regex gates (shortest match, required bytes) and the merged
-// regex sets, in and out of them.
+// The six before the last four exercise the regex gates (shortest match, required bytes)
+// and the merged regex sets, in and out of them.
 const REGEXES: &[&str] = &[
     "a",
     "^a",
@@ -199,6 +199,12 @@ const REGEXES: &[&str] = &[
     "\\*|-",
     "x\\s*1",
     "1.*1.*1.*1.*1.*1",
+    // Prefilter literals from a part of the regex, and from ASCII case pairs folded.
+    "(?i)a\\s[^x]{0,2}cmd\\.exe",
+    "[Cc][Mm][Dd]\\s*1",
+    // Runs of one class, counted instead of searched.
+    "[^\\n]{3,}$",
+    "^[abAB]{2,}",
 ];
 
 const CIDRS: &[&str] = &[
