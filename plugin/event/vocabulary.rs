@@ -19,6 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Vocabulary {
     /// `0` empty; else the upper 32 bits of the name's hash, then its id plus one.
     table: Vec<u64>,
+    /// Per id: the name's length and the words its hash is made of ([`Key`]): for names
+    /// of up to 16 bytes equal keys mean equal names, so a probe compares no text.
+    keys: Vec<Key>,
     /// All names, laid end to end; name `i` is `text[ends[i - 1]..ends[i]]`.
     text: String,
     ends: Vec<u32>,
@@ -33,13 +36,21 @@ pub struct Vocabulary {
 
 const HIGH: u64 = !0xFFFF_FFFF;
 
-/// The hash of a name: its length and its first and last eight bytes (overlapping when
-/// shorter than 16), one multiply. Names longer than 16 bytes that agree on those share a
-/// hash, which costs a probe, never a wrong answer (the text is compared). Cheaper than
-/// hashing every byte, and every key of every event is hashed.
+/// A name's length and its first and last eight bytes (overlapping when shorter than 16;
+/// four and four below 8; the first, middle and last byte below 4). Up to 16 bytes these
+/// cover every byte, so two names of up to 16 bytes are equal exactly when their keys are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key {
+    a: u64,
+    b: u64,
+    len: usize,
+}
+
+/// Names up to this long are compared by their [`Key`] alone.
+const KEY_COVERS: usize = 16;
+
 #[inline]
-fn name_hash(name: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+fn name_key(name: &[u8]) -> Key {
     let n = name.len();
     let (a, b) = if n >= 8 {
         (
@@ -59,8 +70,22 @@ fn name_hash(name: &[u8]) -> u64 {
     } else {
         (0, 0)
     };
-    let h = (a ^ b.rotate_left(23) ^ (n as u64).rotate_left(50)).wrapping_mul(K);
+    Key { a, b, len: n }
+}
+
+/// The hash of a name: its [`Key`], one multiply. Names longer than 16 bytes that agree
+/// on their ends share a hash, which costs a probe, never a wrong answer (the text is
+/// compared). Cheaper than hashing every byte, and every key of every event is hashed.
+#[inline]
+fn key_hash(k: &Key) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let h = (k.a ^ k.b.rotate_left(23) ^ (k.len as u64).rotate_left(50)).wrapping_mul(K);
     h ^ (h >> 29)
+}
+
+#[cfg(test)]
+fn name_hash(name: &[u8]) -> u64 {
+    key_hash(&name_key(name))
 }
 
 impl Vocabulary {
@@ -69,6 +94,7 @@ impl Vocabulary {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let mut v = Vocabulary {
             table: Vec::new(),
+            keys: Vec::new(),
             text: String::new(),
             ends: Vec::new(),
             dotted: Vec::new(),
@@ -86,12 +112,13 @@ impl Vocabulary {
     }
 
     fn add(&mut self, name: &str) {
-        let h = name_hash(name.as_bytes());
-        if let Err(slot) = self.probe(name.as_bytes(), h) {
+        let key = name_key(name.as_bytes());
+        if let Err(slot) = self.probe(name.as_bytes(), &key) {
+            self.keys.push(key);
             self.text.push_str(name);
             self.ends.push(self.text.len() as u32);
             self.dotted.push(name.contains('.'));
-            self.table[slot] = (h & HIGH) | self.ends.len() as u64;
+            self.table[slot] = (key_hash(&key) & HIGH) | self.ends.len() as u64;
             for (i, _) in name.match_indices('_') {
                 let owner = name.as_bytes()[..i].to_vec().into_boxed_slice();
                 if !self.owners.contains(&owner) {
@@ -102,8 +129,9 @@ impl Vocabulary {
     }
 
     /// The id of `name`, or the empty entry where it would go.
-    #[inline]
-    fn probe(&self, name: &[u8], h: u64) -> Result<u32, usize> {
+    #[inline(always)]
+    fn probe(&self, name: &[u8], key: &Key) -> Result<u32, usize> {
+        let h = key_hash(key);
         let mask = self.table.len() - 1;
         let mut i = h as usize & mask;
         loop {
@@ -113,7 +141,9 @@ impl Vocabulary {
             }
             if e & HIGH == h & HIGH {
                 let id = (e as u32) - 1;
-                if self.bytes(id) == name {
+                if self.keys[id as usize] == *key
+                    && (key.len <= KEY_COVERS || self.bytes(id) == name)
+                {
                     return Ok(id);
                 }
             }
@@ -124,7 +154,7 @@ impl Vocabulary {
     /// The id of `name`, if the vocabulary holds it.
     #[inline]
     pub fn id(&self, name: &[u8]) -> Option<u32> {
-        self.probe(name, name_hash(name)).ok()
+        self.probe(name, &name_key(name)).ok()
     }
 
     /// The name with id `id`.
@@ -213,6 +243,29 @@ mod tests {
             assert_eq!(v2.id(n.as_bytes()), Some(i as u32), "{n}");
         }
         assert_eq!(v2.id(b"Process_200_Guid____"), None);
+        // Names told apart by their keys alone (up to 16 bytes) and by text (17 and
+        // more, where the middle byte is outside the key): every string over {a, b} of
+        // up to 18 bytes with at most two b's, every other one in the vocabulary.
+        let mut all: Vec<String> = Vec::new();
+        for n in 0..=18usize {
+            all.push("a".repeat(n));
+            for i in 0..n {
+                let mut one = vec![b'a'; n];
+                one[i] = b'b';
+                all.push(String::from_utf8(one.clone()).unwrap());
+                for j in i + 1..n {
+                    let mut two = one.clone();
+                    two[j] = b'b';
+                    all.push(String::from_utf8(two).unwrap());
+                }
+            }
+        }
+        let held: Vec<&str> = all.iter().step_by(2).map(String::as_str).collect();
+        let v3 = Vocabulary::new(held.iter().copied());
+        for (i, n) in all.iter().enumerate() {
+            let want = (i % 2 == 0).then_some((i / 2) as u32);
+            assert_eq!(v3.id(n.as_bytes()), want, "{n}");
+        }
         let empty = Vocabulary::new([]);
         assert!(empty.is_empty());
         assert_eq!(empty.id(b"Image"), None);
