@@ -264,8 +264,9 @@ impl FieldBuilder {
                 regexes[i].1.push(*pred);
                 continue;
             }
-            let shape = RegexShape::of(source);
-            let search = match shape.run.clone() {
+            let mut shape = RegexShape::of(source);
+            let counted = shape.run.is_some();
+            let search = match shape.run.take() {
                 Some(run) => Ok(Search::Run(run)),
                 None => meta::Regex::builder()
                     .configure(meta::Config::new().nfa_size_limit(Some(REGEX_NFA_LIMIT)))
@@ -286,7 +287,7 @@ impl FieldBuilder {
                     regexes.push((re, vec![*pred]));
                     regex_gates.push(shape.gate);
                     // A counted run is cheaper alone than as a pattern of the set.
-                    regex_small.push(shape.small && shape.run.is_none());
+                    regex_small.push(shape.small && !counted);
                     regex_sources.push(source.as_str());
                 }
                 Err(e) => failures.push((*pred, e.to_string())),
