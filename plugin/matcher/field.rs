@@ -28,7 +28,6 @@
 //!   any of them in the whole event's text ([`FieldScanner::rules_out`]), and is skipped
 //!   when none is there.
 
-use aho_corasick::{AhoCorasick, packed};
 use regex_automata::meta;
 use regex_syntax::hir::{Hir, HirKind};
 
@@ -39,6 +38,7 @@ use crate::rule::values::regex_source;
 
 use super::char_run::CharRun;
 use super::glob::{self, Glob};
+use super::rule_out::RuleOut;
 use super::time;
 
 /// NFA size limit of one `re` value (the rule layer checks the same limit first).
@@ -192,7 +192,7 @@ impl FieldBuilder {
         &self,
         unfiltered_globs: &[u32],
         unfiltered_regexes: &[u32],
-    ) -> Option<RawPrefilter> {
+    ) -> Option<RuleOut> {
         let every_pred_needs_a_literal = self.name.is_empty()
             && self.empty.is_empty()
             && self.anything.is_empty()
@@ -227,7 +227,7 @@ impl FieldBuilder {
                 e
             })
             .collect();
-        RawPrefilter::new(&escaped)
+        RuleOut::new(&escaped)
     }
 
     /// Builds the scanner. Regex chunks that fail on their own are reported with the
@@ -341,7 +341,7 @@ pub struct FieldScanner {
     /// For keyword scanners whose every predicate needs one of its `contains` literals:
     /// those literals JSON-escaped, to rule out a whole event at once
     /// ([`FieldScanner::rules_out`]).
-    raw_prefilter: Option<RawPrefilter>,
+    raw_prefilter: Option<RuleOut>,
     globs: Vec<(Glob, u32)>,
     unfiltered_globs: Vec<u32>,
     empty: Vec<u32>,
@@ -350,31 +350,6 @@ pub struct FieldScanner {
     on_present: Vec<u32>,
     on_absent: Vec<u32>,
     on_null: Vec<u32>,
-}
-
-/// A search for any of a few lowercase literals in a whole (lowercased) event: SIMD
-/// (Teddy) when the literals are few enough, else an Aho-Corasick automaton.
-enum RawPrefilter {
-    Packed(packed::Searcher),
-    Automaton(AhoCorasick),
-}
-
-impl RawPrefilter {
-    fn new(lits: &[Vec<u8>]) -> Option<RawPrefilter> {
-        let packed = packed::Config::new()
-            .builder()
-            .extend(lits)
-            .build()
-            .map(RawPrefilter::Packed);
-        packed.or_else(|| AhoCorasick::new(lits).ok().map(RawPrefilter::Automaton))
-    }
-
-    fn is_match(&self, hay: &[u8]) -> bool {
-        match self {
-            RawPrefilter::Packed(p) => p.find(hay).is_some(),
-            RawPrefilter::Automaton(a) => a.is_match(hay),
-        }
-    }
 }
 
 /// How one distinct regex is searched.

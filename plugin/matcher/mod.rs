@@ -22,6 +22,7 @@ pub mod lists;
 pub mod literal;
 pub mod marks;
 pub mod program;
+pub mod rule_out;
 pub mod selector;
 pub mod time;
 
