@@ -320,6 +320,7 @@ impl FieldBuilder {
                 on_present: self.on_present,
                 on_absent: self.on_absent,
                 on_null: self.on_null,
+                cache_base: 0,
             },
             failures,
         )
@@ -350,6 +351,8 @@ pub struct FieldScanner {
     on_present: Vec<u32>,
     on_absent: Vec<u32>,
     on_null: Vec<u32>,
+    /// This scanner's first slot in [`ScanScratch::caches`] ([`FieldScanner::number_caches`]).
+    cache_base: u32,
 }
 
 /// How one distinct regex is searched.
@@ -361,9 +364,13 @@ enum Search {
 }
 
 impl Search {
-    fn is_match(&self, text: &str) -> bool {
+    /// `cache` is this regex's slot in the scratch ([`ScanScratch::caches`]).
+    fn is_match(&self, text: &str, cache: &mut Option<meta::Cache>) -> bool {
         match self {
-            Search::Automaton(re) => re.is_match(text.as_bytes()),
+            Search::Automaton(re) => {
+                let cache = cache.get_or_insert_with(|| re.create_cache());
+                re.is_match_with(cache, &regex_automata::Input::new(text))
+            }
             Search::Run(run) => run.is_match(text),
         }
     }
@@ -460,6 +467,20 @@ pub struct ScanScratch {
     regexes: Vec<u32>,
     /// Which patterns of a merged regex set matched (grown to the largest set once).
     patterns: Option<regex_automata::PatternSet>,
+    /// Per regex of the matcher ([`FieldScanner::number_caches`]), its search state,
+    /// made on first use. Held here rather than taken from each regex's shared pool: a
+    /// thread that does not own a pool would lock a mutex twice per search.
+    caches: Vec<Option<meta::Cache>>,
+}
+
+impl ScanScratch {
+    /// Scratch for scanners numbered with [`FieldScanner::number_caches`] up to `caches`.
+    pub fn new(caches: usize) -> ScanScratch {
+        ScanScratch {
+            caches: std::iter::repeat_with(|| None).take(caches).collect(),
+            ..ScanScratch::default()
+        }
+    }
 }
 
 /// One value of a field, prepared once for every scanner that reads the field.
@@ -506,6 +527,13 @@ impl FieldScanner {
     /// Number of distinct regexes (for the compile report).
     pub fn regex_count(&self) -> usize {
         self.regexes.len()
+    }
+
+    /// Gives this scanner's regexes (and its merged set) the cache slots from `base` on
+    /// in [`ScanScratch::new`]; returns the next free slot.
+    pub fn number_caches(&mut self, base: usize) -> usize {
+        self.cache_base = base as u32;
+        base + self.regexes.len() + 1
     }
 
     /// Number of globs without a prefilter literal (verified on every value).
@@ -622,9 +650,12 @@ impl FieldScanner {
                 hit(*pred);
             }
         });
+        let caches = &mut scratch.caches[self.cache_base as usize..];
         each_candidate(&mut scratch.regexes, &self.unfiltered_regexes, |r| {
             let (re, preds) = &self.regexes[r as usize];
-            if self.regex_gates[r as usize].admits(hay) && re.is_match(text) {
+            if self.regex_gates[r as usize].admits(hay)
+                && re.is_match(text, &mut caches[r as usize])
+            {
                 preds.iter().for_each(|p| hit(*p));
             }
         });
@@ -637,8 +668,9 @@ impl FieldScanner {
                 slot => slot.insert(regex_automata::PatternSet::new(n)),
             };
             matched.clear();
+            let cache = caches[self.regexes.len()].get_or_insert_with(|| rs.set.create_cache());
             rs.set
-                .which_overlapping_matches(&regex_automata::Input::new(hay), matched);
+                .which_overlapping_matches_with(cache, &regex_automata::Input::new(hay), matched);
             for pid in matched.iter() {
                 let r = rs.members[pid.as_usize()];
                 self.regexes[r as usize].1.iter().for_each(|p| hit(*p));

@@ -124,6 +124,8 @@ pub struct Matcher {
     vocab: Vocabulary,
     n_preds: usize,
     n_rules: usize,
+    /// Regex cache slots of the scanners ([`ScanScratch::new`]).
+    regex_caches: usize,
 }
 
 /// Per-thread state for matching; create one with [`Matcher::scratch`] and reuse it.
@@ -448,6 +450,7 @@ impl Matcher {
         );
         selectors.bind(&vocab);
         fields.iter_mut().for_each(|f| f.bind(&vocab));
+        let regex_caches = fields.iter_mut().fold(0, |next, f| f.number_caches(next));
         let scanner_flags = fields
             .iter()
             .map(|f| u8::from(f.folds_case()) * FOLDS + u8::from(f.has_presence()) * PRESENCE)
@@ -476,6 +479,7 @@ impl Matcher {
                 vocab,
                 n_preds,
                 n_rules: rules.len(),
+                regex_caches,
             },
             notes,
         )
@@ -490,7 +494,7 @@ impl Matcher {
             field_gen: vec![0; self.fields.len()],
             kind_gen: vec![0; self.selectors.len()],
             frames: Vec::new(),
-            scan: ScanScratch::default(),
+            scan: ScanScratch::new(self.regex_caches),
             select: SelectScratch::default(),
             kinds: Vec::new(),
             plans: FastMap::default(),
