@@ -351,7 +351,8 @@ pub struct FieldScanner {
     on_present: Vec<u32>,
     on_absent: Vec<u32>,
     on_null: Vec<u32>,
-    /// This scanner's first slot in [`ScanScratch::caches`] ([`FieldScanner::number_caches`]).
+    /// This scanner's first slot in the scratch's regex caches
+    /// ([`FieldScanner::number_caches`]).
     cache_base: u32,
 }
 
@@ -364,7 +365,7 @@ enum Search {
 }
 
 impl Search {
-    /// `cache` is this regex's slot in the scratch ([`ScanScratch::caches`]).
+    /// `cache` is this regex's slot in the scratch's regex caches.
     fn is_match(&self, text: &str, cache: &mut Option<meta::Cache>) -> bool {
         match self {
             Search::Automaton(re) => {
@@ -460,8 +461,7 @@ fn small_automaton(hir: &Hir) -> bool {
     walk(hir, &mut unbounded) && unbounded <= SET_MAX_UNBOUNDED
 }
 
-/// Reusable per-scan state.
-#[derive(Default)]
+/// Reusable per-scan state, made for one matcher ([`ScanScratch::new`]).
 pub struct ScanScratch {
     globs: Vec<u32>,
     regexes: Vec<u32>,
@@ -477,8 +477,10 @@ impl ScanScratch {
     /// Scratch for scanners numbered with [`FieldScanner::number_caches`] up to `caches`.
     pub fn new(caches: usize) -> ScanScratch {
         ScanScratch {
+            globs: Vec::new(),
+            regexes: Vec::new(),
+            patterns: None,
             caches: std::iter::repeat_with(|| None).take(caches).collect(),
-            ..ScanScratch::default()
         }
     }
 }

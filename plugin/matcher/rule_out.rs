@@ -6,7 +6,7 @@
 //! every evtx_dump line holds `event` several times (`Event`, `EventData`, `EventID`, the
 //! schema URL), so a SIMD searcher (Teddy) looking for `event::clear` stops at each and
 //! verifies. Each literal is therefore looked for by its rarest window of up to
-//! [`WINDOW`] bytes (`::cl`), rated by [`BYTE_COST`], and a window found is verified as
+//! `WINDOW` bytes (`::cl`), rated by `BYTE_COST`, and a window found is verified as
 //! the whole literal around it. The window choice only moves the cost: the answer is that
 //! of a plain search for the literals.
 //!
