@@ -185,14 +185,10 @@ impl FieldBuilder {
         Ok(())
     }
 
-    /// The keyword prefilter over an event's JSON text (see `FieldScanner::raw_prefilter`):
+    /// The keyword rule-out over an event's JSON text (see `FieldScanner::rule_out`):
     /// only when every predicate needs a `contains` literal, and no literal holds a
     /// control character (JSON writes those as `\u` escapes).
-    fn raw_prefilter(
-        &self,
-        unfiltered_globs: &[u32],
-        unfiltered_regexes: &[u32],
-    ) -> Option<RuleOut> {
+    fn rule_out(&self, unfiltered_globs: &[u32], unfiltered_regexes: &[u32]) -> Option<RuleOut> {
         let every_pred_needs_a_literal = self.name.is_empty()
             && self.empty.is_empty()
             && self.anything.is_empty()
@@ -293,7 +289,7 @@ impl FieldBuilder {
                 Err(e) => failures.push((*pred, e.to_string())),
             }
         }
-        let raw_prefilter = self.raw_prefilter(&unfiltered_globs, &unfiltered_regexes);
+        let rule_out = self.rule_out(&unfiltered_globs, &unfiltered_regexes);
         let (regex_set, unfiltered_regexes) = RegexSet::split(
             &regex_sources,
             &regex_small,
@@ -311,7 +307,7 @@ impl FieldBuilder {
                 regex_gates,
                 unfiltered_regexes,
                 regex_set,
-                raw_prefilter,
+                rule_out,
                 globs,
                 unfiltered_globs,
                 empty: self.empty,
@@ -342,7 +338,7 @@ pub struct FieldScanner {
     /// For keyword scanners whose every predicate needs one of its `contains` literals:
     /// those literals JSON-escaped, to rule out a whole event at once
     /// ([`FieldScanner::rules_out`]).
-    raw_prefilter: Option<RuleOut>,
+    rule_out: Option<RuleOut>,
     globs: Vec<(Glob, u32)>,
     unfiltered_globs: Vec<u32>,
     empty: Vec<u32>,
@@ -556,7 +552,7 @@ impl FieldScanner {
     /// True when no predicate of this scanner can hold on any value of an event with
     /// this verbatim text ([`Document::verbatim_text`]), given ASCII-lowercased.
     pub fn rules_out(&self, verbatim_lowered: &[u8]) -> bool {
-        self.raw_prefilter
+        self.rule_out
             .as_ref()
             .is_some_and(|p| !p.is_match(verbatim_lowered))
     }
@@ -749,29 +745,35 @@ impl RegexShape {
 /// result only serves the case-folding literal pass, which lowercases the value first.
 fn fold_case_pairs(hir: &Hir) -> Hir {
     use regex_syntax::hir::{Capture, Class, Repetition};
-    let pair = |a: u32, b: u32| {
-        let (a, b) = (u8::try_from(a).ok()?, u8::try_from(b).ok()?);
-        (a.is_ascii_uppercase() && b == a.to_ascii_lowercase()).then_some(b)
-    };
     match hir.kind() {
-        HirKind::Class(Class::Unicode(c)) => match c.ranges() {
-            [x, y] if x.start() == x.end() && y.start() == y.end() => {
-                match pair(x.start() as u32, y.start() as u32) {
-                    Some(lower) => Hir::literal([lower]),
-                    None => hir.clone(),
+        HirKind::Class(class) => {
+            // Code points or bytes alike, as numbers (ranges sort: uppercase first).
+            let ranges: Vec<(u32, u32)> = match class {
+                Class::Unicode(c) => c
+                    .ranges()
+                    .iter()
+                    .map(|r| (r.start() as u32, r.end() as u32))
+                    .collect(),
+                Class::Bytes(c) => c
+                    .ranges()
+                    .iter()
+                    .map(|r| (r.start().into(), r.end().into()))
+                    .collect(),
+            };
+            let lower = match ranges[..] {
+                [(a, a_end), (b, b_end)] if a == a_end && b == b_end => {
+                    let (a, b) = (u8::try_from(a).ok(), u8::try_from(b).ok());
+                    a.zip(b)
+                        .filter(|(a, b)| a.is_ascii_uppercase() && *b == a.to_ascii_lowercase())
+                        .map(|(_, b)| b)
                 }
+                _ => None,
+            };
+            match lower {
+                Some(lower) => Hir::literal([lower]),
+                None => hir.clone(),
             }
-            _ => hir.clone(),
-        },
-        HirKind::Class(Class::Bytes(c)) => match c.ranges() {
-            [x, y] if x.start() == x.end() && y.start() == y.end() => {
-                match pair(u32::from(x.start()), u32::from(y.start())) {
-                    Some(lower) => Hir::literal([lower]),
-                    None => hir.clone(),
-                }
-            }
-            _ => hir.clone(),
-        },
+        }
         HirKind::Repetition(r) => Hir::repetition(Repetition {
             sub: Box::new(fold_case_pairs(&r.sub)),
             ..r.clone()
