@@ -799,12 +799,19 @@ fn channel() -> impl Strategy<Value = Option<Value>> {
     ]
 }
 
+/// Event ids in the forms shippers write them. The matcher narrows rules to the ids
+/// their conditions require (`matcher::narrow`): every form must select as a rule's
+/// `EventID` test compares it, arrays by any element.
 fn event_id() -> impl Strategy<Value = Value> {
-    let id = select(&[1i64, 3, 4688, 7045][..]);
+    let id = select(&[1i64, 3, 4688, 4689, 7045][..]);
     prop_oneof![
-        4 => id.clone().prop_map(|n| json!(n)),
-        1 => id.clone().prop_map(|n| json!(n.to_string())),
-        1 => id.prop_map(|n| json!({ "#attributes": { "Qualifiers": 16384 }, "#text": n })),
+        8 => id.clone().prop_map(|n| json!(n)),
+        2 => id.clone().prop_map(|n| json!(n.to_string())),
+        2 => id.clone().prop_map(|n| json!({ "#attributes": { "Qualifiers": 16384 }, "#text": n })),
+        1 => id.clone().prop_map(|n| json!(n as f64)),
+        1 => id.clone().prop_map(|n| json!(format!("0{n}"))),
+        1 => id.clone().prop_map(|n| json!(format!("{n} "))),
+        2 => prop::collection::vec(id.prop_map(|n| json!(n)), 0..=3).prop_map(Value::Array),
     ]
 }
 
@@ -1507,5 +1514,55 @@ fn pinned_channel_array_second_element() {
         expect(&product, &ev, true);
         // Security is one of the event's channels: the rule's logsource covers it.
         expect(&service, &ev, true);
+    }
+}
+
+/// Rules narrowed to the event ids their conditions require (`matcher::narrow`) still
+/// fire on every event they hold on: ids as numbers, texts, `#text` elements, integral
+/// floats and arrays, and a conjunction whose items require different ids, met by an
+/// array holding one of each (taking the intersection of the items' ids would miss it).
+#[test]
+fn event_id_narrowing_keeps_every_match() {
+    const SEC: &str = "  product: windows\n  service: security";
+    let sec = |id: Value| json!({ "Event": { "System": { "Channel": "Security", "EventID": id }, "EventData": { "User": "bob" } } });
+    let both = load(
+        SEC,
+        "  a:\n    EventID: [4624, 4625]\n  b:\n    EventID: [5145, 4625]\n  condition: a and b\n",
+    );
+    expect(&both, &sec(json!([4624, 5145])), true);
+    expect(&both, &sec(json!(4625)), true);
+    expect(&both, &sec(json!(4624)), false);
+    expect(&both, &sec(json!([5145])), false);
+    let one = load(
+        SEC,
+        "  sel:\n    EventID: 4624\n    User: bob\n  condition: sel\n",
+    );
+    for (id, want) in [
+        (json!(4624), true),
+        (json!("4624"), true),
+        (
+            json!({ "#attributes": { "Qualifiers": 0 }, "#text": 4624 }),
+            true,
+        ),
+        (json!(4624.0), true),
+        (json!([1, 4624]), true),
+        (json!("04624"), false),
+        (json!("4624 "), false),
+        (json!(4625), false),
+        (json!([]), false),
+        (Value::Null, false),
+    ] {
+        expect(&one, &sec(id), want);
+    }
+    // Compiled together, each rule keeps its own verdicts.
+    let map = map();
+    let rules = [both, one];
+    for (id, want) in [
+        (json!([4624, 5145]), vec![0, 1]),
+        (json!(4625), vec![0]),
+        (json!("4624"), vec![1]),
+        (json!(5145), vec![]),
+    ] {
+        assert_eq!(engine_hits(&rules, &map, &sec(id.clone())), want, "{id}");
     }
 }

@@ -3,7 +3,8 @@
 //! 1. **Narrow** ([`selector`]): the event's logsource keys pick the rule variants that
 //!    may fire. A variant is a rule on one kind of event of its logsource (process_creation
 //!    on Sysmon 1, process_creation on Security 4688, ...), with that kind's field renames
-//!    applied. Nothing else is read for an event no rule's logsource covers.
+//!    applied, and narrowed to the event ids its condition requires ([`narrow`]). Nothing
+//!    else is read for an event no rule's logsource covers.
 //! 2. **Scan** ([`field`]): each field the candidates need is looked up once (by its id in
 //!    the matcher's [`Vocabulary`]: the event resolves all of them in one pass), each of its
 //!    values turned into text and lowercased once, and scanned by the merged automata of
@@ -21,6 +22,7 @@ pub mod glob;
 pub mod lists;
 pub mod literal;
 pub mod marks;
+pub mod narrow;
 pub mod program;
 pub mod rule_out;
 pub mod selector;
@@ -340,7 +342,13 @@ impl Matcher {
         let mut resolved: Vec<(usize, Vec<EventKind>)> = Vec::new();
         for (ri, rule) in rules.iter().enumerate() {
             match map.resolve(&rule.logsource) {
-                Some(kinds) => resolved.push((ri, kinds)),
+                Some(kinds) => resolved.push((
+                    ri,
+                    kinds
+                        .into_iter()
+                        .map(|k| narrow::narrowed(rule, &k).unwrap_or(k))
+                        .collect(),
+                )),
                 None => notes.push(CompileNote::UnmappedLogsource {
                     rule: ri,
                     logsource: rule.logsource.to_string(),
