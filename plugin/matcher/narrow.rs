@@ -18,8 +18,8 @@ use crate::rule::condition::Expr;
 use crate::rule::detection::{FieldTest, Matcher, SearchExpr};
 use crate::rule::pattern::Shape;
 
-/// The event field whose values narrow a kind.
-const EVENT_ID: &str = "EventID";
+// The event field whose values narrow a kind: the one the selector indexes kinds by.
+use super::selector::EVENT_ID;
 
 /// `kind` narrowed to the event ids `rule` requires, when the kind does not constrain
 /// `EventID` itself and the rule's condition requires one of a known set of ids.

@@ -47,8 +47,8 @@ struct ChannelKinds {
     other: Vec<u32>,
 }
 
-/// The `when` field of [`ChannelKinds::by_event_id`].
-const EVENT_ID: &str = "EventID";
+/// The `when` field of [`ChannelKinds::by_event_id`] (and the one [`super::narrow`] adds).
+pub(super) const EVENT_ID: &str = "EventID";
 
 /// Per-event values of the `when` fields, reused from event to event.
 #[derive(Debug, Default)]
