@@ -173,6 +173,21 @@ pub fn run(nodes: &[Node], pred: impl Fn(u32) -> bool, frames: &mut Vec<Frame>) 
                 continue;
             }
             Node::Not { len } => (Kind::Not, 1, 0, len),
+            // A group of leaves only (a selection's list of values: `len` is its children
+            // plus one, so each child is one node): one tight loop over them, no frame.
+            Node::And { n, len } | Node::Or { n, len } if len == n + 1 => {
+                let leaves = &nodes[i + 1..i + len as usize];
+                let v = if matches!(nodes[i], Node::And { .. }) {
+                    leaves.iter().all(|c| leaf(c, &pred))
+                } else {
+                    leaves.iter().any(|c| leaf(c, &pred))
+                };
+                i += len as usize;
+                if let Some(v) = unwind(v, frames, &mut i) {
+                    return v;
+                }
+                continue;
+            }
             Node::And { n, len } => (Kind::And, n, 0, len),
             Node::Or { n, len } => (Kind::Or, n, 0, len),
             Node::AtLeast { k, n, len } => (Kind::AtLeast, n, k, len),
@@ -195,6 +210,21 @@ pub fn run(nodes: &[Node], pred: impl Fn(u32) -> bool, frames: &mut Vec<Frame>) 
             }
             None => frames.push(frame),
         }
+    }
+}
+
+/// The value of a node of length 1 (a child of a group whose length is its number of
+/// children plus one): a predicate, a constant, or a group without children.
+#[inline(always)]
+fn leaf(node: &Node, pred: &impl Fn(u32) -> bool) -> bool {
+    match *node {
+        Node::Pred(p) => pred(p),
+        Node::Const(b) => b,
+        Node::And { .. } => true,
+        Node::Or { .. } => false,
+        Node::AtLeast { k, .. } => k == 0,
+        // Never of length 1.
+        Node::Not { .. } => false,
     }
 }
 
