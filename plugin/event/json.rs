@@ -100,10 +100,11 @@ impl EventReader {
             insert_names = id.and_then(|id| self.inserts.lookup(provider, id, version, inserts));
         }
         let data = data_container(root, shape).unwrap_or(root);
-        let spaced = data.members().any(|(k, _)| k.contains(' '))
+        // Keys are short: a byte loop, not a `memchr` call per key.
+        let spaced = data.members().any(|(k, _)| has_space(k))
             || insert_names
                 .as_ref()
-                .is_some_and(|n| n.iter().any(|k| k.contains(' ')));
+                .is_some_and(|n| n.iter().any(|k| has_space(k)));
         Ok(JsonEvent {
             tree,
             shape,
@@ -113,6 +114,13 @@ impl EventReader {
             slots: OnceCell::new(),
         })
     }
+}
+
+/// Whether a key holds a space (a byte loop: keys are a few bytes, `str::contains` calls
+/// `memchr` for each).
+#[inline]
+fn has_space(key: &str) -> bool {
+    key.bytes().any(|b| b == b' ')
 }
 
 /// Why a line is not an event.
@@ -574,7 +582,7 @@ fn put_spaced(ev: &JsonEvent<'_>, obj: Option<NodeRef<'_>>, sink: &mut impl Name
         return;
     }
     for (k, v) in obj.into_iter().flat_map(|o| o.members()) {
-        if k.contains(' ') {
+        if has_space(k) {
             sink.put(&ev.tree, Found::Despaced(k), v.id());
         }
     }
