@@ -132,20 +132,31 @@ impl FieldBuilder {
                         None => false,
                     }
                 };
-                let done = match pattern.shape() {
-                    Shape::Exact([]) => {
-                        self.empty.push(pred);
-                        true
-                    }
-                    Shape::Anything => {
-                        self.anything.push(pred);
-                        true
-                    }
-                    Shape::Exact(b) => lit(b, LitAnchor::Exact, self),
-                    Shape::Prefix(b) => lit(b, LitAnchor::Prefix, self),
-                    Shape::Suffix(b) => lit(b, LitAnchor::Suffix, self),
-                    Shape::Contains(b) => lit(b, LitAnchor::Contains, self),
-                    Shape::Complex => false,
+                let literal =
+                    |p: &crate::rule::pattern::Pattern, this: &mut FieldBuilder| match p.shape() {
+                        Shape::Exact([]) => {
+                            this.empty.push(pred);
+                            true
+                        }
+                        Shape::Anything => {
+                            this.anything.push(pred);
+                            true
+                        }
+                        Shape::Exact(b) => lit(b, LitAnchor::Exact, this),
+                        Shape::Prefix(b) => lit(b, LitAnchor::Prefix, this),
+                        Shape::Suffix(b) => lit(b, LitAnchor::Suffix, this),
+                        Shape::Contains(b) => lit(b, LitAnchor::Contains, this),
+                        Shape::Complex => false,
+                    };
+                // `windash` (` -enc ` as `[-/–—―]enc`): each spelling of the dashes is a
+                // literal of its own, found by the literal pass, rather than a glob
+                // verified wherever its dashless part (`enc `) occurs.
+                let spellings = pattern
+                    .dash_spellings(DASH_SPELLINGS)
+                    .filter(|ps| ps.iter().all(|p| p.shape() != Shape::Complex));
+                let done = match spellings {
+                    Some(ps) => ps.iter().all(|p| literal(p, self)),
+                    None => literal(pattern, self),
                 };
                 if !done {
                     let glob = Glob::new(pattern.pieces(), *cased).ok_or_else(|| {
@@ -456,6 +467,10 @@ fn small_automaton(hir: &Hir) -> bool {
     let mut unbounded = 0;
     walk(hir, &mut unbounded) && unbounded <= SET_MAX_UNBOUNDED
 }
+
+/// Most spellings of a `windash` pattern searched as literals (two dashes: 25); past
+/// it, the pattern is a glob.
+const DASH_SPELLINGS: usize = 25;
 
 /// Reusable per-scan state, made for one matcher ([`ScanScratch::new`]).
 pub struct ScanScratch {

@@ -141,6 +141,41 @@ impl Pattern {
         out
     }
 
+    /// Every spelling of this pattern with each `windash` dash written as one of
+    /// [`DASHES`], so that a pattern whose only non-literal pieces are dashes can be
+    /// searched as literals. `None` without dashes, or when there would be more than
+    /// `limit` spellings.
+    pub fn dash_spellings(&self, limit: usize) -> Option<Vec<Pattern>> {
+        let dashes = self.pieces.iter().filter(|p| **p == Piece::Dash).count();
+        if dashes == 0 {
+            return None;
+        }
+        DASHES
+            .len()
+            .checked_pow(dashes as u32)
+            .filter(|n| *n <= limit)?;
+        let mut out = vec![Pattern::default()];
+        for piece in &self.pieces {
+            match piece {
+                Piece::Dash => {
+                    out = out
+                        .iter()
+                        .flat_map(|p| {
+                            DASHES.iter().map(|d| {
+                                let mut q = p.clone();
+                                q.push_bytes(d.encode_utf8(&mut [0u8; 4]).as_bytes());
+                                q
+                            })
+                        })
+                        .collect();
+                }
+                Piece::Literal(b) => out.iter_mut().for_each(|p| p.push_bytes(b)),
+                other => out.iter_mut().for_each(|p| p.push(other.clone())),
+            }
+        }
+        Some(out)
+    }
+
     /// The literal bytes when the pattern has no wildcard at all.
     pub fn as_literal(&self) -> Option<&[u8]> {
         match self.pieces.as_slice() {
@@ -215,6 +250,40 @@ mod tests {
             Pattern::parse(r"\\\\srv").as_literal(),
             Some(&br"\\srv"[..])
         );
+    }
+
+    #[test]
+    fn dash_spellings_write_each_dash_every_way() {
+        let p = Pattern::parse("* -enc *").contains().windash();
+        let spelled = p.dash_spellings(64).expect("one dash: five spellings");
+        let shapes: Vec<Shape<'_>> = spelled.iter().map(Pattern::shape).collect();
+        assert_eq!(
+            shapes,
+            DASHES
+                .iter()
+                .map(|d| format!(" {d}enc "))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|s| Shape::Contains(s.as_bytes()))
+                .collect::<Vec<_>>()
+        );
+        // Two dashes: every pair, in order; anchors and wildcards kept.
+        let two = Pattern::parse("-a?/b*")
+            .windash()
+            .dash_spellings(25)
+            .unwrap();
+        assert_eq!(two.len(), 25);
+        assert_eq!(two[0].display(), "-a?-b*");
+        assert_eq!(two[6].display(), "/a?/b*");
+        assert_eq!(two[24].display(), "―a?―b*");
+        // Past the limit, or without dashes: none.
+        assert!(
+            Pattern::parse("-a-b-c")
+                .windash()
+                .dash_spellings(64)
+                .is_none()
+        );
+        assert!(Pattern::parse("abc").windash().dash_spellings(64).is_none());
     }
 
     #[test]
