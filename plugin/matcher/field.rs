@@ -6,10 +6,12 @@
 //! Costs, cheapest first:
 //! - literals (`equals`, `startswith`, `endswith`, `contains`) go into a [`LiteralSet`] per
 //!   case mode: a hash lookup, two trie walks and one overlapping Aho-Corasick pass find
-//!   every literal where it must sit;
-//! - other wildcard patterns (inner `*`, `?`, windash, non-ASCII letters under case
-//!   folding) are [`Glob`]s: each registers prefilter literals (the variants of its most
-//!   selective stretch) in the same pass and is verified only when one is present;
+//!   every literal where it must sit. A `windash` value with at most two dashes and no
+//!   other wildcard inside is written out in each spelling of its dashes (25 at most),
+//!   each a literal of the same predicate;
+//! - other wildcard patterns (inner `*`, `?`, more windash dashes, non-ASCII letters under
+//!   case folding) are [`Glob`]s: each registers prefilter literals (the variants of its
+//!   most selective stretch) in the same pass and is verified only when one is present;
 //! - `re` values are regex-automata meta regexes, one per distinct regex (merging them
 //!   all into one overlapping set loses prefilters and, with many unanchored patterns,
 //!   its lazy DFA thrashes: measured at ~370 ms per event on the SigmaHQ corpus). A regex
@@ -154,6 +156,9 @@ impl FieldBuilder {
                 let spellings = pattern
                     .dash_spellings(DASH_SPELLINGS)
                     .filter(|ps| ps.iter().all(|p| p.shape() != Shape::Complex));
+                // A spelling with too many non-ASCII case variants stops the loop and
+                // makes the whole pattern a glob as well: the spellings already added
+                // only ever fire where the glob holds too.
                 let done = match spellings {
                     Some(ps) => ps.iter().all(|p| literal(p, self)),
                     None => literal(pattern, self),
