@@ -201,10 +201,15 @@ impl FieldBuilder {
         Ok(())
     }
 
-    /// The keyword rule-out over an event's JSON text (see `FieldScanner::rule_out`):
-    /// only when every predicate needs a `contains` literal, and no literal holds a
-    /// control character (JSON writes those as `\u` escapes).
-    fn rule_out(&self, unfiltered_globs: &[u32], unfiltered_regexes: &[u32]) -> Option<RuleOut> {
+    /// The literals of the keyword rule-out over an event's JSON text (see
+    /// `FieldScanner::rule_out`), JSON-escaped and lowercased: only when every predicate
+    /// needs a `contains` literal, and no literal holds a control character (JSON writes
+    /// those as `\u` escapes).
+    fn rule_out_literals(
+        &self,
+        unfiltered_globs: &[u32],
+        unfiltered_regexes: &[u32],
+    ) -> Option<Vec<Vec<u8>>> {
         let every_pred_needs_a_literal = self.name.is_empty()
             && self.empty.is_empty()
             && self.anything.is_empty()
@@ -239,7 +244,7 @@ impl FieldBuilder {
                 e
             })
             .collect();
-        RuleOut::new(&escaped)
+        Some(escaped)
     }
 
     /// Builds the scanner. Regex chunks that fail on their own are reported with the
@@ -305,7 +310,13 @@ impl FieldBuilder {
                 Err(e) => failures.push((*pred, e.to_string())),
             }
         }
-        let rule_out = self.rule_out(&unfiltered_globs, &unfiltered_regexes);
+        let mut rule_out_literals = self
+            .rule_out_literals(&unfiltered_globs, &unfiltered_regexes)
+            .unwrap_or_default();
+        let rule_out = RuleOut::new(&rule_out_literals);
+        if rule_out.is_none() {
+            rule_out_literals.clear();
+        }
         let (regex_set, unfiltered_regexes) = RegexSet::split(
             &regex_sources,
             &regex_small,
@@ -324,6 +335,7 @@ impl FieldBuilder {
                 unfiltered_regexes,
                 regex_set,
                 rule_out,
+                rule_out_literals,
                 globs,
                 unfiltered_globs,
                 empty: self.empty,
@@ -355,6 +367,8 @@ pub struct FieldScanner {
     /// those literals JSON-escaped, to rule out a whole event at once
     /// ([`FieldScanner::rules_out`]).
     rule_out: Option<RuleOut>,
+    /// The literals `rule_out` looks for (empty without one), to merge rule-outs.
+    rule_out_literals: Vec<Vec<u8>>,
     globs: Vec<(Glob, u32)>,
     unfiltered_globs: Vec<u32>,
     empty: Vec<u32>,
@@ -575,6 +589,15 @@ impl FieldScanner {
         self.rule_out
             .as_ref()
             .is_some_and(|p| !p.is_match(verbatim_lowered))
+    }
+
+    /// The literals of this scanner's whole-event rule-out, JSON-escaped and lowercased
+    /// (`None` when it has none): the rule-outs of several keyword scanners met by one
+    /// event merge into one search ([`RuleOut::new`] of them all).
+    pub fn rule_out_literals(&self) -> Option<&[Vec<u8>]> {
+        self.rule_out
+            .as_ref()
+            .map(|_| self.rule_out_literals.as_slice())
     }
 
     /// True when [`FieldScanner::presence`] can fire anything.

@@ -40,6 +40,7 @@ use field::{FieldBuilder, FieldScanner, ScanScratch, Value};
 use lists::Lists;
 use marks::Marks;
 use program::{Frame, Node, Op};
+use rule_out::RuleOut;
 use selector::{SelectScratch, SelectorIndex};
 
 use crate::hash::FastMap;
@@ -143,13 +144,22 @@ pub struct Scratch {
     scan: ScanScratch,
     select: SelectScratch,
     kinds: Vec<u32>,
-    /// Per set of event kinds (sorted ids, as `kinds` after selection): its (field
-    /// name, scanner) pairs, by name.
-    plans: FastMap<Vec<u32>, Vec<(u32, u32)>>,
+    /// Per set of event kinds (sorted ids, as `kinds` after selection): how its events
+    /// are scanned.
+    plans: FastMap<Vec<u32>, Plan>,
     text_buf: String,
     lower_buf: Vec<u8>,
     /// The event's verbatim text, lowercased (keyword prefilter).
     event_lower: Vec<u8>,
+}
+
+/// How the events of one set of kinds are scanned, worked out on the first such event.
+struct Plan {
+    /// (field name, scanner) pairs, sorted by name, each scanner once.
+    fields: Vec<(u32, u32)>,
+    /// When several keyword scanners each rule out events by their literals: one search
+    /// for all their literals, so the event's text is searched once, not once each.
+    keywords: Option<RuleOut>,
 }
 
 /// Compile statistics.
@@ -530,9 +540,9 @@ impl Matcher {
         }
     }
 
-    /// The (field name, scanner) pairs that events of `kinds` are scanned with, sorted by
-    /// name, each scanner once.
-    fn plan(&self, kinds: &[u32], field_gen: &mut [u32], generation: u32) -> Vec<(u32, u32)> {
+    /// How events of `kinds` are scanned: the (field name, scanner) pairs, sorted by name,
+    /// each scanner once, and their keyword scanners' merged rule-out.
+    fn plan(&self, kinds: &[u32], field_gen: &mut [u32], generation: u32) -> Plan {
         let mut plan = Vec::new();
         for &k in kinds {
             for &f in self.kind_fields.get(k as usize).into_iter().flatten() {
@@ -543,7 +553,24 @@ impl Matcher {
             }
         }
         plan.sort_unstable();
-        plan
+        let keyword_scanners: Vec<&FieldScanner> = plan
+            .iter()
+            .filter(|(name, _)| Some(*name) == self.keywords)
+            .map(|(_, f)| &self.fields[*f as usize])
+            .collect();
+        let keywords = (keyword_scanners.len() > 1)
+            .then(|| {
+                keyword_scanners
+                    .iter()
+                    .map(|f| f.rule_out_literals())
+                    .collect::<Option<Vec<_>>>()
+            })
+            .flatten()
+            .and_then(|lits| RuleOut::new(&lits.concat()));
+        Plan {
+            fields: plan,
+            keywords,
+        }
     }
 
     /// Appends to `out` the indices (into the compiled rule list) of the rules that match
@@ -595,7 +622,8 @@ impl Matcher {
             event_lower,
             ..
         } = &mut *scratch;
-        for group in plans[kinds.as_slice()].chunk_by(|a, b| a.0 == b.0) {
+        let plan = &plans[kinds.as_slice()];
+        for group in plan.fields.chunk_by(|a, b| a.0 == b.0) {
             // Most fields the candidates read are absent from a given event: the
             // scanners' flags (one small array) say what to do, and an absent field's
             // scanners are not touched unless they have presence predicates.
@@ -618,9 +646,12 @@ impl Matcher {
                 // usually shows that none of their literals is there.
                 let ruled_out = doc.verbatim_text().is_some_and(|text| {
                     let lowered = literal::ascii_lower(text, event_lower);
-                    group
-                        .iter()
-                        .all(|(_, f)| self.fields[*f as usize].rules_out(lowered))
+                    match &plan.keywords {
+                        Some(merged) => !merged.is_match(lowered),
+                        None => group
+                            .iter()
+                            .all(|(_, f)| self.fields[*f as usize].rules_out(lowered)),
+                    }
                 });
                 if !ruled_out {
                     doc.all_values(&mut each);
@@ -680,5 +711,65 @@ impl Matcher {
             }
         }
         out.truncate(w);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::json::JsonEvent;
+    use crate::rule::BuildOptions;
+    use crate::ruleset::RuleSet;
+
+    /// Keyword rules of two kinds that one event meets: the plan merges their rule-outs
+    /// into one search, and each rule still fires exactly on its own keywords.
+    #[test]
+    fn keyword_rule_outs_of_one_events_kinds_merge() {
+        let map = LogsourceMap::from_yaml(
+            "logsources:\n  - product: test\n    events:\n      - when: {}\n  - product: test\n    service: alpha\n    events:\n      - when: { Channel: alpha }\n",
+        )
+        .expect("mapping");
+        let texts = [
+            "title: any\nlogsource:\n  product: test\ndetection:\n  keywords: ['event::clear', 'dumpcreds']\n  condition: keywords\n",
+            "title: alpha\nlogsource:\n  product: test\n  service: alpha\ndetection:\n  keywords: ['EvilService']\n  condition: keywords\n",
+        ];
+        let rules: Vec<Rule> = texts
+            .iter()
+            .flat_map(|t| RuleSet::from_text("t.yml", t, &BuildOptions::default()).rules)
+            .collect();
+        assert_eq!(rules.len(), 2);
+        let (m, notes) = Matcher::compile(&rules, &map);
+        assert!(notes.is_empty(), "{notes:?}");
+        let mut scratch = m.scratch();
+        let mut hits = |line: &str| {
+            let ev = JsonEvent::parse(line.as_bytes()).expect("test event");
+            let mut out = Vec::new();
+            m.matches(&ev, &mut scratch, &mut out);
+            out
+        };
+        let none: [usize; 0] = [];
+        assert_eq!(
+            hits(r#"{"Channel":"alpha","Message":"x EVENT::Clear y"}"#),
+            [0]
+        );
+        assert_eq!(
+            hits(r#"{"Channel":"alpha","Message":"evilservice up"}"#),
+            [1]
+        );
+        assert_eq!(
+            hits(r#"{"Channel":"alpha","M":"dumpcreds","N":"EvilService"}"#),
+            [0, 1]
+        );
+        assert_eq!(hits(r#"{"Channel":"alpha","Message":"event::list"}"#), none);
+        // One kind only: its own rule-out, the other rule not a candidate.
+        assert_eq!(hits(r#"{"Channel":"beta","Message":"EvilService"}"#), none);
+        assert_eq!(hits(r#"{"Channel":"beta","Message":"dumpcreds"}"#), [0]);
+        let merged: Vec<bool> = scratch
+            .plans
+            .values()
+            .map(|p| p.keywords.is_some())
+            .collect();
+        assert_eq!(merged.iter().filter(|m| **m).count(), 1, "{merged:?}");
+        assert_eq!(merged.len(), 2);
     }
 }
