@@ -58,7 +58,12 @@ struct Variant {
 /// to hold (`None` when no such set exists, e.g. under `not`). Variants with one are only
 /// evaluated when one of these predicates fired, which skips most of the thousands of
 /// candidate rules on a typical event.
-fn triggers(program: &[Op]) -> Option<Vec<u32>> {
+///
+/// Of an `and`'s items any one's set will do; the one taken is the one whose predicates
+/// are least likely to hold on an arbitrary event, by [`pred_weight`] summed (the fewest
+/// predicates when weights tie), so that a variant is evaluated as seldom as its
+/// condition allows.
+fn triggers(program: &[Op], weight: impl Fn(u32) -> u32) -> Option<Vec<u32>> {
     let mut stack: Vec<Option<Vec<u32>>> = Vec::new();
     for op in program {
         match *op {
@@ -71,7 +76,12 @@ fn triggers(program: &[Op]) -> Option<Vec<u32>> {
             }
             Op::And(n) => {
                 let items = stack.split_off(stack.len() - n as usize);
-                stack.push(items.into_iter().flatten().min_by_key(Vec::len));
+                stack.push(
+                    items
+                        .into_iter()
+                        .flatten()
+                        .min_by_key(|ps| (ps.iter().map(|p| weight(*p)).sum::<u32>(), ps.len())),
+                );
             }
             Op::Or(n) | Op::AtLeast(_, n) => {
                 let items = stack.split_off(stack.len() - n as usize);
@@ -89,6 +99,47 @@ fn triggers(program: &[Op]) -> Option<Vec<u32>> {
         }
     }
     stack.pop().flatten()
+}
+
+/// How likely a test is to hold on an arbitrary event, as a rough weight for choosing
+/// trigger sets ([`triggers`]): from the test alone, never from sample events. A whole
+/// value or a long anchored literal seldom holds; a short `contains` literal (` -`, `.`)
+/// holds on many values, and `exists` on every event that has the field.
+fn pred_weight(m: &crate::rule::detection::Matcher) -> u32 {
+    use crate::rule::detection::Matcher as M;
+    use crate::rule::pattern::{Piece, Shape};
+    // The longest literal stretch of a pattern: what any search for it must find.
+    let longest = |pattern: &crate::rule::pattern::Pattern| {
+        pattern
+            .pieces()
+            .iter()
+            .map(|p| match p {
+                Piece::Literal(b) => b.len(),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let by_length = |len: usize| match len {
+        0 => 64,
+        1..=3 => 16,
+        4..=7 => 4,
+        _ => 2,
+    };
+    match m {
+        M::Str { pattern, .. } => match pattern.shape() {
+            Shape::Exact([]) => 8,
+            Shape::Exact(_) => 1,
+            Shape::Prefix(b) | Shape::Suffix(b) => by_length(b.len()).min(8),
+            Shape::Contains(b) => by_length(b.len()),
+            Shape::Anything => 64,
+            Shape::Complex => by_length(longest(pattern)),
+        },
+        M::Regex { .. } => 8,
+        M::Compare { .. } | M::Time { .. } | M::Cidr(_) | M::FieldRef { .. } => 8,
+        M::Exists(true) => 64,
+        M::Exists(false) | M::Null => 32,
+    }
 }
 
 /// Why a loaded rule will not fire, found while compiling.
@@ -193,6 +244,8 @@ struct Compiler<'a> {
     /// predicates only, so a pattern of a rare kind costs nothing on other events.
     field_ids: HashMap<(u32, String), u32>,
     pred_rules: Vec<Vec<u32>>,
+    /// Per predicate: its [`pred_weight`].
+    pred_weights: Vec<u32>,
     errors: Vec<(u32, String)>,
     rule: u32,
     kind: &'a EventKind,
@@ -236,6 +289,7 @@ impl Compiler<'_> {
         }
         let id = self.pred_rules.len() as u32;
         self.pred_rules.push(vec![self.rule]);
+        self.pred_weights.push(pred_weight(m));
         if let Err(e) = self.fields[fid as usize].add(id, m) {
             self.errors.push((self.rule, e));
         }
@@ -339,6 +393,7 @@ impl Matcher {
             fields: Vec::new(),
             field_ids: HashMap::new(),
             pred_rules: Vec::new(),
+            pred_weights: Vec::new(),
             errors: Vec::new(),
             rule: 0,
             kind: &placeholder_kind,
@@ -441,7 +496,7 @@ impl Matcher {
             if disabled[v.rule as usize] {
                 continue;
             }
-            match triggers(&ops[postfix[vi].clone()]) {
+            match triggers(&ops[postfix[vi].clone()], |p| c.pred_weights[p as usize]) {
                 Some(ps) => ps
                     .into_iter()
                     .for_each(|p| pred_triggers[p as usize].push(vi as u32)),
@@ -720,6 +775,43 @@ mod tests {
     use crate::event::json::JsonEvent;
     use crate::rule::BuildOptions;
     use crate::ruleset::RuleSet;
+
+    /// Of an `and`, the item whose predicates are least likely to hold gives the triggers;
+    /// fewer predicates break ties; `or` unites; `not` gives none.
+    #[test]
+    fn triggers_come_from_the_least_likely_item() {
+        use crate::rule::detection::Matcher as M;
+        use crate::rule::pattern::Pattern;
+        let s = |text: &str| M::Str {
+            pattern: Pattern::parse(text),
+            cased: false,
+        };
+        // p0: contains ` -`, p1: endswith `\rundll32.exe`, p2, p3: whole values.
+        let weights = [
+            pred_weight(&s("* -*")),
+            pred_weight(&s("*\\rundll32.exe")),
+            pred_weight(&s("a")),
+            pred_weight(&s("b")),
+        ];
+        assert!(weights[0] > weights[1] && weights[1] > weights[2]);
+        assert!(pred_weight(&M::Exists(true)) > weights[0]);
+        let w = |p: u32| weights[p as usize];
+        // ` -` and `\rundll32.exe`: the second, though both are one predicate.
+        let and = [Op::Pred(0), Op::Pred(1), Op::And(2)];
+        assert_eq!(triggers(&and, w), Some(vec![1]));
+        // One likely predicate against two unlikely ones: the two.
+        let and = [Op::Pred(0), Op::Pred(2), Op::Pred(3), Op::Or(2), Op::And(2)];
+        assert_eq!(triggers(&and, w), Some(vec![2, 3]));
+        // Equal weights: the fewest predicates.
+        let and = [Op::Pred(2), Op::Pred(3), Op::Or(2), Op::Pred(2), Op::And(2)];
+        assert_eq!(triggers(&and, |_| 1), Some(vec![2]));
+        // `or` unites; `not` has none, so `and` takes the other item.
+        let or = [Op::Pred(0), Op::Pred(1), Op::Or(2)];
+        assert_eq!(triggers(&or, w), Some(vec![0, 1]));
+        let not = [Op::Pred(1), Op::Not, Op::Pred(0), Op::And(2)];
+        assert_eq!(triggers(&not, w), Some(vec![0]));
+        assert_eq!(triggers(&[Op::Pred(1), Op::Not], w), None);
+    }
 
     /// Keyword rules of two kinds that one event meets: the plan merges their rule-outs
     /// into one search, and each rule still fires exactly on its own keywords.
