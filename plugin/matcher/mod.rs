@@ -10,7 +10,9 @@
 //!    values turned into text and lowercased once, and scanned by the merged automata of
 //!    each candidate kind's scanner for that field (kinds with the same predicates on a
 //!    field share one), setting the result of every predicate on it.
-//! 3. **Decide** ([`program`]): each candidate's condition runs as a program over predicate
+//! 3. **Decide** ([`program`]): a candidate is evaluated only when one of its trigger
+//!    predicates fired (predicates one of which must hold for it to: of an `and`, those of
+//!    the item least likely to hold), its condition running as a program over predicate
 //!    results, with short-circuit.
 //!
 //! Predicates are deduplicated across rules by (field, test), so rules that share an
