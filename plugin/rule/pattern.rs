@@ -150,10 +150,13 @@ impl Pattern {
         if dashes == 0 {
             return None;
         }
-        DASHES
+        if DASHES
             .len()
             .checked_pow(dashes as u32)
-            .filter(|n| *n <= limit)?;
+            .is_none_or(|n| n > limit)
+        {
+            return None;
+        }
         let mut out = vec![Pattern::default()];
         for piece in &self.pieces {
             match piece {
