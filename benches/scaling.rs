@@ -90,6 +90,20 @@ fn run(
     out.len()
 }
 
+/// Runs each part on a thread of its own, with that part's output buffer and scratch.
+fn run_parts(
+    transform: &Transform,
+    parts: &[Vec<&[u8]>],
+    outs: &mut [Vec<u8>],
+    scratches: &mut [Option<TransformScratch>],
+) {
+    std::thread::scope(|s| {
+        for ((part, out), scratch) in parts.iter().zip(outs.iter_mut()).zip(scratches.iter_mut()) {
+            s.spawn(move || black_box(run(transform, scratch, part, out)));
+        }
+    });
+}
+
 fn bench_rules(c: &mut Criterion, rules: &[RuleFile], events: &[&[u8]]) {
     let mut g = c.benchmark_group("rules");
     g.sample_size(10).measurement_time(Duration::from_secs(4));
@@ -165,15 +179,7 @@ fn bench_threads(c: &mut Criterion, transform: &Transform, events: &[&[u8]]) {
         let mut outs: Vec<Vec<u8>> = (0..t).map(|_| Vec::with_capacity(32 << 20)).collect();
         let mut scratches: Vec<Option<TransformScratch>> = (0..t).map(|_| None).collect();
         g.bench_function(BenchmarkId::from_parameter(t), |b| {
-            b.iter(|| {
-                std::thread::scope(|s| {
-                    for ((part, out), scratch) in
-                        parts.iter().zip(outs.iter_mut()).zip(scratches.iter_mut())
-                    {
-                        s.spawn(move || black_box(run(transform, scratch, part, out)));
-                    }
-                })
-            })
+            b.iter(|| run_parts(transform, &parts, &mut outs, &mut scratches))
         });
     }
     g.finish();
@@ -260,21 +266,12 @@ fn threads_table(transform: &Transform, events: &[&[u8]]) {
             .collect();
         let mut outs: Vec<Vec<u8>> = (0..t).map(|_| Vec::with_capacity(32 << 20)).collect();
         let mut scratches: Vec<Option<TransformScratch>> = (0..t).map(|_| None).collect();
-        let mut pass = |parts: &[Vec<&[u8]>]| {
-            std::thread::scope(|s| {
-                for ((part, out), scratch) in
-                    parts.iter().zip(outs.iter_mut()).zip(scratches.iter_mut())
-                {
-                    s.spawn(move || black_box(run(transform, scratch, part, out)));
-                }
-            })
-        };
         // One untimed pass warms each thread's scratch, as criterion's warm-up does.
-        pass(&parts);
+        run_parts(transform, &parts, &mut outs, &mut scratches);
         let cpu0 = cpu_seconds();
         let t0 = std::time::Instant::now();
         for _ in 0..ROUNDS {
-            pass(&parts);
+            run_parts(transform, &parts, &mut outs, &mut scratches);
         }
         let wall = t0.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - cpu0;
