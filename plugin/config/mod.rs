@@ -260,9 +260,8 @@ pub struct LoadedConfig {
     pub config: SigmaConfig,
 }
 
-/// Loads a config file (`.toml`, `.yaml`/`.yml`, or `.json`), either a bare transform block
-/// or a Vector config with `[transforms.<id>]` tables (pick one with `id`).
-pub fn load(path: &Path, id: Option<&str>) -> Result<LoadedConfig, ConfigError> {
+/// Reads a config file (`.toml`, `.yaml`/`.yml`, or `.json`) as one JSON value.
+pub fn read_value(path: &Path) -> Result<serde_json::Value, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.to_path_buf(),
         error,
@@ -275,12 +274,22 @@ pub fn load(path: &Path, id: Option<&str>) -> Result<LoadedConfig, ConfigError> 
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or_default();
-    let value: serde_json::Value = match ext {
+    Ok(match ext {
         "toml" => toml::from_str::<toml::Value>(&text)
             .map_err(|e| parse_err(e.to_string()))
             .and_then(|v| serde_json::to_value(v).map_err(|e| parse_err(e.to_string())))?,
         "json" => serde_json::from_str(&text).map_err(|e| parse_err(e.to_string()))?,
         _ => serde_yaml::from_str(&text).map_err(|e| parse_err(e.to_string()))?,
+    })
+}
+
+/// Loads a config file (`.toml`, `.yaml`/`.yml`, or `.json`), either a bare transform block
+/// or a Vector config with `[transforms.<id>]` tables (pick one with `id`).
+pub fn load(path: &Path, id: Option<&str>) -> Result<LoadedConfig, ConfigError> {
+    let value = read_value(path)?;
+    let parse_err = |reason: String| ConfigError::Parse {
+        path: path.to_path_buf(),
+        reason,
     };
     let (found_id, block) = match value.get("transforms").and_then(|t| t.as_object()) {
         Some(transforms) => {

@@ -54,12 +54,38 @@ enum Command {
     },
     /// ATT&CK coverage of the rules: a Navigator layer or a tactic-by-technique summary.
     Coverage(catalog::CoverageArgs),
+    /// Run as a pipeline stage: receive events from a shipper (HTTP, forward protocol,
+    /// TCP, stdin), tag them, and send them on; acknowledge only what every sink has.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The serve config: Vector-shaped [sources], one [transforms] of type sigma, [sinks].
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+    /// Transform worker threads (default: the config's `serve.workers`, else one per core).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Reload the rules when a rule file changes (SIGHUP always reloads).
+    #[arg(long)]
+    watch: bool,
 }
 
 #[derive(Subcommand, Debug)]
 enum ConfigCommand {
-    /// Print the JSON Schema of the transform config.
-    Schema,
+    /// Print the JSON Schema of the transform config, or of a whole serve config.
+    Schema {
+        /// `transform` (the `sigma` block) or `serve` (sources, transform, sinks).
+        #[arg(value_enum, default_value = "transform")]
+        of: SchemaOf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SchemaOf {
+    Transform,
+    Serve,
 }
 
 /// Options shared by everything that loads rules.
@@ -174,11 +200,20 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::check(args),
         Command::Validate { config, id } => validate::validate(&config, id.as_deref()),
         Command::Config {
-            command: ConfigCommand::Schema,
-        } => validate::schema(),
+            command: ConfigCommand::Schema { of },
+        } => validate::schema(matches!(of, SchemaOf::Serve)),
         Command::Explain(args) => catalog::explain(args),
         Command::Catalog { command } => catalog::catalog(command),
         Command::Coverage(args) => catalog::coverage(args),
+        Command::Serve(args) => {
+            let overrides = crate::adapter::serve::Overrides {
+                workers: args.workers,
+                watch: args.watch,
+            };
+            crate::adapter::serve::serve(&args.config, &overrides)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| CliError::Usage(e.to_string()))
+        }
     };
     match result {
         Ok(code) => code,

@@ -12,6 +12,27 @@ use crate::transform::stage::SigmaTransform;
 const REJECTED: u8 = 1;
 
 pub fn validate(path: &Path, id: Option<&str>) -> Result<ExitCode, CliError> {
+    // A serve config (with sources and sinks) is checked whole: wiring, then the rules.
+    if let Some(topology) = crate::adapter::serve::validate_topology(path) {
+        let t = topology?;
+        println!(
+            "{}: serve topology is valid: sources {}, transform {}, sinks {}",
+            path.display(),
+            t.config
+                .sources
+                .iter()
+                .map(|(id, s)| format!("{id} ({})", s.type_name()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            t.transform_id,
+            t.config
+                .sinks
+                .iter()
+                .map(|(id, s)| format!("{id} ({})", s.type_name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let loaded = config::load(path, id)?;
     let cfg = &loaded.config;
     let t = SigmaTransform::from_config(cfg)?;
@@ -49,10 +70,15 @@ pub fn validate(path: &Path, id: Option<&str>) -> Result<ExitCode, CliError> {
     })
 }
 
-pub fn schema() -> Result<ExitCode, CliError> {
+pub fn schema(serve: bool) -> Result<ExitCode, CliError> {
+    let schema = if serve {
+        crate::adapter::serve::config::schema()
+    } else {
+        SigmaConfig::schema()
+    };
     println!(
         "{}",
-        serde_json::to_string_pretty(&SigmaConfig::schema()).expect("schema serializes")
+        serde_json::to_string_pretty(&schema).expect("schema serializes")
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,7 @@
+//! Sources of `serve`: where events come in. Each accepts connections until serve stops,
+//! reads one request or message at a time per connection, and hands its events to the
+//! shared [`super::pipeline::Pipeline`]; what it answers the client depends on that.
+
+pub mod fluent;
+pub mod http;
+pub mod lines;

@@ -1,0 +1,267 @@
+//! The transform on all cores. A batch is cut into one part per worker thread (parts of at
+//! least [`MIN_PART`] events), each part runs on its own thread with that thread's scratch,
+//! and the parts are joined back in order, so a connection's events leave in the order
+//! they came. The rule set is held as an `Arc` taken once per batch: a reload swaps it
+//! between batches and no batch sees two rule sets.
+//!
+//! Cost: one channel send and one wake-up per part; a batch of fewer than `2 * MIN_PART`
+//! events runs as one part.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+use super::event::Event;
+use super::metrics::{Component, Metrics};
+use crate::transform::stage::{Output, SigmaTransform};
+use crate::transform::{Counters, Route, TransformScratch};
+
+/// Smallest part sent to a worker on its own.
+pub const MIN_PART: usize = 64;
+
+/// A compiled rule set and its generation (which reload made it).
+pub struct Loaded {
+    pub transform: SigmaTransform,
+    pub generation: u64,
+    /// Per rule index: (id, level), for the per-rule match metrics.
+    keys: Vec<(String, String)>,
+}
+
+impl Loaded {
+    pub fn new(transform: SigmaTransform, generation: u64) -> Loaded {
+        let keys = transform
+            .engine()
+            .rules()
+            .iter()
+            .map(|r| {
+                (
+                    r.meta.id.clone().unwrap_or_else(|| r.meta.title.clone()),
+                    r.meta.level.clone().unwrap_or_else(|| "none".into()),
+                )
+            })
+            .collect();
+        Loaded {
+            transform,
+            generation,
+            keys,
+        }
+    }
+}
+
+/// The running rule set, swapped whole by a reload.
+pub struct Rules {
+    current: RwLock<Arc<Loaded>>,
+}
+
+impl Rules {
+    pub fn new(first: Loaded) -> Rules {
+        Rules {
+            current: RwLock::new(Arc::new(first)),
+        }
+    }
+
+    /// The rule set a batch runs with.
+    pub fn current(&self) -> Arc<Loaded> {
+        self.current.read().expect("rules lock").clone()
+    }
+
+    /// Puts a new rule set in place; batches already running keep theirs.
+    pub fn swap(&self, next: Loaded) {
+        *self.current.write().expect("rules lock") = Arc::new(next);
+    }
+}
+
+/// A transformed batch: events in order with their routes (discarded ones left out).
+pub struct Processed {
+    pub events: Vec<(Route, Event)>,
+    pub counters: Counters,
+}
+
+struct Job {
+    loaded: Arc<Loaded>,
+    events: Vec<Event>,
+    reply: oneshot::Sender<Processed>,
+}
+
+/// The worker threads.
+pub struct Workers {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    threads: usize,
+    handles: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    metrics: Arc<Metrics>,
+    component: Arc<Component>,
+}
+
+impl Workers {
+    /// Starts `threads` workers (at least one).
+    pub fn start(threads: usize, metrics: Arc<Metrics>, component: Arc<Component>) -> Workers {
+        let threads = threads.max(1);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let handles = (0..threads)
+            .map(|i| {
+                let rx = rx.clone();
+                let metrics = metrics.clone();
+                std::thread::Builder::new()
+                    .name(format!("sigma-worker-{i}"))
+                    .spawn(move || worker(&rx, &metrics))
+                    .expect("spawn a worker thread")
+            })
+            .collect();
+        Workers {
+            tx: Mutex::new(Some(tx)),
+            threads,
+            handles: Mutex::new(handles),
+            metrics,
+            component,
+        }
+    }
+
+    /// Runs the transform over a batch and returns it in order. `None` when a part could not
+    /// be processed (a worker failed, or the workers are stopped).
+    pub async fn process(&self, loaded: Arc<Loaded>, events: Vec<Event>) -> Option<Processed> {
+        let started = Instant::now();
+        let n = events.len();
+        self.component
+            .received(n as u64, super::event::byte_size(&events));
+        let parts = (n / MIN_PART).clamp(1, self.threads);
+        let per = n.div_ceil(parts).max(1);
+        let mut replies = Vec::with_capacity(parts);
+        {
+            let tx = self.tx.lock().expect("workers lock");
+            let tx = tx.as_ref()?;
+            let mut rest = events;
+            while !rest.is_empty() {
+                let tail = rest.split_off(per.min(rest.len()));
+                let (reply, rx) = oneshot::channel();
+                tx.send(Job {
+                    loaded: loaded.clone(),
+                    events: rest,
+                    reply,
+                })
+                .ok()?;
+                replies.push(rx);
+                rest = tail;
+            }
+        }
+        let mut out = Processed {
+            events: Vec::with_capacity(n),
+            counters: Counters::default(),
+        };
+        for rx in replies {
+            let part = rx.await.ok()?;
+            out.events.extend(part.events);
+            let c = &mut out.counters;
+            c.events += part.counters.events;
+            c.matched_events += part.counters.matched_events;
+            c.matches += part.counters.matches;
+            c.unparsed += part.counters.unparsed;
+            c.discarded += part.counters.discarded;
+        }
+        self.metrics.transform_latency.observe(started.elapsed());
+        let comp = &self.component;
+        comp.discarded_intentional
+            .fetch_add(out.counters.discarded, Ordering::Relaxed);
+        self.metrics
+            .unparsed_events
+            .fetch_add(out.counters.unparsed, Ordering::Relaxed);
+        for route in [Route::Default, Route::Matched, Route::Unmatched] {
+            let (count, bytes) = out
+                .events
+                .iter()
+                .filter(|(r, _)| *r == route)
+                .fold((0u64, 0u64), |a, (_, e)| {
+                    (a.0 + 1, a.1 + e.data.len() as u64)
+                });
+            let output = match route {
+                Route::Default => None,
+                r => r.name(),
+            };
+            comp.sent(output, count, bytes);
+        }
+        Some(out)
+    }
+
+    /// Stops the workers after the jobs already sent.
+    pub fn stop(&self) {
+        self.tx.lock().expect("workers lock").take();
+        for h in self.handles.lock().expect("workers lock").drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// One worker thread: jobs until the channel closes. A rule set it has not seen yet gets
+/// a fresh scratch.
+fn worker(rx: &Mutex<mpsc::Receiver<Job>>, metrics: &Metrics) {
+    let mut scratch: Option<(u64, TransformScratch)> = None;
+    let mut per_rule: Vec<u64> = Vec::new();
+    loop {
+        let job = {
+            let rx = rx.lock().expect("worker queue lock");
+            match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        let Job {
+            loaded,
+            events,
+            reply,
+        } = job;
+        let t = &loaded.transform;
+        let s = match &mut scratch {
+            Some((g, s)) if *g == loaded.generation => s,
+            slot => &mut slot.insert((loaded.generation, t.scratch())).1,
+        };
+        // A panic in the transform is a bug; it costs this job (its batch is refused and
+        // the shipper sends it again), never the worker.
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_job(&loaded, events, s, &mut per_rule, metrics)
+        }));
+        match done {
+            Ok(p) => {
+                let _ = reply.send(p);
+            }
+            Err(_) => {
+                scratch = None;
+                tracing::error!("a transform worker job panicked; its batch is refused");
+            }
+        }
+    }
+}
+
+fn run_job(
+    loaded: &Loaded,
+    input: Vec<Event>,
+    s: &mut TransformScratch,
+    per_rule: &mut Vec<u64>,
+    metrics: &Metrics,
+) -> Processed {
+    let t = &loaded.transform;
+    per_rule.clear();
+    per_rule.resize(t.engine().rules().len(), 0);
+    let mut counters = Counters::default();
+    let mut events = Vec::with_capacity(input.len());
+    for e in input {
+        let out = t.process(e.data, s, &mut counters);
+        for &h in t.engine().last_hits(s) {
+            per_rule[h] += 1;
+        }
+        if let Output::Pass(route, data) = out {
+            events.push((route, Event { data, meta: e.meta }));
+        }
+    }
+    if counters.matches > 0 {
+        metrics.add_matches(
+            per_rule
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| (loaded.keys[i].0.as_str(), loaded.keys[i].1.as_str(), *n)),
+        );
+    }
+    Processed { events, counters }
+}
