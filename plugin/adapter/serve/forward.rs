@@ -202,12 +202,17 @@ fn entry(v: Value) -> Result<Entry, ForwardError> {
     Ok(Entry { time, record })
 }
 
+/// A time is an integer, an `EventTime`, or (Fluent Bit 2.1 and later) `[time, metadata]`
+/// with a metadata map; it is kept as it came.
 fn check_time(t: &Value) -> Result<(), ForwardError> {
     match t {
         Value::Integer(_) | Value::F64(_) | Value::F32(_) => Ok(()),
         Value::Ext(0, b) if b.len() == 8 => Ok(()),
+        Value::Array(pair) if pair.len() == 2 && pair[1].is_map() && !pair[0].is_array() => {
+            check_time(&pair[0])
+        }
         _ => Err(ForwardError::Shape(
-            "time is neither an integer nor an EventTime",
+            "time is neither an integer, an EventTime nor [time, metadata]",
         )),
     }
 }
@@ -500,6 +505,19 @@ mod tests {
             assert_eq!(parsed.entries, want);
             assert_eq!(parsed.chunk, Some(Value::from("c1")));
         }
+        // Fluent Bit's [time, metadata] entries keep their time as it came.
+        let with_meta = Value::Array(vec![t.clone(), Value::Map(vec![])]);
+        let fb = Value::Array(vec![
+            Value::from("win"),
+            Value::Array(vec![Value::Array(vec![with_meta.clone(), r.clone()])]),
+        ]);
+        assert_eq!(parse(fb, 1 << 20).unwrap().entries[0].time, with_meta);
+        let nested = Value::Array(vec![with_meta.clone(), Value::Map(vec![])]);
+        let bad = Value::Array(vec![
+            Value::from("win"),
+            Value::Array(vec![Value::Array(vec![nested, r.clone()])]),
+        ]);
+        assert!(parse(bad, 1 << 20).is_err());
         // Without options there is no chunk to answer.
         let bare = Value::Array(vec![Value::from("win"), Value::from(3), r.clone()]);
         assert_eq!(parse(bare, 1 << 20).unwrap().chunk, None);

@@ -185,15 +185,23 @@ async fn handle(
     let parsed = forward::decode(&message)
         .and_then(|v| forward::parse(v, opts.max_message_bytes))
         .map_err(|e| ("parser_failed", "receiving", e.to_string()))?;
+    tracing::debug!(
+        bytes = message.len(),
+        entries = parsed.entries.len(),
+        "forward message"
+    );
     let tag: Arc<str> = parsed.tag.into();
+    // One scratch buffer for every record, each event copied out at its exact size: no
+    // growth slack is held while the batch is in flight.
+    let mut scratch = Vec::new();
     let events: Vec<Event> = parsed
         .entries
         .into_iter()
         .map(|entry| {
-            let mut data = Vec::new();
-            forward::record_to_json(&entry.record, &mut data);
+            scratch.clear();
+            forward::record_to_json(&entry.record, &mut scratch);
             Event {
-                data: Bytes::from(data),
+                data: Bytes::copy_from_slice(&scratch),
                 meta: Meta {
                     tag: Some(tag.clone()),
                     time: Some(entry.time),
