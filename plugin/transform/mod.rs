@@ -226,24 +226,35 @@ impl Transform {
         scratch: &mut TransformScratch,
         out: &mut Vec<u8>,
     ) -> Outcome {
+        let outcome = self.process_tagged(line, scratch, out);
+        if !matches!(outcome, Outcome::Matched(_)) {
+            out.extend_from_slice(line);
+        }
+        outcome
+    }
+
+    /// Like [`Transform::process_line`], but writes to `out` only when the line is tagged
+    /// (`Outcome::Matched`); every other line leaves unchanged, so the caller keeps its own
+    /// buffer and nothing is copied.
+    pub fn process_tagged(
+        &self,
+        line: &[u8],
+        scratch: &mut TransformScratch,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
         scratch.hits.clear();
         scratch.lacked_template = false;
         if line.iter().all(u8::is_ascii_whitespace) {
-            out.extend_from_slice(line);
             return Outcome::Blank;
         }
         let event = match self.opts.reader.read(line) {
             Ok(e) => e,
-            Err(_) => {
-                out.extend_from_slice(line);
-                return Outcome::Unparsed;
-            }
+            Err(_) => return Outcome::Unparsed,
         };
         scratch.lacked_template = event.lacks_template();
         self.matcher
             .matches(&event, &mut scratch.matcher, &mut scratch.hits);
         if scratch.hits.is_empty() {
-            out.extend_from_slice(line);
             return Outcome::Unmatched;
         }
         self.write_tags(line, &event, &scratch.hits, out);
@@ -287,7 +298,7 @@ impl Transform {
     /// the same buffer (no copy).
     pub fn process_bytes(&self, event: Bytes, scratch: &mut TransformScratch) -> (Bytes, Outcome) {
         let mut out = Vec::new();
-        let outcome = self.process_line(&event, scratch, &mut out);
+        let outcome = self.process_tagged(&event, scratch, &mut out);
         match outcome {
             Outcome::Matched(_) => (Bytes::from(out), outcome),
             _ => (event, outcome),
