@@ -302,3 +302,92 @@ fn run_counts_fluentbit_events_without_a_template() {
         "{err}"
     );
 }
+
+#[test]
+fn run_on_several_threads_writes_what_one_thread_writes_in_order() {
+    let dir = temp_dir("threads");
+    std::fs::write(dir.join("rule.yml"), PSEXEC).unwrap();
+    // 20,000 lines: several blocks, unparsable lines at known places.
+    let mut input = String::new();
+    for i in 0..20_000 {
+        match i % 997 {
+            0 => input.push_str("not json\n"),
+            1 => input.push_str(&format!("{EVENT}\n")),
+            _ => input.push_str(&format!("{{\"Channel\":\"System\",\"EventID\":{i}}}\n")),
+        }
+    }
+    std::fs::write(dir.join("in.ndjson"), &input).unwrap();
+    let rules = dir.join("rule.yml");
+    let run = |threads: &str| {
+        bin()
+            .args([
+                "run",
+                "--threads",
+                threads,
+                "--rules",
+                rules.to_str().unwrap(),
+                "--",
+            ])
+            .arg(dir.join("in.ndjson"))
+            .output()
+            .unwrap()
+    };
+    let one = run("1");
+    let two = run("2");
+    assert!(one.status.success() && two.status.success());
+    assert_eq!(one.stdout, two.stdout, "same bytes in the same order");
+    let out = String::from_utf8(two.stdout).unwrap();
+    assert_eq!(out.lines().count(), 20_000);
+    assert_eq!(out.matches("\"sigma\":").count(), 21, "{}", out.len());
+    let err = String::from_utf8_lossy(&two.stderr);
+    // Line numbers of unparsable lines are the input's, whichever thread read them.
+    assert!(err.contains("in.ndjson:1: not a JSON object"), "{err}");
+    assert!(err.contains("in.ndjson:998: not a JSON object"), "{err}");
+    assert!(err.contains("in.ndjson:8974: not a JSON object"), "{err}");
+    assert!(
+        err.contains("further unparsable lines are only counted"),
+        "{err}"
+    );
+    assert!(err.contains("21 unparsable lines passed through"), "{err}");
+}
+
+#[test]
+fn run_streams_each_line_of_a_live_pipe_before_the_next_arrives() {
+    use std::io::BufRead;
+    let dir = temp_dir("live");
+    std::fs::write(dir.join("rule.yml"), PSEXEC).unwrap();
+    let mut child = bin()
+        .args([
+            "run",
+            "-q",
+            "--rules",
+            dir.join("rule.yml").to_str().unwrap(),
+            "--",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    for i in 0..3 {
+        writeln!(stdin, "{EVENT}").unwrap();
+        stdin.flush().unwrap();
+        // The line comes out while the pipe stays open and nothing more is written.
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("line {i} was held back"));
+        assert!(line.contains("\"sigma\":"), "{line}");
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

@@ -2,21 +2,24 @@
 //! input, read line by line as bytes.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
+/// An input stream, buffered; [`BufReader::buffer`] tells whether more is ready now.
+pub type Input = BufReader<Box<dyn Read + Send>>;
+
 /// Opens an input: `-` is standard input.
-pub fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
+pub fn open(path: &Path) -> io::Result<Input> {
     if path.as_os_str() == "-" {
-        return Ok(Box::new(BufReader::with_capacity(1 << 16, io::stdin())));
+        return Ok(BufReader::with_capacity(1 << 16, Box::new(io::stdin())));
     }
     let file = File::open(path)?;
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+    let reader: Box<dyn Read + Send> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(MultiGzDecoder::new(file))
     } else {
         Box::new(file)
     };
-    Ok(Box::new(BufReader::with_capacity(1 << 16, reader)))
+    Ok(BufReader::with_capacity(1 << 16, reader))
 }

@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and dispatch to the subcommands.
 
+mod blocks;
 mod catalog;
 mod check;
 mod input;
@@ -138,6 +139,9 @@ struct RunArgs {
     /// Print no progress or summary on standard error.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Threads for the transform (default: one per core). Output order is input order.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     #[command(flatten)]
     opts: RuleOptions,
 }

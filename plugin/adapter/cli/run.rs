@@ -3,13 +3,13 @@
 //! that are not JSON objects pass through unchanged, counted and reported. EVTX files are
 //! read in parallel (one file per thread) and written in the order given.
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{CliError, RunArgs, input};
+use super::{CliError, RunArgs, blocks, input};
 use crate::adapter::evtx;
 use crate::config::{Mode, SigmaConfig};
 use crate::transform::stage::SigmaTransform;
@@ -20,7 +20,7 @@ const WARN_LIMIT: u64 = 10;
 
 /// Everything counted during a run.
 #[derive(Default)]
-struct Tally {
+pub(super) struct Tally {
     counters: Counters,
     per_rule: Vec<u64>,
     bad_records: u64,
@@ -29,14 +29,14 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(rules: usize) -> Tally {
+    pub(super) fn new(rules: usize) -> Tally {
         Tally {
             per_rule: vec![0; rules],
             ..Tally::default()
         }
     }
 
-    fn merge(&mut self, other: Tally) {
+    pub(super) fn merge(&mut self, other: Tally) {
         let c = &mut self.counters;
         c.events += other.counters.events;
         c.matched_events += other.counters.matched_events;
@@ -52,14 +52,15 @@ impl Tally {
 }
 
 /// Output of one event: the main stream (default or `matched`) or `_unmatched`.
-struct Buffers {
-    main: Vec<u8>,
-    unmatched: Vec<u8>,
+#[derive(Default)]
+pub(super) struct Buffers {
+    pub(super) main: Vec<u8>,
+    pub(super) unmatched: Vec<u8>,
 }
 
 /// Processes one event line (no terminator) and appends it, with `terminator`, to the
 /// buffer its route selects.
-fn one(
+pub(super) fn one(
     t: &SigmaTransform,
     scratch: &mut TransformScratch,
     line: &[u8],
@@ -70,7 +71,7 @@ fn one(
 ) -> Outcome {
     let engine = t.engine();
     tmp.clear();
-    let outcome = engine.process_line(line, scratch, tmp);
+    let outcome = engine.process_tagged(line, scratch, tmp);
     let route = engine.route(outcome);
     tally.counters.record_routed(outcome, route);
     for &h in engine.last_hits(scratch) {
@@ -84,7 +85,11 @@ fn one(
         Route::Unmatched => &mut buf.unmatched,
         Route::Default | Route::Matched => &mut buf.main,
     };
-    target.extend_from_slice(tmp);
+    target.extend_from_slice(if matches!(outcome, Outcome::Matched(_)) {
+        tmp
+    } else {
+        line
+    });
     target.extend_from_slice(terminator);
     outcome
 }
@@ -238,9 +243,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         main: Vec::with_capacity(1 << 16),
         unmatched: Vec::new(),
     };
-    let mut scratch = t.scratch();
-    let mut tmp = Vec::new();
-    // Consecutive EVTX inputs run in parallel; NDJSON inputs run in order on this thread.
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    // Consecutive EVTX inputs run in parallel, a file per thread; NDJSON inputs in blocks
+    // of lines on `threads` threads, written in order.
     let mut i = 0;
     while i < inputs.len() {
         if evtx::is_evtx(&inputs[i]) {
@@ -277,42 +285,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         } else {
             path.display().to_string()
         };
-        let mut line = Vec::new();
-        let mut line_no = 0u64;
-        loop {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|error| CliError::Read {
-                    path: path.clone(),
-                    error,
-                })?;
-            if n == 0 {
-                break;
-            }
-            line_no += 1;
-            let mut end = line.len();
-            if line[..end].ends_with(b"\n") {
-                end -= 1;
-            }
-            if line[..end].ends_with(b"\r") {
-                end -= 1;
-            }
-            let terminator: &[u8] = if end < line.len() {
-                &line[end..]
-            } else {
-                b"\n"
-            };
-            let outcome = one(
-                &t,
-                &mut scratch,
-                &line[..end],
-                terminator,
-                &mut tally,
-                &mut buf,
-                &mut tmp,
-            );
-            if outcome == Outcome::Unparsed {
+        let live = path.as_os_str() == "-";
+        let read = blocks::run(&t, &mut reader, threads, live, |done| {
+            tally.merge(done.tally);
+            for line_no in done.unparsed {
                 if tally.warned < WARN_LIMIT {
                     eprintln!(
                         "sigma-transform: warning: {shown}:{line_no}: not a JSON object; passed through unchanged"
@@ -324,10 +300,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
                 }
                 tally.warned += 1;
             }
-            if buf.main.len() + buf.unmatched.len() > 1 << 16 {
-                flush(&mut buf, &mut main_out)?;
-                progress.tick(tally.counters.events, None);
+            let mut b = done.buf;
+            flush(&mut b, &mut main_out)?;
+            if done.idle {
+                main_out.flush()?;
             }
+            progress.tick(tally.counters.events, None);
+            Ok(())
+        })?;
+        if let Err(error) = read {
+            return Err(CliError::Read {
+                path: path.clone(),
+                error,
+            });
         }
         flush(&mut buf, &mut main_out)?;
     }
