@@ -33,6 +33,8 @@ fn start(dir: &Path, config: &str, port: u16) -> Proc {
         "{}",
         p.log_text()
     );
+    let mut p = p;
+    assert!(p.running(), "serve is the listener: {}", p.log_text());
     p
 }
 

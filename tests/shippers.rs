@@ -188,12 +188,20 @@ fn write_lines(path: &Path, lines: &[String]) {
     }
 }
 
-fn start_serve(dir: &Path, name: &str, config: &Path) -> Proc {
-    Proc::start(
+/// Starts serve and waits until it listens on `port` (and is the one listening).
+fn start_serve(dir: &Path, name: &str, config: &Path, port: u16) -> Proc {
+    let mut p = Proc::start(
         name,
         dir,
         sigma_transform().args(["serve", "--config"]).arg(config),
-    )
+    );
+    assert!(
+        wait_port(&format!("127.0.0.1:{port}"), Duration::from_secs(20)),
+        "{}",
+        p.log_text()
+    );
+    assert!(p.running(), "serve is the listener: {}", p.log_text());
+    p
 }
 
 #[test]
@@ -213,11 +221,7 @@ fn vector_example_pipeline_tags_every_event_as_run_does() {
         &dir,
         "serve",
         &common::project("examples/vector/serve.toml"),
-    );
-    assert!(
-        wait_port("127.0.0.1:18681", Duration::from_secs(20)),
-        "{}",
-        serve.log_text()
+        18681,
     );
     let mut vector = Proc::start(
         "vector",
@@ -286,11 +290,7 @@ fn fluent_bit_example_pipeline_tags_every_event_as_run_does() {
         &dir,
         "serve",
         &common::project("examples/fluent-bit/serve.toml"),
-    );
-    assert!(
-        wait_port("127.0.0.1:24224", Duration::from_secs(20)),
-        "{}",
-        serve.log_text()
+        24224,
     );
     let mut fb = Proc::start(
         "fluent-bit",
@@ -392,8 +392,7 @@ fn crash_serve_killed_twice_mid_stream_loses_nothing() {
     write_lines(&dir.join("events.ndjson"), &events);
     let (serve_cfg, fb_cfg) = fluent_configs(&dir, 24324, 24325, "");
     let out = dir.join("enriched.ndjson");
-    let mut serve = start_serve(&dir, "serve-1", &serve_cfg);
-    assert!(wait_port("127.0.0.1:24324", Duration::from_secs(20)));
+    let mut serve = start_serve(&dir, "serve-1", &serve_cfg, 24324);
     let mut fb = Proc::start(
         "fluent-bit",
         &dir,
@@ -415,8 +414,7 @@ fn crash_serve_killed_twice_mid_stream_loses_nothing() {
         serve.kill9();
         kills.push(count_lines(&out));
         std::thread::sleep(Duration::from_millis(500));
-        serve = start_serve(&dir, &format!("serve-{}", i + 2), &serve_cfg);
-        assert!(wait_port("127.0.0.1:24324", Duration::from_secs(20)));
+        serve = start_serve(&dir, &format!("serve-{}", i + 2), &serve_cfg, 24324);
     }
     let all = wait_until(Duration::from_secs(240), || {
         count_lines(&out) >= N && seqs(&out, N).0.iter().all(|c| *c > 0)
@@ -514,12 +512,7 @@ fn overload_slow_sink_pushes_back_without_loss_within_memory_bound() {
         }
         (lines, started.elapsed())
     });
-    let mut serve = start_serve(&dir, "serve", &serve_cfg);
-    assert!(
-        wait_port("127.0.0.1:24424", Duration::from_secs(20)),
-        "{}",
-        serve.log_text()
-    );
+    let mut serve = start_serve(&dir, "serve", &serve_cfg, 24424);
     let mut fb = Proc::start(
         "fluent-bit",
         &dir,
@@ -630,12 +623,7 @@ fn reload_under_a_steady_stream_loses_nothing_and_never_half_loads() {
         ),
     )
     .unwrap();
-    let mut serve = start_serve(&dir, "serve", &dir.join("serve.toml"));
-    assert!(
-        wait_port("127.0.0.1:24524", Duration::from_secs(20)),
-        "{}",
-        serve.log_text()
-    );
+    let mut serve = start_serve(&dir, "serve", &dir.join("serve.toml"), 24524);
     // Fluent Bit reads a file that the test keeps appending to: a steady stream.
     let events = dir.join("events.ndjson");
     std::fs::write(&events, "").unwrap();
