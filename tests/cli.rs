@@ -391,3 +391,42 @@ fn run_streams_each_line_of_a_live_pipe_before_the_next_arrives() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn validate_checks_a_serve_config_whole_and_schema_covers_it() {
+    for example in [
+        "examples/vector/serve.toml",
+        "examples/fluent-bit/serve.toml",
+    ] {
+        let out = bin()
+            .args(["validate"])
+            .arg(common::project(example))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{example}: {text}");
+        assert!(text.contains("serve topology is valid"), "{text}");
+    }
+    let dir = temp_dir("validate-serve");
+    let bad = std::fs::read_to_string(common::project("examples/vector/serve.toml"))
+        .unwrap()
+        .replace("inputs = [\"sigma\"]", "inputs = [\"nothing\"]")
+        .replace("../../rules", common::project("rules").to_str().unwrap());
+    std::fs::write(dir.join("bad.toml"), bad).unwrap();
+    let out = bin()
+        .args(["validate"])
+        .arg(dir.join("bad.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sinks.to_vector") && err.contains("\"nothing\""),
+        "{err}"
+    );
+    let out = bin().args(["config", "schema", "serve"]).output().unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["sources", "transforms", "sinks", "serve", "api"] {
+        assert!(schema["properties"].get(key).is_some(), "{key}");
+    }
+}
