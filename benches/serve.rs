@@ -189,6 +189,14 @@ fn main() {
         started.elapsed()
     };
     let vector = shared.join("tools/vector");
+    // Events/s of the server on `port`, after a warm-up pass over the distinct events.
+    let measure = |port: u16| {
+        let addr = format!("127.0.0.1:{port}");
+        wait_port(&addr);
+        let warm = (base.len() / batch).max(1).min(bodies.len());
+        load(&addr, &bodies[..warm], clients);
+        n as f64 / load(&addr, &bodies, clients).as_secs_f64()
+    };
     // Each round runs every path once, in turn; each path keeps its best round.
     let mut rows: Vec<(String, f64)> = Vec::new();
     let mut record = |name: String, rate: f64| match rows.iter_mut().find(|r| r.0 == name) {
@@ -207,15 +215,7 @@ fn main() {
                 .spawn()
                 .unwrap();
             let _server = Server(child);
-            wait_port(&format!("127.0.0.1:{port}"));
-            // Warm-up: one pass over the distinct events.
-            let warm = (base.len() / batch).max(1).min(bodies.len());
-            load(&format!("127.0.0.1:{port}"), &bodies[..warm], clients);
-            let took = load(&format!("127.0.0.1:{port}"), &bodies, clients);
-            record(
-                format!("serve, {workers} worker(s)"),
-                n as f64 / took.as_secs_f64(),
-            );
+            record(format!("serve, {workers} worker(s)"), measure(port));
         }
         for threads in ["1", "2"] {
             let startup = time_run(&dir.join("empty.ndjson"), threads);
@@ -237,13 +237,9 @@ fn main() {
                 .spawn()
                 .unwrap();
             let _server = Server(child);
-            wait_port(&format!("127.0.0.1:{port}"));
-            let warm = (base.len() / batch).max(1).min(bodies.len());
-            load(&format!("127.0.0.1:{port}"), &bodies[..warm], clients);
-            let took = load(&format!("127.0.0.1:{port}"), &bodies, clients);
             record(
                 "stock Vector hop (http_server -> file, no transform)".into(),
-                n as f64 / took.as_secs_f64(),
+                measure(port),
             );
         }
         println!("round {round} of {rounds} done");

@@ -9,35 +9,16 @@ mod procs;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use procs::{Proc, count_lines, post, scratch, sigma_transform, wait_port, wait_until};
+use procs::{count_lines, post, scratch, sigma_transform, start_serve_with, wait_until};
 
 const EVENT: &str = r##"{"Event":{"System":{"Channel":"System","EventID":7045,"Provider":{"#attributes":{"Name":"Service Control Manager"}}},"EventData":{"ServiceName":"PSEXESVC"}}}"##;
 
 fn rules() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")
-}
-
-fn start(dir: &Path, config: &str, port: u16) -> Proc {
-    std::fs::write(dir.join("serve.toml"), config).unwrap();
-    let mut p = Proc::start(
-        "serve",
-        dir,
-        sigma_transform()
-            .args(["serve", "--config"])
-            .arg(dir.join("serve.toml")),
-    );
-    assert!(
-        wait_port(&format!("127.0.0.1:{port}"), Duration::from_secs(20)),
-        "{}",
-        p.log_text()
-    );
-    assert!(p.running(), "serve is the listener: {}", p.log_text());
-    p
 }
 
 /// A downstream HTTP server: answers each request with the status `status(n)` for the
@@ -153,7 +134,7 @@ fn a_failing_sink_is_retried_then_refuses_input_until_it_recovers() {
     let dir = scratch("sink-fails");
     // Fails the first 3 requests (the first batch and its retry, then one more), then 200.
     let (down, requests, accepted) = downstream(|n| if n < 3 { 500 } else { 200 }, Duration::ZERO);
-    let mut serve = start(&dir, &http_to_http(18801, &down, ""), 18801);
+    let mut serve = start_serve_with(&dir, &http_to_http(18801, &down, ""), 18801);
     let addr = "127.0.0.1:18801";
     // First try: one attempt and one retry, both 500: the request is refused, not dropped.
     let (code, retry) = post_head(addr);
@@ -199,7 +180,7 @@ fn a_failing_sink_is_retried_then_refuses_input_until_it_recovers() {
 fn sigterm_finishes_the_request_under_way_then_exits_zero() {
     let dir = scratch("drain");
     let (down, _, accepted) = downstream(|_| 200, Duration::from_millis(1500));
-    let mut serve = start(&dir, &http_to_http(18811, &down, ""), 18811);
+    let mut serve = start_serve_with(&dir, &http_to_http(18811, &down, ""), 18811);
     let client =
         std::thread::spawn(|| post("127.0.0.1:18811", "", format!("{EVENT}\n").as_bytes()));
     std::thread::sleep(Duration::from_millis(400));
@@ -295,7 +276,7 @@ fn watch_reloads_changed_rules_and_keeps_the_running_set_when_the_new_one_fails(
     let b = "bbbbbbbb-1111-4111-8111-000000000002";
     std::fs::write(rules_dir.join("r.yml"), rule("A", a, "PSEXESVC")).unwrap();
     let out = dir.join("out.ndjson");
-    let mut serve = start(
+    let mut serve = start_serve_with(
         &dir,
         &format!(
             "[sources.in]\ntype = \"http_server\"\naddress = \"127.0.0.1:18821\"\n[transforms.sigma]\ntype = \"sigma\"\ninputs = [\"in\"]\nrules = [\"rules\"]\n[sinks.out]\ntype = \"file\"\ninputs = [\"sigma\"]\npath = {out:?}\nencoding.codec = \"json\"\n[serve]\nwatch = true\nwatch_interval_secs = 0.2\n[api]\nenabled = true\naddress = \"127.0.0.1:18822\"\n"

@@ -9,34 +9,14 @@ mod procs;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use procs::{Proc, count_lines, post, scratch, sigma_transform, wait_port};
+use procs::{count_lines, post, scratch, start_serve_with};
 
 const EVENT: &str = r##"{"Event":{"System":{"Channel":"System","EventID":7045,"Provider":{"#attributes":{"Name":"Service Control Manager"}}},"EventData":{"ServiceName":"PSEXESVC","ImagePath":"%SystemRoot%\\PSEXESVC.exe"}}}"##;
 
 /// Peak RSS bound for serve in these tests (1 MiB bodies, 8 MiB in flight).
 const RSS_BOUND_KIB: u64 = 64 * 1024;
-
-fn start(dir: &Path, config: &str, port: u16) -> Proc {
-    std::fs::write(dir.join("serve.toml"), config).unwrap();
-    let p = Proc::start(
-        "serve",
-        dir,
-        sigma_transform()
-            .args(["serve", "--config"])
-            .arg(dir.join("serve.toml")),
-    );
-    assert!(
-        wait_port(&format!("127.0.0.1:{port}"), Duration::from_secs(20)),
-        "{}",
-        p.log_text()
-    );
-    let mut p = p;
-    assert!(p.running(), "serve is the listener: {}", p.log_text());
-    p
-}
 
 fn metrics(addr: &str) -> String {
     procs::http(
@@ -71,7 +51,7 @@ fn gzip(bytes: &[u8], level: u32) -> Vec<u8> {
 fn hostile_http_requests_get_clear_answers_and_others_are_served() {
     let dir = scratch("wire-http");
     let out = dir.join("out.ndjson");
-    let mut serve = start(
+    let mut serve = start_serve_with(
         &dir,
         &format!(
             r#"
@@ -302,7 +282,7 @@ fn hostile_forward_messages_close_only_their_connection() {
     use rmpv::Value;
     let dir = scratch("wire-forward");
     let out = dir.join("out.ndjson");
-    let mut serve = start(
+    let mut serve = start_serve_with(
         &dir,
         &format!(
             r#"

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use procs::{Proc, count_lines, scratch, sigma_transform, wait_port, wait_until};
+use procs::{Proc, count_lines, scratch, sigma_transform, start_serve, wait_until};
 use serde_json::Value;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -188,61 +188,48 @@ fn write_lines(path: &Path, lines: &[String]) {
     }
 }
 
-/// Starts serve and waits until it listens on `port` (and is the one listening).
-fn start_serve(dir: &Path, name: &str, config: &Path, port: u16) -> Proc {
-    let mut p = Proc::start(
-        name,
-        dir,
-        sigma_transform().args(["serve", "--config"]).arg(config),
-    );
-    assert!(
-        wait_port(&format!("127.0.0.1:{port}"), Duration::from_secs(20)),
-        "{}",
-        p.log_text()
-    );
-    assert!(p.running(), "serve is the listener: {}", p.log_text());
-    p
+/// One example pipeline as a user runs it, over the sample and bundled events: serve
+/// with the example's config, then the shipper; every event comes back, tagged as `run`
+/// tags it. Returns (events, tagged, serve's /metrics text).
+struct Example<'a> {
+    name: &'a str,
+    serve_config: &'a str,
+    port: u16,
+    api: &'a str,
+    /// The shipper, given the scratch folder (events in `events.ndjson`).
+    shipper: Box<dyn Fn(&Path) -> Command + 'a>,
+    /// The output file, in the scratch folder.
+    out: &'a str,
+    /// Whether tag objects come back byte for byte (else as equal JSON values).
+    exact_bytes: bool,
 }
 
-#[test]
-fn vector_example_pipeline_tags_every_event_as_run_does() {
-    let Some(t) = tools("vector_example_pipeline_tags_every_event_as_run_does") else {
-        return;
-    };
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = scratch("vector-example");
+fn run_example(t: &Tools, ex: Example) -> (usize, usize, String) {
+    let dir = scratch(ex.name);
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let mut events = sample_events(&t.shared);
     events.extend(bundled_events());
     write_lines(&dir.join("events.ndjson"), &events);
     let expected = run_tags(&dir.join("events.ndjson"));
-
-    let mut serve = start_serve(
-        &dir,
-        "serve",
-        &common::project("examples/vector/serve.toml"),
-        18681,
-    );
-    let mut vector = Proc::start(
-        "vector",
-        &dir,
-        Command::new(&t.vector)
-            .current_dir(&dir)
-            .arg("--config")
-            .arg(common::project("examples/vector/vector.yaml")),
-    );
-    let out = dir.join("tagged.ndjson");
+    let mut serve = start_serve(&dir, "serve", &common::project(ex.serve_config), ex.port);
+    let mut shipper = Proc::start(ex.name, &dir, &mut (ex.shipper)(&dir));
+    let out = dir.join(ex.out);
     let all_out = wait_until(Duration::from_secs(180), || {
         count_lines(&out) >= events.len()
     });
     let metrics = procs::http(
-        "127.0.0.1:18686",
+        ex.api,
         "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"",
         Duration::from_secs(10),
     );
-    let (status, stopped) = vector.terminate(Duration::from_secs(60));
-    assert!(stopped && status.success(), "vector: {}", vector.log_text());
+    let (status, stopped) = shipper.terminate(Duration::from_secs(60));
+    assert!(
+        stopped && status.success(),
+        "{}: {}",
+        ex.name,
+        shipper.log_text()
+    );
     let (status, stopped) = serve.terminate(Duration::from_secs(30));
     assert!(
         stopped && status.success(),
@@ -251,14 +238,13 @@ fn vector_example_pipeline_tags_every_event_as_run_does() {
     );
     assert!(
         all_out,
-        "{} of {} events came out\nserve: {}\nvector: {}",
+        "{} of {} events came out\nserve: {}\nshipper: {}",
         count_lines(&out),
         events.len(),
         serve.log_text(),
-        vector.log_text()
+        shipper.log_text()
     );
-    // Vector rewrites objects with sorted keys, so tags compare as JSON values here.
-    let (n, tagged) = assert_same_tags(&expected, &out, false);
+    let (n, tagged) = assert_same_tags(&expected, &out, ex.exact_bytes);
     assert_eq!(n, events.len());
     assert!(
         tagged > 0 && tagged == tagged_count(&expected),
@@ -266,11 +252,39 @@ fn vector_example_pipeline_tags_every_event_as_run_does() {
     );
     let (code, text) = metrics.unwrap();
     assert_eq!(code, 200);
-    let received = format!(
-        "component_received_events_total{{component_id=\"from_vector\",component_kind=\"source\",component_type=\"http_server\"}} {}",
-        events.len()
+    (n, tagged, text)
+}
+
+#[test]
+fn vector_example_pipeline_tags_every_event_as_run_does() {
+    let Some(t) = tools("vector_example_pipeline_tags_every_event_as_run_does") else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let vector = t.vector.clone();
+    let (n, tagged, metrics) = run_example(
+        &t,
+        Example {
+            name: "vector",
+            serve_config: "examples/vector/serve.toml",
+            port: 18681,
+            api: "127.0.0.1:18686",
+            shipper: Box::new(move |dir| {
+                let mut c = Command::new(&vector);
+                c.current_dir(dir)
+                    .arg("--config")
+                    .arg(common::project("examples/vector/vector.yaml"));
+                c
+            }),
+            out: "tagged.ndjson",
+            // Vector rewrites objects with sorted keys: tags compare as JSON values.
+            exact_bytes: false,
+        },
     );
-    assert!(text.contains(&received), "{received}\n{text}");
+    let received = format!(
+        "component_received_events_total{{component_id=\"from_vector\",component_kind=\"source\",component_type=\"http_server\"}} {n}"
+    );
+    assert!(metrics.contains(&received), "{received}\n{metrics}");
     eprintln!("vector example: {n} events in and out, {tagged} tagged as run tags them");
 }
 
@@ -280,53 +294,31 @@ fn fluent_bit_example_pipeline_tags_every_event_as_run_does() {
         return;
     };
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = scratch("fluent-bit-example");
-    let mut events = sample_events(&t.shared);
-    events.extend(bundled_events());
-    write_lines(&dir.join("events.ndjson"), &events);
-    let expected = run_tags(&dir.join("events.ndjson"));
-
-    let mut serve = start_serve(
-        &dir,
-        "serve",
-        &common::project("examples/fluent-bit/serve.toml"),
-        24224,
+    let fluent_bit = t.fluent_bit.clone();
+    let (n, tagged, metrics) = run_example(
+        &t,
+        Example {
+            name: "fluent-bit",
+            serve_config: "examples/fluent-bit/serve.toml",
+            port: 24224,
+            api: "127.0.0.1:24286",
+            shipper: Box::new(move |dir| {
+                let mut c = Command::new(&fluent_bit);
+                c.env("EVENTS", dir.join("events.ndjson"))
+                    .env("OUT_DIR", dir)
+                    .arg("--config")
+                    .arg(common::project("examples/fluent-bit/fluent-bit.yaml"));
+                c
+            }),
+            out: "enriched.ndjson",
+            // Fluent Bit keeps key order: the tag objects are byte-identical to run's.
+            exact_bytes: true,
+        },
     );
-    let mut fb = Proc::start(
-        "fluent-bit",
-        &dir,
-        Command::new(&t.fluent_bit)
-            .env("EVENTS", dir.join("events.ndjson"))
-            .env("OUT_DIR", &dir)
-            .arg("--config")
-            .arg(common::project("examples/fluent-bit/fluent-bit.yaml")),
+    let sent = format!(
+        "component_sent_events_total{{component_id=\"to_fluent_bit\",component_kind=\"sink\",component_type=\"fluent\"}} {n}"
     );
-    let out = dir.join("enriched.ndjson");
-    let all_out = wait_until(Duration::from_secs(180), || {
-        count_lines(&out) >= events.len()
-    });
-    fb.terminate(Duration::from_secs(30));
-    let (status, stopped) = serve.terminate(Duration::from_secs(30));
-    assert!(
-        stopped && status.success(),
-        "serve exits 0 on SIGTERM: {}",
-        serve.log_text()
-    );
-    assert!(
-        all_out,
-        "{} of {} events came out\nserve: {}\nfluent-bit: {}",
-        count_lines(&out),
-        events.len(),
-        serve.log_text(),
-        fb.log_text()
-    );
-    // Fluent Bit keeps key order: the tag objects are byte-identical to run's.
-    let (n, tagged) = assert_same_tags(&expected, &out, true);
-    assert_eq!(n, events.len());
-    assert!(
-        tagged > 0 && tagged == tagged_count(&expected),
-        "{tagged} tagged"
-    );
+    assert!(metrics.contains(&sent), "{sent}\n{metrics}");
     eprintln!(
         "fluent-bit example: {n} events in and out, {tagged} tagged, tag bytes as run writes them"
     );

@@ -102,6 +102,15 @@ impl Counters {
         }
     }
 
+    /// Adds another set of counters (of a part processed elsewhere).
+    pub fn merge(&mut self, other: &Counters) {
+        self.events += other.events;
+        self.matched_events += other.matched_events;
+        self.matches += other.matches;
+        self.unparsed += other.unparsed;
+        self.discarded += other.discarded;
+    }
+
     /// Adds one outcome.
     pub fn record(&mut self, o: Outcome) {
         match o {

@@ -135,6 +135,29 @@ pub fn sigma_transform() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sigma-transform"))
 }
 
+/// Starts `serve --config config` and waits until it listens on `port` (and is the one
+/// listening, not a leftover of something else).
+pub fn start_serve(dir: &Path, name: &str, config: &Path, port: u16) -> Proc {
+    let mut p = Proc::start(
+        name,
+        dir,
+        sigma_transform().args(["serve", "--config"]).arg(config),
+    );
+    assert!(
+        wait_port(&format!("127.0.0.1:{port}"), Duration::from_secs(20)),
+        "{}",
+        p.log_text()
+    );
+    assert!(p.running(), "serve is the listener: {}", p.log_text());
+    p
+}
+
+/// Writes `config` to `<dir>/serve.toml` and starts serve on it.
+pub fn start_serve_with(dir: &Path, config: &str, port: u16) -> Proc {
+    std::fs::write(dir.join("serve.toml"), config).unwrap();
+    start_serve(dir, "serve", &dir.join("serve.toml"), port)
+}
+
 /// A fresh scratch folder for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let dir =

@@ -37,12 +37,7 @@ impl Tally {
     }
 
     pub(super) fn merge(&mut self, other: Tally) {
-        let c = &mut self.counters;
-        c.events += other.counters.events;
-        c.matched_events += other.counters.matched_events;
-        c.matches += other.counters.matches;
-        c.unparsed += other.counters.unparsed;
-        c.discarded += other.counters.discarded;
+        self.counters.merge(&other.counters);
         for (a, b) in self.per_rule.iter_mut().zip(other.per_rule) {
             *a += b;
         }

@@ -153,12 +153,7 @@ impl Workers {
         for rx in replies {
             let part = rx.await.ok()?;
             out.events.extend(part.events);
-            let c = &mut out.counters;
-            c.events += part.counters.events;
-            c.matched_events += part.counters.matched_events;
-            c.matches += part.counters.matches;
-            c.unparsed += part.counters.unparsed;
-            c.discarded += part.counters.discarded;
+            out.counters.merge(&part.counters);
         }
         self.metrics.transform_latency.observe(started.elapsed());
         let comp = &self.component;

@@ -88,11 +88,7 @@ impl FluentSink {
         );
         let message = forward::encode_forward(tag, &entries, &chunk);
         if self.conn.is_none() {
-            let s = TcpStream::connect(self.address)
-                .await
-                .map_err(|e| format!("connect {}: {e}", self.address))?;
-            let _ = s.set_nodelay(true);
-            self.conn = Some(s);
+            self.conn = Some(super::connect(self.address).await?);
         }
         let address = self.address;
         let timeout = self.timeout;

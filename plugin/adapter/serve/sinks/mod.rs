@@ -199,6 +199,15 @@ async fn run(
     }
 }
 
+/// Opens a TCP connection to a sink's peer (no Nagle delay: batches are written whole).
+pub async fn connect(address: std::net::SocketAddr) -> Result<tokio::net::TcpStream, String> {
+    let s = tokio::net::TcpStream::connect(address)
+        .await
+        .map_err(|e| format!("connect {address}: {e}"))?;
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}
+
 /// Cuts events into runs of at most `max_events` events and about `max_bytes` bytes
 /// (a single larger event is a run of its own).
 pub fn runs(events: &[Event], max_events: usize, max_bytes: usize) -> Vec<&[Event]> {

@@ -31,11 +31,7 @@ impl SocketSink {
             self.buf.push(b'\n');
         }
         if self.conn.is_none() {
-            let s = TcpStream::connect(self.address)
-                .await
-                .map_err(|e| format!("connect {}: {e}", self.address))?;
-            let _ = s.set_nodelay(true);
-            self.conn = Some(s);
+            self.conn = Some(super::connect(self.address).await?);
         }
         let conn = self.conn.as_mut().expect("connected above");
         if let Err(e) = conn.write_all(&self.buf).await {

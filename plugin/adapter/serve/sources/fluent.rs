@@ -14,7 +14,6 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 
 use super::super::event::{Event, Meta};
 use super::super::forward::{self, Framer};
@@ -22,6 +21,7 @@ use super::super::lifecycle::Lifecycle;
 use super::super::metrics::Component;
 use super::super::pipeline::{Pipeline, Reservation};
 use super::super::sinks::RateLimited;
+use super::accept::accept_loop;
 
 /// Bytes read at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -42,28 +42,10 @@ pub async fn run(
     component: Arc<Component>,
     life: Lifecycle,
 ) {
-    let slots = Arc::new(Semaphore::new(opts.max_connections.max(1)));
     let log = Arc::new(std::sync::Mutex::new(RateLimited::new(
         Duration::from_secs(10),
     )));
-    loop {
-        let slot = tokio::select! {
-            s = slots.clone().acquire_owned() => s.expect("never closed"),
-            _ = life.stopped() => return,
-        };
-        let stream = tokio::select! {
-            a = listener.accept() => match a {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    component.error("accept_failed", "receiving");
-                    tracing::warn!(source = %component.id, "accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = life.stopped() => return,
-        };
-        let _ = stream.set_nodelay(true);
+    let handle = |stream| {
         let (pipeline, component, life, opts, log) = (
             pipeline.clone(),
             component.clone(),
@@ -71,10 +53,7 @@ pub async fn run(
             opts.clone(),
             log.clone(),
         );
-        let active = life.enter();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let _active = active;
+        async move {
             if let Err(e) = connection(stream, &opts, &pipeline, &component, &life).await {
                 component.error(e.0, e.1);
                 let allow = log.lock().expect("log lock").allow();
@@ -82,8 +61,9 @@ pub async fn run(
                     tracing::warn!(source = %component.id, held_back = held, "connection closed: {}", e.2);
                 }
             }
-        });
-    }
+        }
+    };
+    accept_loop(listener, opts.max_connections, &component, &life, handle).await;
 }
 
 /// (error_type, stage, message) of a connection that ends in error.

@@ -19,13 +19,13 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use super::super::body;
 use super::super::event::Event;
 use super::super::lifecycle::Lifecycle;
 use super::super::metrics::Component;
 use super::super::pipeline::{Pipeline, Refusal};
+use super::accept::accept_loop;
 
 /// The source's options, read from its config.
 #[derive(Clone, Debug)]
@@ -52,39 +52,18 @@ pub async fn run(
     component: Arc<Component>,
     life: Lifecycle,
 ) {
-    let slots = Arc::new(Semaphore::new(opts.max_connections.max(1)));
+    let max_connections = opts.max_connections;
     let ctx = Ctx {
         pipeline,
-        component,
+        component: component.clone(),
         opts: Arc::new(opts),
     };
-    loop {
-        let slot = tokio::select! {
-            s = slots.clone().acquire_owned() => s.expect("never closed"),
-            _ = life.stopped() => return,
-        };
-        let (stream, _) = tokio::select! {
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => {
-                    ctx.component.error("accept_failed", "receiving");
-                    tracing::warn!(source = %ctx.component.id, "accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = life.stopped() => return,
-        };
-        let _ = stream.set_nodelay(true);
+    let handle = |stream| {
         let ctx = ctx.clone();
         let life = life.clone();
-        let active = life.enter();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let _active = active;
+        async move {
             let idle = ctx.opts.idle_timeout;
-            let svc_ctx = ctx.clone();
-            let svc = hyper::service::service_fn(move |req| handle(req, svc_ctx.clone()));
+            let svc = hyper::service::service_fn(move |req| handle(req, ctx.clone()));
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
@@ -99,8 +78,9 @@ pub async fn run(
                     let _ = conn.await;
                 }
             }
-        });
-    }
+        }
+    };
+    accept_loop(listener, max_connections, &component, &life, handle).await;
 }
 
 fn answer(status: StatusCode, text: &str) -> Response<Full<Bytes>> {

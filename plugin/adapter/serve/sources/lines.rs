@@ -13,12 +13,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use super::super::event::Event;
 use super::super::lifecycle::Lifecycle;
 use super::super::metrics::Component;
 use super::super::pipeline::Pipeline;
+use super::accept::accept_loop;
 
 /// Most lines in one batch.
 const MAX_BATCH: usize = 1000;
@@ -176,31 +176,11 @@ pub async fn run_socket(
     component: Arc<Component>,
     life: Lifecycle,
 ) {
-    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
-    loop {
-        let slot = tokio::select! {
-            s = slots.clone().acquire_owned() => s.expect("never closed"),
-            _ = life.stopped() => return,
-        };
-        let stream = tokio::select! {
-            a = listener.accept() => match a {
-                Ok((s, _)) => s,
-                Err(_) => {
-                    component.error("accept_failed", "receiving");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = life.stopped() => return,
-        };
+    let handle = |stream| {
         let (pipeline, component, life) = (pipeline.clone(), component.clone(), life.clone());
-        let active = life.enter();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let _active = active;
-            pump(stream, max_length, &pipeline, &component, &life).await;
-        });
-    }
+        async move { pump(stream, max_length, &pipeline, &component, &life).await }
+    };
+    accept_loop(listener, max_connections, &component, &life, handle).await;
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! reads one request or message at a time per connection, and hands its events to the
 //! shared [`super::pipeline::Pipeline`]; what it answers the client depends on that.
 
+pub mod accept;
 pub mod fluent;
 pub mod http;
 pub mod lines;
