@@ -420,14 +420,14 @@ mod test {
             let tagged = out.recv().await.unwrap();
             let matches = tagged
                 .as_log()
-                .get("sigma.matches")
+                .get(vrl::event_path!("sigma", "matches"))
                 .and_then(|m| m.as_array().map(|a| a.len()))
                 .unwrap_or(0);
             assert!(matches >= 1, "{tagged:?}");
             let plain = LogEvent::from("not a windows event");
             tx.send(Event::Log(plain)).await.unwrap();
             let passed = out.recv().await.unwrap();
-            assert!(passed.as_log().get("sigma").is_none());
+            assert!(passed.as_log().get(vrl::event_path!("sigma")).is_none());
             drop(tx);
             topology.stop().await;
             assert_eq!(out.recv().await, None);
