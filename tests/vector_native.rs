@@ -206,6 +206,26 @@ fn the_native_examples_validate_and_run() {
     v.terminate(Duration::from_secs(30));
     assert!(done, "{}", v.log_text());
     assert_eq!(tagged(), 19, "{}", v.log_text());
+    // native.toml as written: mode route, the 19 tagged samples to one file, the other 17
+    // lines (one of them not JSON) to the other.
+    let matched = root.join("target/vector-native-matched.ndjson");
+    let unmatched = root.join("target/vector-native-unmatched.ndjson");
+    let _ = std::fs::remove_file(&matched);
+    let _ = std::fs::remove_file(&unmatched);
+    let mut v = Proc::start(
+        "vector-route",
+        &dir,
+        Command::new(&vector)
+            .current_dir(&root)
+            .args(["--config", "examples/vector/native.toml"]),
+    );
+    let done = wait_until(Duration::from_secs(60), || {
+        count_lines(&matched) + count_lines(&unmatched) >= 36
+    });
+    v.terminate(Duration::from_secs(30));
+    assert!(done, "{}", v.log_text());
+    assert_eq!(count_lines(&matched), 19);
+    assert_eq!(count_lines(&unmatched), 17);
 }
 
 /// `vector validate` of a config with one sigma transform; (success, output).

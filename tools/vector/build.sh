@@ -13,8 +13,9 @@
 # is about 22 minutes on 2 cores, a change to the transform module about 8. It holds:
 #   src/, deps/       Vector's source, unpacked once per tarball (a stamp holds its hash)
 #   sigma-transform/  a copy of our crate at a fixed path (library only: Cargo.toml's
-#                     [package], [lib] and [dependencies]); rsync --checksum keeps the
-#                     times of unchanged files, so an unchanged crate is not rebuilt
+#                     [package], [lib] and [dependencies]); rsync --checksum without -t
+#                     leaves unchanged files untouched (a fresh clone's new file times do
+#                     not reach the copy), so an unchanged crate is not rebuilt
 #   target/           cargo's target directory (CARGO_TARGET_DIR overrides it)
 # Vector's tree gets three edits, each made once: src/transforms/sigma.rs (a copy of
 # plugin/adapter/vector/sigma.rs), its `mod` line in src/transforms/mod.rs, and in
@@ -40,8 +41,8 @@ fi
 # 2. Our crate at a fixed path.
 crate="$build/sigma-transform"
 mkdir -p "$crate"
-rsync -a --checksum --delete "$root/plugin/" "$crate/plugin/"
-rsync -a --checksum --delete "$root/rules/" "$crate/rules/"
+rsync -r -l --checksum --delete "$root/plugin/" "$crate/plugin/"
+rsync -r -l --checksum --delete "$root/rules/" "$crate/rules/"
 python3 - "$root/Cargo.toml" "$crate/Cargo.toml" <<'PY'
 import sys, re
 text = open(sys.argv[1]).read()

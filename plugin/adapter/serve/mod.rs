@@ -364,11 +364,37 @@ async fn watch(
     }
 }
 
-/// Checks a serve config's wiring (for `validate`): `None` when the file has no
-/// `[sources]`/`[sinks]` (a transform-only config).
+/// Checks a serve config's wiring (for `validate`): `None` when the file is not a serve
+/// config, that is, it has no `[sources]`/`[sinks]` (a transform block), or some of them
+/// are of types only Vector has (a Vector config holding the sigma transform, for the
+/// native component or `run --config`).
 pub fn validate_topology(path: &Path) -> Option<Result<Topology, crate::config::ConfigError>> {
     let value = crate::config::read_value(path).ok()?;
-    if value.get("sources").is_none() && value.get("sinks").is_none() {
+    let types = |section: &str| -> Vec<String> {
+        value
+            .get(section)
+            .and_then(|s| s.as_object())
+            .map(|m| {
+                m.values()
+                    .map(|c| {
+                        c.get("type")
+                            .and_then(|t| t.as_str())
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (sources, sinks) = (types("sources"), types("sinks"));
+    if sources.is_empty() && sinks.is_empty() {
+        return None;
+    }
+    let serve_source =
+        |t: &String| ["http_server", "http", "fluent", "socket", "stdin"].contains(&t.as_str());
+    let serve_sink =
+        |t: &String| ["http", "fluent", "socket", "file", "console"].contains(&t.as_str());
+    if !sources.iter().all(serve_source) || !sinks.iter().all(serve_sink) {
         return None;
     }
     Some(config::load(path))
