@@ -12,7 +12,9 @@
 //! 5. [`event`]: events as matchable documents; [`transform`]: parse, match, tag, write;
 //!    [`attack`]: ATT&CK names for the tags;
 //! 6. [`catalog`]: rule pages, neighbours by implication, statistics, the HTML catalog;
-//! 7. [`adapter`]: the command line.
+//! 7. [`adapter`]: ways to run it: the command line, and `serve`, a pipeline stage that
+//!    shippers send events through (`adapter/vector/sigma.rs` is the native Vector
+//!    component, compiled into Vector by `tools/vector/build.sh`).
 //!
 //! [`hash`] is the fast hash of the maps probed on every event.
 
