@@ -16,15 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Wall time of `vector --config config < input`.
 fn time(vector: &Path, config: &Path, input: &Path) -> Duration {
     let started = Instant::now();
@@ -48,8 +39,8 @@ fn main() {
         );
         return;
     };
-    let n = arg("--events", 200_000);
-    let rounds = arg("--rounds", 2).max(1);
+    let n = common::arg("--events", 200_000);
+    let rounds = common::arg("--rounds", 2).max(1);
     let rules = common::shared().join("sigma/rules/windows");
     let dir = std::env::temp_dir().join(format!("sigma-bench-native-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -21,15 +21,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn bin() -> PathBuf {
     // The bench binary is target/release/deps/serve-<hash>; the CLI is target/release.
     let exe = std::env::current_exe().unwrap();
@@ -135,9 +126,9 @@ fn vector_config(dir: &Path, port: u16) -> PathBuf {
 }
 
 fn main() {
-    let n = arg("--events", 400_000);
-    let batch = arg("--batch", 1000).max(1);
-    let clients = arg("--clients", 4).max(1);
+    let n = common::arg("--events", 400_000);
+    let batch = common::arg("--batch", 1000).max(1);
+    let clients = common::arg("--clients", 4).max(1);
     let shared = common::shared();
     assert!(
         shared.join("README.md").exists(),
@@ -173,7 +164,7 @@ fn main() {
             .join(" ")
     );
 
-    let rounds = arg("--rounds", 2).max(1);
+    let rounds = common::arg("--rounds", 2).max(1);
     let time_run = |file: &Path, threads: &str| {
         let started = Instant::now();
         let ok = Command::new(bin())
