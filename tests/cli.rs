@@ -288,7 +288,17 @@ fn bundled_rules_tag_bundled_samples_as_documented() {
 
 #[test]
 fn run_counts_fluentbit_events_without_a_template() {
-    let input = "{\"EventID\":9999,\"Channel\":\"System\",\"ProviderName\":\"X\",\"StringInserts\":[\"a\"]}\n{\"EventID\":7045,\"Channel\":\"System\"}\n";
+    // Unknown; a 4688 v2 with 2 of its 15 inserts (a prefix); a 7045 with one insert past
+    // its 5 names; a Service Control Manager event of no row of its own (param1..N); an
+    // unknown version of 4688 that names one more insert than version 2.
+    let input = concat!(
+        "{\"EventID\":9999,\"Channel\":\"System\",\"ProviderName\":\"X\",\"StringInserts\":[\"a\"]}\n",
+        "{\"EventID\":7045,\"Channel\":\"System\"}\n",
+        "{\"EventID\":4688,\"Version\":2,\"ProviderName\":\"Microsoft-Windows-Security-Auditing\",\"StringInserts\":[\"S-1-5-18\",\"WS1$\"]}\n",
+        "{\"EventID\":7045,\"Version\":0,\"ProviderName\":\"Service Control Manager\",\"StringInserts\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\"]}\n",
+        "{\"EventID\":7000,\"Version\":0,\"ProviderName\":\"Service Control Manager\",\"StringInserts\":[\"a\",\"b\"]}\n",
+        "{\"EventID\":4688,\"Version\":9,\"ProviderName\":\"Microsoft-Windows-Security-Auditing\",\"StringInserts\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"11\",\"12\",\"13\",\"14\",\"15\",\"16\"]}\n",
+    );
     let rules = common::project("rules");
     let out = run_with_stdin(
         &["run", "--rules", rules.to_str().unwrap()],
@@ -296,9 +306,9 @@ fn run_counts_fluentbit_events_without_a_template() {
     );
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("2 events,"), "{err}");
+    assert!(err.contains("6 events,"), "{err}");
     assert!(
-        err.contains("1 events without a StringInserts template"),
+        err.contains("1 events without a StringInserts template (1 named by a template's prefix, 1 with inserts past the template, 1 named by another version's template)"),
         "{err}"
     );
 }

@@ -25,12 +25,13 @@
 //! matcher asks by id in a [`Vocabulary`] instead: the same walk (`resolve`) then keeps
 //! only the vocabulary's names, one slot each (`Slots`), and a lookup is an array read.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock};
 
 use serde_json::Value;
 
-use super::inserts::InsertNames;
+use super::inserts::{Fit, InsertNames, Naming};
 use super::shape::{Concrete, Shape};
 use super::tree::{NodeRef, ParseError, Tree};
 use super::{Document, Scalar, Vocabulary};
@@ -39,17 +40,19 @@ use super::{Document, Scalar, Vocabulary};
 #[derive(Clone, Debug)]
 pub struct EventReader {
     shape: Shape,
-    inserts: Arc<InsertNames>,
+    /// `None`: the built-in table, parsed on the first Fluent Bit event that needs it
+    /// (32,000 rows: about 40 ms and 12 MB that other inputs never pay).
+    inserts: Option<Arc<InsertNames>>,
 }
+
+/// The built-in StringInserts table, parsed once per process when first needed.
+static BUILTIN: LazyLock<InsertNames> = LazyLock::new(InsertNames::builtin);
 
 impl Default for EventReader {
     fn default() -> Self {
-        static BUILTIN: OnceLock<Arc<InsertNames>> = OnceLock::new();
         EventReader {
             shape: Shape::Auto,
-            inserts: BUILTIN
-                .get_or_init(|| Arc::new(InsertNames::builtin()))
-                .clone(),
+            inserts: None,
         }
     }
 }
@@ -57,7 +60,15 @@ impl Default for EventReader {
 impl EventReader {
     /// A reader for `shape` with the given StringInserts names.
     pub fn new(shape: Shape, inserts: Arc<InsertNames>) -> EventReader {
-        EventReader { shape, inserts }
+        EventReader {
+            shape,
+            inserts: Some(inserts),
+        }
+    }
+
+    /// The StringInserts table this reader names inserts with.
+    fn inserts(&self) -> &InsertNames {
+        self.inserts.as_deref().unwrap_or(&BUILTIN)
     }
 
     /// A reader for `shape` with the built-in StringInserts names.
@@ -85,7 +96,7 @@ impl EventReader {
             return Err(ReadError::NotAnObject);
         }
         let shape = self.shape.resolve(root);
-        let mut insert_names = None;
+        let mut naming = None;
         if shape == Concrete::FluentbitInserts {
             let inserts = root
                 .get("StringInserts")
@@ -97,19 +108,19 @@ impl EventReader {
                 .unwrap_or_default();
             let id = root.get("EventID").and_then(|n| n.as_u64());
             let version = root.get("Version").and_then(|n| n.as_u64());
-            insert_names = id.and_then(|id| self.inserts.lookup(provider, id, version, inserts));
+            naming = id.and_then(|id| self.inserts().lookup(provider, id, version, inserts));
         }
         let data = data_container(root, shape).unwrap_or(root);
         // Keys are short: a byte loop, not a `memchr` call per key.
         let spaced = data.members().any(|(k, _)| has_space(k))
-            || insert_names
+            || naming
                 .as_ref()
-                .is_some_and(|n| n.iter().any(|k| has_space(k)));
+                .is_some_and(|n| n.names().iter().any(|k| has_space(k)));
         Ok(JsonEvent {
             tree,
             shape,
             spaced,
-            insert_names,
+            naming,
             index: OnceCell::new(),
             slots: OnceCell::new(),
         })
@@ -151,7 +162,8 @@ pub struct JsonEvent<'a> {
     tree: Tree<'a>,
     shape: Concrete,
     spaced: bool,
-    insert_names: Option<Arc<[String]>>,
+    /// The names of a Fluent Bit event's `StringInserts`, when known.
+    naming: Option<Naming>,
     /// Sigma field name -> value, built on the first lookup by name.
     index: OnceCell<FieldIndex>,
     /// The values of a vocabulary's names, built on the first lookup by id.
@@ -220,7 +232,13 @@ impl<'a> JsonEvent<'a> {
     /// True for a Fluent Bit event with positional inserts and no template for them: only
     /// its system fields can be matched.
     pub fn lacks_template(&self) -> bool {
-        self.shape == Concrete::FluentbitInserts && self.insert_names.is_none()
+        self.shape == Concrete::FluentbitInserts && self.naming.is_none()
+    }
+
+    /// For a Fluent Bit event with positional inserts, how they were named (`None`: not
+    /// such an event, or no template).
+    pub fn inserts_fit(&self) -> Option<Fit> {
+        self.naming.as_ref().map(|n| n.fit)
     }
 
     #[cfg(test)]
@@ -325,12 +343,20 @@ impl<'a> JsonEvent<'a> {
             Concrete::FluentbitInserts => system_key(self.shape, name)
                 .and_then(|k| root.get(k))
                 .or_else(|| {
-                    let names = self.insert_names.as_ref()?;
+                    let naming = self.naming.as_ref()?;
+                    let inserts = root.get("StringInserts")?;
+                    let names = (0..inserts.array_len()?)
+                        .map(|i| naming.name(i))
+                        .collect::<Option<Vec<_>>>();
+                    let Some(names) = names else {
+                        // Unnamed data: every insert is `Data`.
+                        return (name == "Data").then_some(inserts);
+                    };
                     let i = names.iter().position(|n| n == name).or_else(|| {
                         self.spaced
                             .then(|| names.iter().position(|n| same_without_spaces(n, name)))?
                     })?;
-                    root.get("StringInserts")?.items().nth(i)
+                    inserts.items().nth(i)
                 })
                 .or_else(|| root.get(name)),
             Concrete::Flat => self.in_data(Some(root), name),
@@ -598,6 +624,38 @@ fn put_system(ev: &JsonEvent<'_>, obj: Option<NodeRef<'_>>, sink: &mut impl Name
     }
 }
 
+/// The names of a Fluent Bit event's inserts, first insert of a name winning; then their
+/// names without spaces; unnamed data as the one field `Data`.
+fn put_inserts(ev: &JsonEvent<'_>, naming: &Naming, items: NodeRef<'_>, sink: &mut impl NameSink) {
+    let tree = &ev.tree;
+    if naming.is_unnamed() {
+        sink.put(tree, Found::Parts(&["Data"]), items.id());
+        return;
+    }
+    let names: Vec<Cow<'_, str>> = (0..items.array_len().unwrap_or(0))
+        .filter_map(|i| naming.name(i))
+        .collect();
+    let first = |n: &str, i: usize| names.iter().position(|m| m == n) == Some(i);
+    for ((i, n), item) in names.iter().enumerate().zip(items.items()) {
+        if first(n, i) {
+            sink.put(tree, Found::Parts(&[n]), item.id());
+        }
+    }
+    if ev.spaced {
+        for ((i, n), item) in names.iter().enumerate().zip(items.items()) {
+            if n.contains(' ') {
+                let despaced: String = n.split(' ').collect();
+                let at = names.iter().position(|m| same_without_spaces(m, &despaced));
+                // An exact name, even without its insert, stops the walk.
+                let exact = names.iter().any(|m| *m == despaced);
+                if at == Some(i) && !exact {
+                    sink.put(tree, Found::Parts(&[&despaced]), item.id());
+                }
+            }
+        }
+    }
+}
+
 /// Puts every name the event answers to, in the order of the resolution table (module
 /// documentation). Returns true when the event lacks its shape's skeleton: no name
 /// resolves, dotted paths neither.
@@ -688,26 +746,8 @@ fn resolve(ev: &JsonEvent<'_>, sink: &mut impl NameSink) -> bool {
         }
         Concrete::FluentbitInserts => {
             put_system(ev, Some(root), sink);
-            if let (Some(names), Some(items)) = (&ev.insert_names, root.get("StringInserts")) {
-                let first = |n: &str, i: usize| names.iter().position(|m| m == n) == Some(i);
-                for ((i, n), item) in names.iter().enumerate().zip(items.items()) {
-                    if first(n, i) {
-                        sink.put(tree, Found::Parts(&[n.as_str()]), item.id());
-                    }
-                }
-                if ev.spaced {
-                    for ((i, n), item) in names.iter().enumerate().zip(items.items()) {
-                        if n.contains(' ') {
-                            let despaced: String = n.split(' ').collect();
-                            let at = names.iter().position(|m| same_without_spaces(m, &despaced));
-                            // An exact name, even without its insert, stops the walk.
-                            let exact = names.contains(&despaced);
-                            if at == Some(i) && !exact {
-                                sink.put(tree, Found::Parts(&[&despaced]), item.id());
-                            }
-                        }
-                    }
-                }
+            if let (Some(naming), Some(items)) = (&ev.naming, root.get("StringInserts")) {
+                put_inserts(ev, naming, items, sink);
             }
             put_members(tree, Some(root), sink);
         }
@@ -819,6 +859,36 @@ impl NameSink for SlotSink<'_> {
     }
 }
 
+impl JsonEvent<'_> {
+    /// Winlogbeat writes a classic provider's unnamed data as `winlog.event_data.param1`..
+    /// `paramN`; Sigma reads it as `Data`, every value in order, as in the evtx_dump
+    /// form's `EventData.Data` list. Only asked when the event has no `Data` of its own.
+    fn params_as_data(&self, name: &str, visit: &mut dyn FnMut(Scalar<'_>)) -> bool {
+        if self.shape != Concrete::Winlogbeat || name != "Data" {
+            return false;
+        }
+        let Some(data) = self.root().get("winlog").and_then(|w| w.get("event_data")) else {
+            return false;
+        };
+        let mut key = String::with_capacity(8);
+        let mut found = false;
+        // Ends at the first missing number: at most one pass per member of the object.
+        for i in 1.. {
+            use std::fmt::Write;
+            key.clear();
+            let _ = write!(key, "param{i}");
+            match data.get(&key) {
+                Some(v) => {
+                    visit_value(v, visit);
+                    found = true;
+                }
+                None => break,
+            }
+        }
+        found
+    }
+}
+
 impl Document for JsonEvent<'_> {
     fn is_complete(&self) -> bool {
         !self.lacks_template()
@@ -841,7 +911,7 @@ impl Document for JsonEvent<'_> {
                 visit_value(v, visit);
                 true
             }
-            None => false,
+            None => self.params_as_data(name, visit),
         }
     }
 
@@ -851,7 +921,7 @@ impl Document for JsonEvent<'_> {
                 visit_value(v, visit);
                 true
             }
-            None => false,
+            None => self.params_as_data(vocab.name(id), visit),
         }
     }
 
@@ -1016,6 +1086,55 @@ mod tests {
             Concrete::FluentbitMap,
             "the named map wins over the inserts"
         );
+    }
+
+    #[test]
+    fn unnamed_and_positional_inserts_and_winlogbeat_params() {
+        let table = InsertNames::from_tsv(
+            "provider\tevent_id\tversion\tfields\nMsiInstaller\t*\t*\t{unnamed}\nS\t*\t*\t{param}\nS\t7045\t0\tServiceName,ImagePath\n",
+        )
+        .unwrap();
+        let reader = EventReader::new(Shape::Auto, Arc::new(table));
+        let msi = reader
+            .read(br#"{"EventID":1040,"Version":0,"ProviderName":"MsiInstaller","StringInserts":["C:\\x.msi","(NULL)"]}"#)
+            .unwrap();
+        assert!(!msi.lacks_template());
+        assert_eq!(msi.inserts_fit(), Some(Fit::Unnamed));
+        assert_eq!(values(&msi, "Data").unwrap(), ["C:\\x.msi", "(NULL)"]);
+        assert!(values(&msi, "param1").is_none());
+        let scm = reader
+            .read(br#"{"EventID":7045,"Version":0,"ProviderName":"S","StringInserts":["svc","c:\\a.exe","extra"]}"#)
+            .unwrap();
+        assert_eq!(scm.inserts_fit(), Some(Fit::Extra));
+        assert_eq!(values(&scm, "ImagePath").unwrap(), ["c:\\a.exe"]);
+        assert_eq!(values(&scm, "param3").unwrap(), ["extra"]);
+        assert!(values(&scm, "Data").is_none(), "named data has no Data");
+        let other = reader
+            .read(
+                br#"{"EventID":7000,"Version":0,"ProviderName":"S","StringInserts":["svc","err"]}"#,
+            )
+            .unwrap();
+        assert_eq!(other.inserts_fit(), Some(Fit::Positional));
+        assert_eq!(values(&other, "param2").unwrap(), ["err"]);
+        // Winlogbeat's unnamed data: param1..N read as Data, in order, to the first gap.
+        let wlb = JsonEvent::parse(
+            br#"{"winlog":{"event_id":"1040","provider_name":"MsiInstaller","event_data":{"param2":"b","param1":"a","param4":"d","Binary":"00"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(values(&wlb, "Data").unwrap(), ["a", "b"]);
+        assert_eq!(values(&wlb, "param4").unwrap(), ["d"]);
+        let own = JsonEvent::parse(
+            br#"{"winlog":{"event_id":"1","event_data":{"Data":"own","param1":"a"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            values(&own, "Data").unwrap(),
+            ["own"],
+            "a Data of its own wins"
+        );
+        let none =
+            JsonEvent::parse(br#"{"winlog":{"event_id":"1","event_data":{"x":"a"}}}"#).unwrap();
+        assert!(values(&none, "Data").is_none());
     }
 
     /// Every name an event could be asked for: its keys at every depth, the names the

@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use crate::attack::Attack;
 use crate::config::{Mode, OutputProfile};
+use crate::event::inserts::Fit;
 use crate::event::json::{EventReader, JsonEvent, ReadError};
 use crate::logsource::LogsourceMap;
 use crate::matcher::{CompileNote, Matcher, Scratch};
@@ -140,6 +141,7 @@ pub struct TransformScratch {
     matcher: Scratch,
     hits: Vec<usize>,
     lacked_template: bool,
+    inserts_fit: Option<Fit>,
 }
 
 impl Transform {
@@ -183,6 +185,7 @@ impl Transform {
             matcher: self.matcher.scratch(),
             hits: Vec::new(),
             lacked_template: false,
+            inserts_fit: None,
         }
     }
 
@@ -212,6 +215,12 @@ impl Transform {
     /// had no template (only its system fields could be matched).
     pub fn last_lacked_template(&self, scratch: &TransformScratch) -> bool {
         scratch.lacked_template
+    }
+
+    /// For a Fluent Bit event with positional inserts, how the last processed line's
+    /// inserts were named (`None` for other lines, and when they had no template).
+    pub fn last_inserts_fit(&self, scratch: &TransformScratch) -> Option<Fit> {
+        scratch.inserts_fit
     }
 
     /// The rules the last processed event matched (indices into [`Transform::rules`]).
@@ -253,6 +262,7 @@ impl Transform {
     ) -> Outcome {
         scratch.hits.clear();
         scratch.lacked_template = false;
+        scratch.inserts_fit = None;
         if line.iter().all(u8::is_ascii_whitespace) {
             return Outcome::Blank;
         }
@@ -261,6 +271,7 @@ impl Transform {
             Err(_) => return Outcome::Unparsed,
         };
         scratch.lacked_template = event.lacks_template();
+        scratch.inserts_fit = event.inserts_fit();
         self.matcher
             .matches(&event, &mut scratch.matcher, &mut scratch.hits);
         if scratch.hits.is_empty() {

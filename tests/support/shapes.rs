@@ -63,6 +63,19 @@ pub fn record(v: &Value) -> Record {
     }
 }
 
+/// A classic provider's unnamed data: evtx_dump's `EventData.Data` (`#text` a list or
+/// one value), beside at most a `Binary`.
+pub fn unnamed(r: &Record) -> Option<Vec<Value>> {
+    let items = match r.data.get("Data")?.get("#text")? {
+        Value::Array(items) => items.clone(),
+        one => vec![one.clone()],
+    };
+    r.data
+        .keys()
+        .all(|k| k == "Data" || k == "Binary")
+        .then_some(items)
+}
+
 /// A value as the text shippers that stringify event data write.
 fn text(v: &Value) -> Value {
     match v {
@@ -104,7 +117,16 @@ pub fn convert(v: &Value, shape: &str) -> Value {
             } else {
                 "event_data"
             };
-            winlog[key] = Value::Object(texts(&r.data));
+            // Winlogbeat writes unnamed data (a classic provider's `Data` list) as
+            // `param1`..`paramN`.
+            let mut data = texts(&r.data);
+            if let Some(items) = unnamed(&r) {
+                data.remove("Data");
+                for (i, v) in items.iter().enumerate() {
+                    data.insert(format!("param{}", i + 1), text(v));
+                }
+            }
+            winlog[key] = Value::Object(data);
             json!({ "event": { "code": r.event_id.to_string(), "provider": r.provider, "kind": "event" }, "winlog": winlog })
         }
         "nxlog" => {
@@ -154,9 +176,11 @@ pub fn convert(v: &Value, shape: &str) -> Value {
             "Qualifiers": "", "EventData": Value::Object(texts(&r.data)),
         }),
         "fluentbit_inserts" => {
-            let inserts: Vec<Value> = match r.data.get("Data").and_then(|d| d.get("#text")) {
-                Some(Value::Array(items)) if r.data.len() == 1 => items.iter().map(text).collect(),
-                _ => r.data.values().map(text).collect(),
+            // Unnamed data: its values are the inserts (a classic event's `Binary` is not
+            // one of them).
+            let inserts: Vec<Value> = match unnamed(&r) {
+                Some(items) => items.iter().map(text).collect(),
+                None => r.data.values().map(text).collect(),
             };
             json!({
                 "ProviderName": r.provider, "EventID": r.event_id, "Channel": r.channel,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::{CliError, RunArgs, blocks, input};
 use crate::adapter::evtx;
 use crate::config::{Mode, SigmaConfig};
+use crate::event::inserts::Fit;
 use crate::transform::stage::SigmaTransform;
 use crate::transform::{Counters, Outcome, Route, TransformScratch};
 
@@ -25,6 +26,11 @@ pub(super) struct Tally {
     per_rule: Vec<u64>,
     bad_records: u64,
     no_template: u64,
+    /// Fluent Bit events whose inserts were named other than exactly: by a prefix of the
+    /// template, with extra inserts, from another version.
+    inserts_prefix: u64,
+    inserts_extra: u64,
+    inserts_other_version: u64,
     warned: u64,
 }
 
@@ -36,6 +42,27 @@ impl Tally {
         }
     }
 
+    /// How StringInserts were named other than exactly, for the summary (empty if never).
+    fn inserts_note(&self) -> String {
+        let parts: Vec<String> = [
+            (self.inserts_prefix, "named by a template's prefix"),
+            (self.inserts_extra, "with inserts past the template"),
+            (
+                self.inserts_other_version,
+                "named by another version's template",
+            ),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        }
+    }
+
     pub(super) fn merge(&mut self, other: Tally) {
         self.counters.merge(&other.counters);
         for (a, b) in self.per_rule.iter_mut().zip(other.per_rule) {
@@ -43,6 +70,9 @@ impl Tally {
         }
         self.bad_records += other.bad_records;
         self.no_template += other.no_template;
+        self.inserts_prefix += other.inserts_prefix;
+        self.inserts_extra += other.inserts_extra;
+        self.inserts_other_version += other.inserts_other_version;
     }
 }
 
@@ -74,6 +104,12 @@ pub(super) fn one(
     }
     if engine.last_lacked_template(scratch) {
         tally.no_template += 1;
+    }
+    match engine.last_inserts_fit(scratch) {
+        Some(Fit::Prefix) => tally.inserts_prefix += 1,
+        Some(Fit::Extra) => tally.inserts_extra += 1,
+        Some(Fit::OtherVersion) => tally.inserts_other_version += 1,
+        _ => {}
     }
     let target = match route {
         Route::Discarded => return outcome,
@@ -424,7 +460,7 @@ fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Durat
     }
     let levels: Vec<String> = by_level.iter().map(|(l, n)| format!("{l} {n}")).collect();
     eprintln!(
-        "sigma-transform: {} events, {} matched ({} matches{}{}), {} unparsable lines passed through, {} discarded, {} bad EVTX records skipped, {} events without a StringInserts template; {:.2}s, {:.0} events/s",
+        "sigma-transform: {} events, {} matched ({} matches{}{}), {} unparsable lines passed through, {} discarded, {} bad EVTX records skipped, {} events without a StringInserts template{}; {:.2}s, {:.0} events/s",
         c.events,
         c.matched_events,
         c.matches,
@@ -434,6 +470,7 @@ fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Durat
         c.discarded,
         tally.bad_records,
         tally.no_template,
+        tally.inserts_note(),
         secs,
         c.events as f64 / secs.max(1e-9)
     );
