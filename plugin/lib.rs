@@ -16,7 +16,8 @@
 //!    shippers send events through (`adapter/vector/sigma.rs` is the native Vector
 //!    component, compiled into Vector by `tools/vector/build.sh`).
 //!
-//! [`hash`] is the fast hash of the maps probed on every event.
+//! [`hash`] is the fast hash of the maps probed on every event; [`walk`] walks rule and
+//! input folders (symlink loops, FIFOs and unreadable entries included).
 
 pub mod adapter;
 pub mod attack;
@@ -30,3 +31,4 @@ pub mod matcher;
 pub mod rule;
 pub mod ruleset;
 pub mod transform;
+pub mod walk;

@@ -18,24 +18,24 @@ pub struct RuleSet {
     /// `correlation` or `filter`), such as the logsource mapping next to the rules. They
     /// are listed, not rejected.
     pub skipped: Vec<std::path::PathBuf>,
+    /// Things a rule author should know that do not reject a rule: duplicate rule ids,
+    /// entries of a rules folder skipped on purpose (FIFOs, links back into the tree).
+    pub warnings: Vec<String>,
 }
 
 impl RuleSet {
     /// Loads every rule below `paths`.
     pub fn load(paths: &[PathBuf], opts: &BuildOptions) -> RuleSet {
         let mut set = RuleSet::default();
-        let files = match document::rule_files(paths) {
-            Ok(f) => f,
-            Err(rej) => {
-                set.rejected.push(rej);
-                // Load what the other paths hold.
-                paths
-                    .iter()
-                    .filter(|p| p.exists())
-                    .flat_map(|p| document::rule_files(std::slice::from_ref(p)).unwrap_or_default())
-                    .collect()
-            }
-        };
+        let found = document::rule_files(paths);
+        set.rejected.extend(found.unreadable);
+        set.warnings.extend(
+            found
+                .skipped
+                .into_iter()
+                .map(|(p, why)| format!("{}: skipped: {why}", p.display())),
+        );
+        let files = found.files;
         for f in files {
             for doc in document::read_file(&f) {
                 match doc {
@@ -44,7 +44,27 @@ impl RuleSet {
                 }
             }
         }
+        set.note_duplicate_ids();
         set
+    }
+
+    /// Rule ids are unique in Sigma: a second rule with an id already loaded is reported
+    /// (both still load; a tag's id would no longer say which rule fired).
+    fn note_duplicate_ids(&mut self) {
+        let mut first: std::collections::HashMap<&str, &Rule> = Default::default();
+        for r in &self.rules {
+            let Some(id) = r.meta.id.as_deref() else {
+                continue;
+            };
+            if let Some(prev) = first.insert(id, r) {
+                self.warnings.push(format!(
+                    "rule id {id} is used twice: {} and {}",
+                    prev.path.display(),
+                    r.path.display()
+                ));
+                first.insert(id, prev);
+            }
+        }
     }
 
     /// Loads rules from YAML text (for tests and embedding).

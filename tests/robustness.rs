@@ -41,6 +41,12 @@ fn build() -> Vec<Transform> {
         .collect()
 }
 
+/// `v` written and read back, as the output is read (floats read back as serde_json reads
+/// their text).
+fn reparsed(v: &Value) -> Value {
+    serde_json::from_slice(&serde_json::to_vec(v).unwrap()).unwrap()
+}
+
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -109,10 +115,25 @@ proptest! {
         for t in transforms() {
             let mut out = Vec::new();
             let outcome = t.process_line(&line, &mut t.scratch(), &mut out);
+            let owned = (t.options().output == OutputProfile::Sigma).then_some("sigma");
             match outcome {
                 Outcome::Matched(_) => {
-                    let tagged: Value = serde_json::from_slice(&out).unwrap();
+                    let mut tagged: Value = serde_json::from_slice(&out).unwrap();
                     prop_assert!(tagged.is_object());
+                    // Spliced: the event's own members are all there, as they were.
+                    if let Some(field) = owned {
+                        let mut own = v.clone();
+                        own.as_object_mut().unwrap().remove(field);
+                        tagged.as_object_mut().unwrap().remove(field);
+                        prop_assert_eq!(tagged, reparsed(&own));
+                    }
+                }
+                // An unmatched event comes out as it came, but for a tag field it came
+                // with, which is removed (a tag always means a match here).
+                _ if owned.is_some_and(|f| v.get(f).is_some()) => {
+                    let mut own = v.clone();
+                    own.as_object_mut().unwrap().remove("sigma");
+                    prop_assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), reparsed(&own));
                 }
                 _ => prop_assert_eq!(&out, &line),
             }

@@ -29,13 +29,14 @@ fn metrics(addr: &str) -> String {
     .1
 }
 
-/// A well-behaved client: one event, answered 200 within a second.
+/// A well-behaved client: one event, answered 200 within 5 s (hostile clients hold their
+/// connections for the 60 s idle timeout; 5 s leaves room for a loaded CI machine).
 fn good_post(addr: &str) {
     let started = Instant::now();
     let (code, body) = post(addr, "", format!("{EVENT}\n").as_bytes()).unwrap();
     assert_eq!(code, 200, "{body}");
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(5),
         "a good client waited {:?}",
         started.elapsed()
     );

@@ -320,12 +320,12 @@ fn evtx_files_match_like_their_evtx_dump_ndjson() {
     };
     let rules = shared.join("sigma/rules");
     let reg = shared.join("regression");
-    let run = |input: PathBuf| {
+    let run = |input: &[PathBuf]| {
         let out = bin()
             .args(["run", "-q", "--rules"])
             .arg(&rules)
             .arg("--")
-            .arg(input)
+            .args(input)
             .output()
             .unwrap();
         assert!(out.status.success());
@@ -337,8 +337,10 @@ fn evtx_files_match_like_their_evtx_dump_ndjson() {
         lines.sort();
         lines
     };
-    let from_evtx = run(reg.clone());
-    let from_ndjson = run(reg.join("regression-events.ndjson"));
+    // The folders of EVTX files (the regression folder's top level holds their NDJSON).
+    let folders = ["rules", "rules-emerging-threats", "rules-threat-hunting"].map(|d| reg.join(d));
+    let from_evtx = run(&folders);
+    let from_ndjson = run(&[reg.join("regression-events.ndjson")]);
     assert_eq!(from_evtx.len(), 180);
     let tagged = from_evtx
         .iter()

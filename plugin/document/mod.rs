@@ -73,38 +73,36 @@ impl RuleDocument {
     }
 }
 
-/// Every rule file below the given paths (files are taken as given; directories are walked
-/// for `.yml` and `.yaml`), in a stable order.
-pub fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Rejection> {
-    let mut out = Vec::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| Rejection {
-            path: p.clone(),
-            line: None,
-            rule: None,
-            error: RuleError::Io(e.to_string()),
-        })?;
-        if meta.is_dir() {
-            walk(p, &mut out);
-        } else {
-            out.push(p.clone());
-        }
-    }
-    Ok(out)
+/// The rule files below some paths, and what the walk could not read or skipped.
+#[derive(Debug, Default)]
+pub struct RuleFiles {
+    /// Files given, and `.yml` / `.yaml` regular files in the folders given, each once.
+    pub files: Vec<PathBuf>,
+    /// Paths that could not be read: rejections (`--strict` fails on them).
+    pub unreadable: Vec<Rejection>,
+    /// Entries skipped on purpose (FIFOs, links back into the tree), with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
-            out.push(p);
-        }
+/// Every rule file below the given paths (files are taken as given; directories are walked
+/// for `.yml` and `.yaml`, see [`crate::walk`]), in a stable order.
+pub fn rule_files(paths: &[PathBuf]) -> RuleFiles {
+    let w = crate::walk::walk(paths, &|p| {
+        matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"))
+    });
+    RuleFiles {
+        files: w.files,
+        unreadable: w
+            .unreadable
+            .into_iter()
+            .map(|(path, reason)| Rejection {
+                path,
+                line: None,
+                rule: None,
+                error: RuleError::Io(reason),
+            })
+            .collect(),
+        skipped: w.skipped,
     }
 }
 

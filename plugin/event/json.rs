@@ -25,7 +25,6 @@
 //! matcher asks by id in a [`Vocabulary`] instead: the same walk (`resolve`) then keeps
 //! only the vocabulary's names, one slot each (`Slots`), and a lookup is an array read.
 
-use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::sync::{Arc, LazyLock};
 
@@ -86,7 +85,7 @@ impl EventReader {
 
     /// Reads a parsed `serde_json::Value` (the event keeps its own copy).
     pub fn read_value(&self, root: &Value) -> Result<JsonEvent<'static>, ReadError> {
-        self.read_tree(Tree::from_value(root))
+        self.read_tree(Tree::from_value(root)?)
     }
 
     /// Wraps a parsed tree.
@@ -256,7 +255,8 @@ impl<'a> JsonEvent<'a> {
             return None;
         }
         data.members()
-            .find(|(k, _)| same_without_spaces(k, name))
+            .filter(|(k, _)| same_without_spaces(k, name))
+            .last()
             .map(|(_, v)| v)
     }
 
@@ -384,6 +384,7 @@ fn user_data<'t>(user: Option<NodeRef<'t>>, name: &str) -> Option<NodeRef<'t>> {
 }
 
 /// True when `key` with its spaces removed equals `name`.
+#[cfg(test)]
 fn same_without_spaces(key: &str, name: &str) -> bool {
     key.contains(' ') && key.bytes().filter(|b| *b != b' ').eq(name.bytes())
 }
@@ -594,10 +595,24 @@ trait NameSink {
     }
 }
 
-/// Every member of `obj` under its own name.
+/// Every member of `obj` under its own name. Last first: of a repeated key, the last
+/// occurrence wins, as [`NodeRef::get`] reads it.
 fn put_members(tree: &Tree<'_>, obj: Option<NodeRef<'_>>, sink: &mut impl NameSink) {
-    for v in obj.into_iter().flat_map(|o| o.member_values()) {
-        sink.put(tree, Found::Key(v.id() - 1), v.id());
+    let Some(obj) = obj else { return };
+    let mut buf = [0u32; 64];
+    let n = obj.member_values().count();
+    if n <= buf.len() {
+        for (slot, v) in buf.iter_mut().zip(obj.member_values()) {
+            *slot = v.id();
+        }
+        for &id in buf[..n].iter().rev() {
+            sink.put(tree, Found::Key(id - 1), id);
+        }
+    } else {
+        let ids: Vec<u32> = obj.member_values().map(|v| v.id()).collect();
+        for &id in ids.iter().rev() {
+            sink.put(tree, Found::Key(id - 1), id);
+        }
     }
 }
 
@@ -607,10 +622,21 @@ fn put_spaced(ev: &JsonEvent<'_>, obj: Option<NodeRef<'_>>, sink: &mut impl Name
     if !ev.spaced {
         return;
     }
-    for (k, v) in obj.into_iter().flat_map(|o| o.members()) {
-        if has_space(k) {
-            sink.put(&ev.tree, Found::Despaced(k), v.id());
+    let Some(obj) = obj else { return };
+    // Last first, as in `put_members`.
+    let mut buf = [("", 0u32); 64];
+    let mut n = 0;
+    let mut spill = Vec::new();
+    for (k, v) in obj.members().filter(|(k, _)| has_space(k)) {
+        if n < buf.len() {
+            buf[n] = (k, v.id());
+            n += 1;
+        } else {
+            spill.push((k, v.id()));
         }
+    }
+    for &(k, id) in spill.iter().rev().chain(buf[..n].iter().rev()) {
+        sink.put(&ev.tree, Found::Despaced(k), id);
     }
 }
 
@@ -624,33 +650,47 @@ fn put_system(ev: &JsonEvent<'_>, obj: Option<NodeRef<'_>>, sink: &mut impl Name
     }
 }
 
-/// The names of a Fluent Bit event's inserts, first insert of a name winning; then their
-/// names without spaces; unnamed data as the one field `Data`.
+/// `v` in decimal, written into `buf` (no allocation: this runs per event).
+fn decimal(mut v: usize, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).expect("ASCII digits")
+}
+
+/// The names of a Fluent Bit event's inserts in order (the sinks keep the first put of a
+/// name, as the walk finds the first position), `param<i>` past the template's names;
+/// then their names without spaces; unnamed data as the one field `Data`.
 fn put_inserts(ev: &JsonEvent<'_>, naming: &Naming, items: NodeRef<'_>, sink: &mut impl NameSink) {
     let tree = &ev.tree;
     if naming.is_unnamed() {
         sink.put(tree, Found::Parts(&["Data"]), items.id());
         return;
     }
-    let names: Vec<Cow<'_, str>> = (0..items.array_len().unwrap_or(0))
-        .filter_map(|i| naming.name(i))
-        .collect();
-    let first = |n: &str, i: usize| names.iter().position(|m| m == n) == Some(i);
-    for ((i, n), item) in names.iter().enumerate().zip(items.items()) {
-        if first(n, i) {
-            sink.put(tree, Found::Parts(&[n]), item.id());
+    let names = naming.names();
+    for (i, item) in items.items().enumerate() {
+        match names.get(i) {
+            Some(n) => sink.put(tree, Found::Parts(&[n]), item.id()),
+            None => {
+                let mut buf = [0u8; 20];
+                sink.put(
+                    tree,
+                    Found::Parts(&["param", decimal(i + 1, &mut buf)]),
+                    item.id(),
+                );
+            }
         }
     }
     if ev.spaced {
-        for ((i, n), item) in names.iter().enumerate().zip(items.items()) {
+        for (n, item) in names.iter().zip(items.items()) {
             if n.contains(' ') {
-                let despaced: String = n.split(' ').collect();
-                let at = names.iter().position(|m| same_without_spaces(m, &despaced));
-                // An exact name, even without its insert, stops the walk.
-                let exact = names.iter().any(|m| *m == despaced);
-                if at == Some(i) && !exact {
-                    sink.put(tree, Found::Parts(&[&despaced]), item.id());
-                }
+                sink.put(tree, Found::Despaced(n), item.id());
             }
         }
     }
@@ -870,14 +910,16 @@ impl JsonEvent<'_> {
         let Some(data) = self.root().get("winlog").and_then(|w| w.get("event_data")) else {
             return false;
         };
-        let mut key = String::with_capacity(8);
         let mut found = false;
         // Ends at the first missing number: at most one pass per member of the object.
-        for i in 1.. {
-            use std::fmt::Write;
-            key.clear();
-            let _ = write!(key, "param{i}");
-            match data.get(&key) {
+        for i in 1usize.. {
+            let mut digits = [0u8; 25];
+            digits[..5].copy_from_slice(b"param");
+            let mut buf = [0u8; 20];
+            let number = decimal(i, &mut buf);
+            digits[5..5 + number.len()].copy_from_slice(number.as_bytes());
+            let key = std::str::from_utf8(&digits[..5 + number.len()]).expect("ASCII");
+            match data.get(key) {
                 Some(v) => {
                     visit_value(v, visit);
                     found = true;

@@ -153,10 +153,15 @@ impl<'a> Tree<'a> {
         }
     }
 
-    /// A tree of a `serde_json::Value` (serialized, then parsed).
-    pub fn from_value(v: &serde_json::Value) -> Tree<'static> {
-        let text = serde_json::to_string(v).expect("a Value serializes");
-        Tree::parse_str(Cow::Owned(text)).expect("serde_json writes JSON")
+    /// A tree of a `serde_json::Value` (serialized, then parsed). Fails as parsing would:
+    /// a value built in memory can be nested deeper than the parser's limit, or hold a
+    /// number that only a later reader would reject.
+    pub fn from_value(v: &serde_json::Value) -> Result<Tree<'static>, ParseError> {
+        let text = serde_json::to_string(v).map_err(|_| ParseError {
+            offset: 0,
+            reason: "the value cannot be written as JSON",
+        })?;
+        Tree::parse_str(Cow::Owned(text))
     }
 
     /// The top-level value.
@@ -198,7 +203,9 @@ impl<'t> NodeRef<'t> {
         }
     }
 
-    /// The member `key` of an object (the first, if the key repeats).
+    /// The member `key` of an object: the last, if the key repeats, as `serde_json`,
+    /// Elasticsearch and most SIEMs read it (an event cannot show rules one value and
+    /// the index another).
     #[inline]
     pub fn get(&self, key: &str) -> Option<NodeRef<'t>> {
         let slots = &self.tree.slots[..];
@@ -207,15 +214,16 @@ impl<'t> NodeRef<'t> {
             return None;
         }
         let mut k = self.i as usize + 1;
+        let mut found = None;
         for _ in 0..s.a {
             let ks = slots[k];
             // Lengths first: most keys differ in length.
             if ks.b as usize == key.len() && self.bytes(ks) == key.as_bytes() {
-                return Some(self.at(k as u32 + 1));
+                found = Some(k as u32 + 1);
             }
             k = slots[k + 1].end as usize;
         }
-        None
+        found.map(|v| self.at(v))
     }
 
     #[inline]
@@ -904,7 +912,7 @@ mod tests {
         assert!(root.get("zz").is_none());
         let v: serde_json::Value = serde_json::from_slice(text).unwrap();
         assert_eq!(root.to_value(), v);
-        assert_eq!(Tree::from_value(&v).root().to_value(), v);
+        assert_eq!(Tree::from_value(&v).unwrap().root().to_value(), v);
     }
 
     #[test]

@@ -15,7 +15,6 @@ use serde_json::{Map, Value, json};
 
 use super::tag::RuleTag;
 use crate::config::Level;
-use crate::event::json::JsonEvent;
 
 /// `event.severity` for a level.
 pub fn severity(level: Option<&str>) -> i64 {
@@ -115,30 +114,27 @@ pub fn merge_keep_existing(base: &mut Map<String, Value>, add: Map<String, Value
     }
 }
 
-/// Writes the event with ECS fields: spliced into the original bytes when the event has
-/// none of `rule`, `event`, `threat`; otherwise merged and re-serialized.
-pub fn write(
-    line: &[u8],
-    event: &JsonEvent<'_>,
-    hits: &[usize],
-    tags: &[RuleTag],
-    out: &mut Vec<u8>,
-) {
+/// Writes the event with ECS fields spliced into its own bytes ([`super::splice::merge`]):
+/// into the `rule`, `event` and `threat` objects it already has, keeping its own values.
+/// An added value that meets one of the event's (a leaf it already has, or a `rule`
+/// that is not an object) is written under `sigma` at the same path instead, so nothing
+/// is dropped; an event's own `sigma` member is replaced.
+pub fn write(line: &[u8], hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
     let Value::Object(add) = fields(hits, tags) else {
-        unreachable!()
+        unreachable!("fields are an object")
     };
-    if add.keys().any(|k| event.root().get(k).is_some()) {
-        let Value::Object(mut merged) = event.to_value() else {
-            unreachable!("events are objects")
-        };
-        merge_keep_existing(&mut merged, add);
-        out.extend_from_slice(&serde_json::to_vec(&merged).expect("events serialize"));
-        return;
+    let mut merged = Vec::with_capacity(line.len() + 512);
+    let conflicts = super::splice::merge(line, &add, &mut merged);
+    if conflicts.is_empty() {
+        super::splice::remove_member(&merged, "sigma", out).unwrap_or_else(|| {
+            out.extend_from_slice(&merged);
+            0
+        });
+    } else {
+        super::splice::replace_member(&merged, "sigma", out, |o| {
+            serde_json::to_writer(o, &Value::Object(conflicts)).expect("values serialize")
+        });
     }
-    let mut body = serde_json::to_vec(&Value::Object(add)).expect("fields serialize");
-    body.remove(0);
-    body.pop();
-    super::tag::splice(line, &body, out);
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! (modes, outputs, rule selection) built from a [`crate::config::SigmaConfig`].
 
 pub mod ecs;
+pub mod splice;
 pub mod stage;
 pub mod tag;
 
@@ -142,6 +143,9 @@ pub struct TransformScratch {
     hits: Vec<usize>,
     lacked_template: bool,
     inserts_fit: Option<Fit>,
+    /// The last line was written to `out` though no rule matched (a tag field that came
+    /// with the event was removed).
+    rewrote: bool,
 }
 
 impl Transform {
@@ -186,6 +190,7 @@ impl Transform {
             hits: Vec::new(),
             lacked_template: false,
             inserts_fit: None,
+            rewrote: false,
         }
     }
 
@@ -245,14 +250,15 @@ impl Transform {
         out: &mut Vec<u8>,
     ) -> Outcome {
         let outcome = self.process_tagged(line, scratch, out);
-        if !matches!(outcome, Outcome::Matched(_)) {
+        if !self.last_changed(scratch) {
             out.extend_from_slice(line);
         }
         outcome
     }
 
-    /// Like [`Transform::process_line`], but writes to `out` only when the line is tagged
-    /// (`Outcome::Matched`); every other line leaves unchanged, so the caller keeps its own
+    /// Like [`Transform::process_line`], but writes to `out` only when the line changes
+    /// ([`Transform::last_changed`]: tagged, or a tag field that came with an unmatched
+    /// event removed); every other line leaves unchanged, so the caller keeps its own
     /// buffer and nothing is copied.
     pub fn process_tagged(
         &self,
@@ -263,6 +269,7 @@ impl Transform {
         scratch.hits.clear();
         scratch.lacked_template = false;
         scratch.inserts_fit = None;
+        scratch.rewrote = false;
         if line.iter().all(u8::is_ascii_whitespace) {
             return Outcome::Blank;
         }
@@ -275,20 +282,33 @@ impl Transform {
         self.matcher
             .matches(&event, &mut scratch.matcher, &mut scratch.hits);
         if scratch.hits.is_empty() {
+            // A tag the event came with did not come from these rules: it is removed, so
+            // that downstream a tag always means a match here.
+            if self.opts.output == OutputProfile::Sigma
+                && event.root().get(&self.opts.field).is_some()
+            {
+                scratch.rewrote = splice::remove_member(line, &self.opts.field, out).is_some();
+            }
             return Outcome::Unmatched;
         }
-        self.write_tags(line, &event, &scratch.hits, out);
+        self.write_tags(line, &scratch.hits, out);
         Outcome::Matched(scratch.hits.len())
     }
 
     /// Writes `line` with the tags of `hits` in the configured output profile.
-    pub fn write_tags(&self, line: &[u8], event: &JsonEvent, hits: &[usize], out: &mut Vec<u8>) {
+    pub fn write_tags(&self, line: &[u8], hits: &[usize], out: &mut Vec<u8>) {
         match self.opts.output {
             OutputProfile::Sigma => {
-                tag::write_tagged(line, event, &self.opts.field, hits, &self.tags, out)
+                tag::write_tagged(line, &self.opts.field, hits, &self.tags, out);
             }
-            OutputProfile::Ecs => ecs::write(line, event, hits, &self.tags, out),
+            OutputProfile::Ecs => ecs::write(line, hits, &self.tags, out),
         }
+    }
+
+    /// True when the last processed line was written to `out` by
+    /// [`Transform::process_tagged`]: tagged, or stripped of a tag field it came with.
+    pub fn last_changed(&self, scratch: &TransformScratch) -> bool {
+        !scratch.hits.is_empty() || scratch.rewrote
     }
 
     /// Tags a parsed event in place (for pipelines that hold parsed values).
@@ -319,9 +339,10 @@ impl Transform {
     pub fn process_bytes(&self, event: Bytes, scratch: &mut TransformScratch) -> (Bytes, Outcome) {
         let mut out = Vec::new();
         let outcome = self.process_tagged(&event, scratch, &mut out);
-        match outcome {
-            Outcome::Matched(_) => (Bytes::from(out), outcome),
-            _ => (event, outcome),
+        if self.last_changed(scratch) {
+            (Bytes::from(out), outcome)
+        } else {
+            (event, outcome)
         }
     }
 }

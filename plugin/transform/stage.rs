@@ -43,6 +43,8 @@ pub struct LoadReport {
     pub rejected: Vec<Rejection>,
     pub not_evaluated: Vec<Rejection>,
     pub skipped: Vec<PathBuf>,
+    /// Duplicate rule ids, rule-folder entries skipped on purpose ([`RuleSet::warnings`]).
+    pub warnings: Vec<String>,
     /// Rules left out by `min_level`, `include` or `exclude`.
     pub deselected: usize,
 }
@@ -156,6 +158,7 @@ impl SigmaTransform {
                 rejected: set.rejected,
                 not_evaluated: set.not_evaluated,
                 skipped: set.skipped,
+                warnings: set.warnings,
                 deselected,
             },
         })
@@ -200,18 +203,17 @@ impl SigmaTransform {
         scratch: &mut TransformScratch,
         counters: &mut Counters,
     ) -> Output<Value> {
-        if !event.is_object() {
-            let outcome = Outcome::Unparsed;
-            let route = self.engine.route(outcome);
-            counters.record_routed(outcome, route);
-            return Output::Pass(route, event);
-        }
-        let parsed = self
-            .engine
-            .options()
-            .reader
-            .read_value(&event)
-            .expect("an object is an event");
+        // Not an object, or one the parser refuses (nested past its limit): passed
+        // through and counted, as an unparsable line is.
+        let parsed = match self.engine.options().reader.read_value(&event) {
+            Ok(p) if event.is_object() => p,
+            _ => {
+                let outcome = Outcome::Unparsed;
+                let route = self.engine.route(outcome);
+                counters.record_routed(outcome, route);
+                return Output::Pass(route, event);
+            }
+        };
         let hits = self.engine.match_event(&parsed, scratch);
         let outcome = if hits.is_empty() {
             Outcome::Unmatched

@@ -6,7 +6,6 @@
 use serde::Serialize;
 
 use crate::attack::{Attack, AttackRef};
-use crate::event::json::JsonEvent;
 use crate::rule::Rule;
 
 /// One rule's entry in the tag.
@@ -77,49 +76,16 @@ pub fn write_tag_object(hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
     out.extend_from_slice(b"]}");
 }
 
-/// Writes `line` with the tag for `hits` under `field`. The event's own bytes are kept: the
-/// tag is spliced in before the closing brace. If the event already has `field`, the event
-/// is re-serialized with that field replaced (the tag must be unambiguous).
+/// Writes `line` with the tag for `hits` under `field`, spliced into the event's own bytes
+/// (`splice`): every byte of the event is kept, but a member named `field` that came with
+/// the event, which is removed (the tag field is the transform's; a value sent in it is
+/// replaced, never merged). Returns how many such members were removed.
 pub fn write_tagged(
     line: &[u8],
-    event: &JsonEvent,
     field: &str,
     hits: &[usize],
     tags: &[RuleTag],
     out: &mut Vec<u8>,
-) {
-    if event.root().get(field).is_some() {
-        let mut v = event.to_value();
-        let mut tag = Vec::new();
-        write_tag_object(hits, tags, &mut tag);
-        v[field] = serde_json::from_slice(&tag).expect("tag is JSON");
-        out.extend_from_slice(&serde_json::to_vec(&v).expect("event serializes"));
-        return;
-    }
-    splice_with(line, out, |out| {
-        serde_json::to_writer(&mut *out, field).expect("a string serializes");
-        out.push(b':');
-        write_tag_object(hits, tags, out);
-    });
-}
-
-/// Writes `line` (a JSON object) with `members` (`"k":v,...`, no braces) added before its
-/// closing brace, keeping every byte of the original.
-pub fn splice(line: &[u8], members: &[u8], out: &mut Vec<u8>) {
-    splice_with(line, out, |out| out.extend_from_slice(members));
-}
-
-/// [`splice`] with the members written by `members` straight into `out`.
-fn splice_with(line: &[u8], out: &mut Vec<u8>, members: impl FnOnce(&mut Vec<u8>)) {
-    let end = line
-        .iter()
-        .rposition(|b| *b == b'}')
-        .expect("a parsed JSON object ends with '}'");
-    let empty = line[..end].iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    out.extend_from_slice(&line[..end]);
-    if !empty {
-        out.push(b',');
-    }
-    members(out);
-    out.extend_from_slice(&line[end..]);
+) -> usize {
+    super::splice::replace_member(line, field, out, |out| write_tag_object(hits, tags, out))
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 
+use super::output::note;
 use super::{CliError, RuleOptions};
 use crate::catalog::Catalog;
 use crate::ruleset::RuleSet;
@@ -97,7 +98,7 @@ fn load(l: &CatalogRules) -> Result<Catalog, CliError> {
     let build = l.opts.build()?;
     let set = RuleSet::load(&l.rules, &build);
     if !set.rejected.is_empty() {
-        eprintln!(
+        note!(
             "sigma-transform: {} rule(s) rejected (see `sigma-transform check`); {} loaded",
             set.rejected.len(),
             set.rules.len()
@@ -113,7 +114,7 @@ fn emit(out: Option<&Path>, text: &str) -> Result<(), CliError> {
     match out {
         Some(p) => std::fs::write(p, text).map_err(CliError::Io),
         None => {
-            print!("{text}");
+            super::output::write_out(format_args!("{text}"));
             Ok(())
         }
     }
@@ -157,7 +158,7 @@ pub fn catalog(cmd: CatalogCommand) -> Result<ExitCode, CliError> {
             let loaded = t.elapsed().as_secs_f64();
             let report = crate::catalog::html::write_site(&cat, &out)?;
             let b = cat.build_stats();
-            eprintln!(
+            note!(
                 "wrote {} rule pages and the index to {} ({:.1} MB) in {:.2} s (rules and catalog {:.2} s, of which neighbours {:.2} s over {} candidate pairs; pages {:.2} s); {} stricter/broader and {} equivalent pairs",
                 report.pages,
                 out.display(),

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
+use super::output::out;
 use super::{CheckArgs, CliError, Format};
 use crate::matcher::CompileNote;
 use crate::ruleset::RuleSet;
@@ -18,6 +19,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     let rejected = set.rejected.clone();
     let not_evaluated = set.not_evaluated.clone();
     let skipped = set.skipped.clone();
+    let warnings = set.warnings.clone();
     let transform = Transform::new(set.rules, &map, TransformOptions::default());
     let rules = transform.rules();
     let loaded = rules.len();
@@ -55,6 +57,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
                 "loaded": loaded,
                 "rejected": rej(&rejected),
                 "not_evaluated": rej(&not_evaluated),
+                "warnings": warnings,
                 "skipped_non_sigma": skipped.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
                 "unmapped_logsource": unmapped.iter().map(|(r, ls)| json!({
                     "path": rules[*r].path.display().to_string(),
@@ -77,37 +80,40 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
                     "unfiltered_globs": transform.matcher().stats().unfiltered_globs,
                 },
             });
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&report).expect("report serializes")
             );
         }
         Format::Text => {
             for r in &rejected {
-                println!("rejected: {r}");
+                out!("rejected: {r}");
             }
             for r in &not_evaluated {
-                println!("not evaluated: {r}");
+                out!("not evaluated: {r}");
             }
             for p in &skipped {
-                println!("skipped (not a Sigma document): {}", p.display());
+                out!("skipped (not a Sigma document): {}", p.display());
+            }
+            for w in &warnings {
+                out!("warning: {w}");
             }
             for (r, reason) in &disabled {
-                println!("disabled: {}: {reason}", rules[*r].path.display());
+                out!("disabled: {}: {reason}", rules[*r].path.display());
             }
             let mut by_ls: std::collections::BTreeMap<&str, usize> = Default::default();
             for (_, ls) in &unmapped {
                 *by_ls.entry(ls.as_str()).or_default() += 1;
             }
             for (ls, n) in &by_ls {
-                println!("no logsource mapping (will not fire): {n} rule(s) with {ls}");
+                out!("no logsource mapping (will not fire): {n} rule(s) with {ls}");
             }
             let pct = if total == 0 {
                 100.0
             } else {
                 100.0 * loaded as f64 / total as f64
             };
-            println!(
+            out!(
                 "{total} documents: {loaded} loaded ({pct:.2}%), {} rejected, {} not evaluated; \
                  {} loaded rules have no logsource mapping; {unknown_tags} unknown ATT&CK tags",
                 rejected.len(),

@@ -4,6 +4,7 @@ mod blocks;
 mod catalog;
 mod check;
 mod input;
+pub(crate) mod output;
 mod run;
 mod validate;
 
@@ -105,8 +106,9 @@ struct RuleOptions {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Rule files or directories (searched for .yml/.yaml). Overrides the config's rules.
-    #[arg(long, short = 'r', num_args = 1.., value_name = "PATH")]
+    /// A rule file or directory (searched for .yml/.yaml); repeat the flag for more
+    /// (`-r a -r b`). Overrides the config's rules.
+    #[arg(long, short = 'r', num_args = 1, action = clap::ArgAction::Append, value_name = "PATH")]
     rules: Vec<PathBuf>,
     /// Transform config (TOML, YAML or JSON; a bare `sigma` block or a Vector config).
     #[arg(long, short = 'c', value_name = "FILE")]
@@ -114,8 +116,8 @@ struct RunArgs {
     /// Which `[transforms.<id>]` of a Vector config to use, when it has several.
     #[arg(long, value_name = "ID")]
     id: Option<String>,
-    /// Inputs: NDJSON files (`.gz` too), `.evtx` files, folders of `.evtx` files; `-` or
-    /// none for standard input.
+    /// Inputs: NDJSON files (`.gz` too), `.evtx` files, folders (searched for `.evtx`,
+    /// `.ndjson`, `.jsonl` and those gzipped); `-` or none for standard input.
     #[arg(value_name = "INPUT")]
     inputs: Vec<PathBuf>,
     /// Event shape (default: the config's, else auto).
@@ -221,8 +223,11 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(CliError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::from(output::BROKEN_PIPE)
+        }
         Err(e) => {
-            eprintln!("sigma-transform: error: {e}");
+            output::note!("sigma-transform: error: {e}");
             ExitCode::from(2)
         }
     }

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::output::{note, note_raw};
 use super::{CliError, RunArgs, blocks, input};
 use crate::adapter::evtx;
 use crate::config::{Mode, SigmaConfig};
@@ -116,7 +117,7 @@ pub(super) fn one(
         Route::Unmatched => &mut buf.unmatched,
         Route::Default | Route::Matched => &mut buf.main,
     };
-    target.extend_from_slice(if matches!(outcome, Outcome::Matched(_)) {
+    target.extend_from_slice(if engine.last_changed(scratch) {
         tmp
     } else {
         line
@@ -165,34 +166,87 @@ fn config_from(args: &RunArgs) -> Result<SigmaConfig, CliError> {
     Ok(cfg)
 }
 
-/// Expands folders into the `.evtx` files below them.
-fn expand_inputs(inputs: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            let mut found = Vec::new();
-            walk_evtx(p, &mut found);
-            found.sort();
-            out.extend(found);
-        } else {
-            out.push(p.clone());
-        }
-    }
-    out
+/// True for the files a folder input is searched for: EVTX and NDJSON (`.ndjson`,
+/// `.jsonl`, and those gzip-compressed). `.json` files are left out of folder walks (tools
+/// keep metadata and pretty-printed documents under that name) and counted in a note;
+/// named as inputs, they are read.
+fn is_input_file(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase());
+    let name = name.as_deref().unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    evtx::is_evtx(p) || name.ends_with(".ndjson") || name.ends_with(".jsonl")
 }
 
-fn walk_evtx(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+/// `--rules` takes one path per flag: a rule path written after it as before
+/// (`--rules a b`) is now an input. Such inputs are refused with the fix, never read as
+/// events.
+fn refuse_rules_as_inputs(given: &[PathBuf], inputs: &[PathBuf]) -> Result<(), CliError> {
+    let is_rule = |p: &Path| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml"))
     };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk_evtx(&p, out);
-        } else if evtx::is_evtx(&p) {
-            out.push(p);
+    for p in given {
+        let rules_folder = p.is_dir()
+            && !inputs.iter().any(|i| i.starts_with(p))
+            && !crate::document::rule_files(std::slice::from_ref(p))
+                .files
+                .is_empty();
+        if is_rule(p) || rules_folder {
+            return Err(CliError::Usage(format!(
+                "{} looks like rules, but it is an input here: --rules takes one path per flag; write --rules {} (once per path) before the inputs",
+                p.display(),
+                p.display()
+            )));
         }
     }
+    Ok(())
+}
+
+/// Inputs, and what a folder walk could not read or left out.
+struct Expanded {
+    inputs: Vec<PathBuf>,
+    unreadable: Vec<(PathBuf, String)>,
+    skipped: Vec<(PathBuf, String)>,
+    /// Files in folders that are not inputs, by extension.
+    others: std::collections::BTreeMap<String, usize>,
+}
+
+/// Expands folders into the input files below them ([`is_input_file`]); files and `-` are
+/// taken as given.
+fn expand_inputs(inputs: &[PathBuf]) -> Expanded {
+    let mut e = Expanded {
+        inputs: Vec::new(),
+        unreadable: Vec::new(),
+        skipped: Vec::new(),
+        others: Default::default(),
+    };
+    for p in inputs {
+        if p.as_os_str() != "-" && p.is_dir() {
+            let others = std::cell::RefCell::new(std::collections::BTreeMap::new());
+            let w = crate::walk::walk(std::slice::from_ref(p), &|f| {
+                let wanted = is_input_file(f);
+                if !wanted {
+                    let ext = f.extension().map_or_else(
+                        || "(none)".to_string(),
+                        |x| format!(".{}", x.to_string_lossy()),
+                    );
+                    *others.borrow_mut().entry(ext).or_insert(0) += 1;
+                }
+                wanted
+            });
+            for (ext, n) in others.into_inner() {
+                *e.others.entry(ext).or_default() += n;
+            }
+            e.inputs.extend(w.files);
+            e.unreadable.extend(w.unreadable);
+            e.skipped.extend(w.skipped);
+        } else {
+            e.inputs.push(p.clone());
+        }
+    }
+    e
 }
 
 /// Progress on standard error when it is a terminal.
@@ -211,15 +265,15 @@ impl Progress {
         let rate = events as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
         match files {
             Some((done, total)) => {
-                eprint!("\r{done}/{total} files, {events} events, {rate:.0} events/s   ")
+                note_raw!("\r{done}/{total} files, {events} events, {rate:.0} events/s   ")
             }
-            None => eprint!("\r{events} events, {rate:.0} events/s   "),
+            None => note_raw!("\r{events} events, {rate:.0} events/s   "),
         }
     }
 
     fn clear(&self) {
         if self.on {
-            eprint!("\r\x1b[2K");
+            note_raw!("\r\x1b[2K");
         }
     }
 }
@@ -235,15 +289,40 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let t = SigmaTransform::from_config(&cfg)?;
     let report = t.report();
     for r in &report.rejected {
-        eprintln!("sigma-transform: warning: rule rejected: {r}");
+        note!("sigma-transform: warning: rule rejected: {r}");
+    }
+    for w in &report.warnings {
+        note!("sigma-transform: warning: {w}");
     }
     let compiled = started.elapsed();
     let rules = t.engine().rules().len();
-    let inputs = if args.inputs.is_empty() {
-        vec![PathBuf::from("-")]
+    let expanded = if args.inputs.is_empty() {
+        expand_inputs(&[PathBuf::from("-")])
     } else {
         expand_inputs(&args.inputs)
     };
+    let inputs = expanded.inputs;
+    refuse_rules_as_inputs(&args.inputs, &inputs)?;
+    for (p, why) in &expanded.skipped {
+        note!("sigma-transform: warning: {}: skipped: {why}", p.display());
+    }
+    if !expanded.others.is_empty() && !args.quiet {
+        let list: Vec<String> = expanded
+            .others
+            .iter()
+            .map(|(ext, n)| format!("{n} {ext}"))
+            .collect();
+        note!(
+            "sigma-transform: note: folders searched for .evtx, .ndjson and .jsonl (also .gz); left out: {} (name a file to read it)",
+            list.join(", ")
+        );
+    }
+    // Inputs that cannot be read: reported after the others ran, and the exit status says so.
+    let mut input_errors: Vec<String> = expanded
+        .unreadable
+        .iter()
+        .map(|(p, why)| format!("{}: {why}", p.display()))
+        .collect();
     let stdout = io::stdout();
     let mut main_out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut unmatched_out = match &args.unmatched {
@@ -291,10 +370,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             let results = run_evtx_batch(&t, batch, &mut progress, &tally)?;
             for (path, mut file_buf, file_tally, error) in results {
                 if let Some(e) = error {
-                    eprintln!("sigma-transform: warning: {e}");
+                    input_errors.push(e);
                 }
                 if file_tally.bad_records > 0 {
-                    eprintln!(
+                    note!(
                         "sigma-transform: warning: {}: {} record(s) could not be parsed and were skipped",
                         path.display(),
                         file_tally.bad_records
@@ -307,10 +386,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         }
         let path = &inputs[i];
         i += 1;
-        let mut reader = input::open(path).map_err(|error| CliError::Read {
-            path: path.clone(),
-            error,
-        })?;
+        let mut reader = match input::open(path) {
+            Ok(r) => r,
+            Err(error) => {
+                input_errors.push(format!("{}: {error}", path.display()));
+                continue;
+            }
+        };
         let shown = if path.as_os_str() == "-" {
             "<stdin>".to_string()
         } else {
@@ -321,13 +403,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             tally.merge(done.tally);
             for line_no in done.unparsed {
                 if tally.warned < WARN_LIMIT {
-                    eprintln!(
+                    note!(
                         "sigma-transform: warning: {shown}:{line_no}: not a JSON object; passed through unchanged"
                     );
                 } else if tally.warned == WARN_LIMIT {
-                    eprintln!(
-                        "sigma-transform: warning: further unparsable lines are only counted"
-                    );
+                    note!("sigma-transform: warning: further unparsable lines are only counted");
                 }
                 tally.warned += 1;
             }
@@ -340,10 +420,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             Ok(())
         })?;
         if let Err(error) = read {
-            return Err(CliError::Read {
-                path: path.clone(),
-                error,
-            });
+            input_errors.push(format!("{shown}: {error}"));
         }
         flush(&mut buf, &mut main_out)?;
     }
@@ -355,7 +432,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     if !args.quiet {
         summary(&t, &tally, compiled, started.elapsed());
     }
-    Ok(ExitCode::SUCCESS)
+    for e in &input_errors {
+        note!("sigma-transform: error: cannot read {e}");
+    }
+    Ok(if input_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 type FileResult = (PathBuf, Buffers, Tally, Option<String>);
@@ -440,7 +524,7 @@ fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Durat
     let engine = t.engine();
     let c = &tally.counters;
     let secs = elapsed.as_secs_f64();
-    eprintln!(
+    note!(
         "sigma-transform: {} rules loaded of {} ({} rejected, {} not evaluated, {} deselected, {} will not fire), compiled in {:.2}s",
         engine.rules().len(),
         report.total,
@@ -459,7 +543,7 @@ fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Durat
         }
     }
     let levels: Vec<String> = by_level.iter().map(|(l, n)| format!("{l} {n}")).collect();
-    eprintln!(
+    note!(
         "sigma-transform: {} events, {} matched ({} matches{}{}), {} unparsable lines passed through, {} discarded, {} bad EVTX records skipped, {} events without a StringInserts template{}; {:.2}s, {:.0} events/s",
         c.events,
         c.matched_events,
@@ -484,7 +568,7 @@ fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Durat
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     for (r, n) in top.iter().take(5) {
         let m = &engine.rules()[*r].meta;
-        eprintln!(
+        note!(
             "sigma-transform:   {n:>7}  {} [{}] {}",
             m.title,
             m.level.as_deref().unwrap_or("-"),

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::CliError;
+use super::output::out;
 use crate::config::{self, SigmaConfig};
 use crate::transform::stage::SigmaTransform;
 
@@ -15,7 +16,7 @@ pub fn validate(path: &Path, id: Option<&str>) -> Result<ExitCode, CliError> {
     // A serve config (with sources and sinks) is checked whole: wiring, then the rules.
     if let Some(topology) = crate::adapter::serve::validate_topology(path) {
         let t = topology?;
-        println!(
+        out!(
             "{}: serve topology is valid: sources {}, transform {}, sinks {}",
             path.display(),
             t.config
@@ -38,17 +39,17 @@ pub fn validate(path: &Path, id: Option<&str>) -> Result<ExitCode, CliError> {
     let t = SigmaTransform::from_config(cfg)?;
     let report = t.report();
     for r in &report.rejected {
-        println!("rejected: {r}");
+        out!("rejected: {r}");
     }
     for r in &report.not_evaluated {
-        println!("not evaluated: {r}");
+        out!("not evaluated: {r}");
     }
     let name = loaded
         .id
         .as_deref()
         .map(|i| format!("transforms.{i}"))
         .unwrap_or_else(|| "config".into());
-    println!(
+    out!(
         "{}: {name} is valid: type sigma, mode {:?}, output {:?}, shape {:?}; {} rules loaded of {} ({} rejected, {} deselected, {} will not fire)",
         path.display(),
         cfg.mode,
@@ -61,7 +62,7 @@ pub fn validate(path: &Path, id: Option<&str>) -> Result<ExitCode, CliError> {
         t.engine().notes().len()
     );
     if t.engine().rules().is_empty() {
-        println!("warning: no rule is loaded; the transform will tag nothing");
+        out!("warning: no rule is loaded; the transform will tag nothing");
     }
     Ok(if report.rejected.is_empty() {
         ExitCode::SUCCESS
@@ -76,7 +77,7 @@ pub fn schema(serve: bool) -> Result<ExitCode, CliError> {
     } else {
         SigmaConfig::schema()
     };
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(&schema).expect("schema serializes")
     );

@@ -1,0 +1,388 @@
+//! Hostile input (issue 21), as an attacker or a careless share would shape it: each test
+//! is one finding, states the bound it checks, and failed before its fix.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sigma-transform"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sigma-hostile-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Waits for `child` at most `limit`; kills it (by its pid, through the handle) and fails
+/// if it is still running: a hang is a failure, never a stuck test.
+fn finish(mut child: Child, limit: Duration) -> Output {
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("still running after {limit:?}: a hang");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run(args: &[&str], cwd: &Path, stdin: &[u8]) -> Output {
+    let mut child = bin()
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = finish(child, Duration::from_secs(60));
+    writer.join().unwrap();
+    out
+}
+
+const PROCESS_RULE: &str = r#"
+title: Evil command line
+id: 0f0f0f0f-0000-4000-8000-000000000001
+status: test
+level: high
+logsource: {product: windows, category: process_creation}
+detection:
+    selection:
+        CommandLine|contains: evil
+    filter:
+        ParentImage: 'C:\legit.exe'
+    condition: selection and not filter
+"#;
+
+fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// Finding 3: a rules folder with `ln -s . a; ln -s . b`, `ln -s . self` and a FIFO named
+/// `x.yml`. Bound: `check` and `run` end within 60 s, every rule loads once, and an event
+/// is tagged once.
+#[test]
+fn rule_folders_with_link_loops_and_fifos_load_every_rule_once() {
+    let dir = scratch("rule-loops");
+    let rules = dir.join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("r.yml"), PROCESS_RULE).unwrap();
+    for link in ["a", "b", "self"] {
+        std::os::unix::fs::symlink(".", rules.join(link)).unwrap();
+    }
+    mkfifo(&rules.join("x.yml"));
+    let out = run(&["check", "--format", "json", "rules"], &dir, b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["loaded"], 1, "{report}");
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("x.yml") && warnings.contains("not a regular file"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("already walked"), "{warnings}");
+    let event = br#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","CommandLine":"evil.exe"}"#;
+    let out = run(&["run", "-q", "--rules", "rules"], &dir, event);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tagged: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        tagged["sigma"]["matches"].as_array().unwrap().len(),
+        1,
+        "{tagged}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 3: an input folder with link loops and a FIFO named `x.evtx`. Bound: `run` ends
+/// within 60 s and writes the folder's one NDJSON file, each line once.
+#[test]
+fn input_folders_with_link_loops_and_fifos_finish() {
+    let dir = scratch("input-loops");
+    let events = dir.join("events");
+    std::fs::create_dir(&events).unwrap();
+    std::fs::write(events.join("e.ndjson"), "{\"a\":1}\n{\"a\":2}\n").unwrap();
+    std::fs::write(events.join("meta.json"), "{\n  \"not\": \"events\"\n}\n").unwrap();
+    for link in ["a", "b"] {
+        std::os::unix::fs::symlink(".", events.join(link)).unwrap();
+    }
+    mkfifo(&events.join("x.evtx"));
+    std::fs::write(dir.join("r.yml"), PROCESS_RULE).unwrap();
+    let out = run(&["run", "--rules", "r.yml", "events"], &dir, b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"a\":1}\n{\"a\":2}\n"
+    );
+    assert!(err.contains("x.evtx: skipped: not a regular file"), "{err}");
+    assert!(err.contains("left out: 1 .json"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 3: duplicate rule ids are reported by `check` and `run`.
+#[test]
+fn duplicate_rule_ids_are_reported() {
+    let dir = scratch("dup-ids");
+    std::fs::write(dir.join("one.yml"), PROCESS_RULE).unwrap();
+    std::fs::write(dir.join("two.yml"), PROCESS_RULE.replace("Evil", "Other")).unwrap();
+    let out = run(&["check", "."], &dir, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("rule id 0f0f0f0f-0000-4000-8000-000000000001 is used twice"),
+        "{text}"
+    );
+    let out = run(&["run", "--rules", ".", "-"], &dir, b"{}\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is used twice"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 12 (and issue 19's fail-closed inputs): an entry that cannot be read is
+/// reported with the operating system's reason; `--strict` fails on it; a missing input
+/// is an error after the other inputs ran.
+#[test]
+fn unreadable_entries_are_reported_and_fail_strict_and_the_exit_status() {
+    let dir = scratch("unreadable");
+    let rules = dir.join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("r.yml"), PROCESS_RULE).unwrap();
+    std::os::unix::fs::symlink("gone.yml", rules.join("dangling.yml")).unwrap();
+    let out = run(&["check", "rules"], &dir, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("dangling.yml") && text.contains("No such file"),
+        "{text}"
+    );
+    let out = run(&["check", "--strict", "rules"], &dir, b"");
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::write(dir.join("in.ndjson"), "{\"a\":1}\n").unwrap();
+    let out = run(
+        &[
+            "run",
+            "-q",
+            "--rules",
+            "rules/r.yml",
+            "--",
+            "missing.ndjson",
+            "in.ndjson",
+        ],
+        &dir,
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"a\":1}\n",
+        "the readable input ran"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("missing.ndjson") && err.contains("No such file"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 7: standard error is a pipe whose reader has gone. Bound: every one of the
+/// 200,012 lines (one unparsable, which is reported on standard error) reaches standard
+/// output, and nothing panics.
+#[test]
+fn a_closed_stderr_loses_no_output() {
+    let dir = scratch("stderr");
+    std::fs::write(dir.join("r.yml"), PROCESS_RULE).unwrap();
+    let mut input = String::new();
+    for i in 0..200_011 {
+        input.push_str(&format!("{{\"n\":{i}}}\n"));
+        if i == 100 {
+            input.push_str("not json\n");
+        }
+    }
+    let mut child = bin()
+        .args(["run", "-q", "--rules", "r.yml", "-"])
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        stdout.read_to_end(&mut s).unwrap();
+        s
+    });
+    let out = finish(child, Duration::from_secs(60));
+    writer.join().unwrap().unwrap();
+    let written = reader.join().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(written.iter().filter(|b| **b == b'\n').count(), 200_012);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 19, broken pipe: `check --format json | head -1` ends quietly with status 141
+/// (128 + SIGPIPE), and so does `run` when its reader goes.
+#[test]
+fn a_closed_stdout_ends_quietly_with_the_sigpipe_status() {
+    let dir = scratch("stdout");
+    std::fs::write(dir.join("r.yml"), PROCESS_RULE).unwrap();
+    // 3,000 rejected rules: a report larger than a pipe's buffer.
+    std::fs::create_dir(dir.join("bad")).unwrap();
+    for i in 0..3_000 {
+        std::fs::write(dir.join(format!("bad/{i}.yml")), "title: no detection
+").unwrap();
+    }
+    for args in [
+        vec!["check", "--format", "json", "bad"],
+        vec!["run", "--rules", "r.yml", "-"],
+    ] {
+        let mut child = bin()
+            .args(&args)
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            for i in 0..200_000 {
+                if writeln!(stdin, "{{\"n\":{i}}}").is_err() {
+                    break;
+                }
+            }
+        });
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty());
+        let out = finish(child, Duration::from_secs(60));
+        writer.join().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 11: with a repeated key, rules see the last occurrence, as serde_json,
+/// Elasticsearch and most SIEMs do; neither the selection nor the filter can be
+/// steered by an earlier copy.
+#[test]
+fn repeated_keys_are_read_as_the_last_occurrence() {
+    let dir = scratch("dup-keys");
+    std::fs::write(dir.join("r.yml"), PROCESS_RULE).unwrap();
+    let head = r#""EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational""#;
+    let lines = [
+        // Evil last: tagged.
+        format!(r#"{{{head},"CommandLine":"benign","CommandLine":"evil"}}"#),
+        // Benign last: not tagged.
+        format!(r#"{{{head},"CommandLine":"evil","CommandLine":"benign"}}"#),
+        // The filter's value first, the real parent last: the filter does not apply.
+        format!(
+            r#"{{{head},"CommandLine":"evil","ParentImage":"C:\\legit.exe","ParentImage":"C:\\x.exe"}}"#
+        ),
+        // The real parent last is the legit one: filtered.
+        format!(
+            r#"{{{head},"CommandLine":"evil","ParentImage":"C:\\x.exe","ParentImage":"C:\\legit.exe"}}"#
+        ),
+    ];
+    let input = lines.join("\n") + "\n";
+    let out = run(
+        &["run", "-q", "--rules", "r.yml", "-"],
+        &dir,
+        input.as_bytes(),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let tagged: Vec<bool> = text.lines().map(|l| l.contains("\"sigma\":")).collect();
+    assert_eq!(tagged, [true, false, true, false], "{text}");
+    // The tag is spliced: the repeated keys are still there, as they were.
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .starts_with(&lines[0][..lines[0].len() - 1])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 11: an event that already has the tag field keeps every other byte (numbers
+/// past u64 and `1e2` as written, repeated keys); a matched event's tag field is replaced,
+/// an unmatched event's forged one removed.
+#[test]
+fn a_tag_field_that_came_with_the_event_is_replaced_or_removed_by_splicing() {
+    let dir = scratch("forged");
+    std::fs::write(dir.join("r.yml"), PROCESS_RULE).unwrap();
+    let head = r#""EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational""#;
+    let matched = format!(
+        r#"{{{head},"n":18446744073709551616,"sigma":{{"matches":[{{"id":"forged"}}]}},"x":1e2,"d":1,"d":2,"CommandLine":"evil"}}"#
+    );
+    let unmatched = format!(r#"{{{head},"sigma":{{"matches":[{{"id":"forged"}}]}},"x":1e2}}"#);
+    let input = format!("{matched}\n{unmatched}\n");
+    let out = run(
+        &["run", "-q", "--rules", "r.yml", "-"],
+        &dir,
+        input.as_bytes(),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!(
+            r#"{{{head},"n":18446744073709551616,"x":1e2,"d":1,"d":2,"CommandLine":"evil","sigma":{{"matches":[{{"id":"0f0f0f0f"#
+        )),
+        "{}",
+        lines[0]
+    );
+    assert!(!lines[0].contains("forged"));
+    assert_eq!(lines[1], format!(r#"{{{head},"x":1e2}}"#));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 6: `process_value` on a value nested past the parser's limit (easy to build in
+/// memory) passes it through as unparsable instead of panicking.
+#[test]
+fn deeply_nested_values_pass_through_the_library() {
+    use sigma_transform::config::SigmaConfig;
+    use sigma_transform::transform::stage::{Output, SigmaTransform};
+    let dir = scratch("deep");
+    std::fs::write(dir.join("r.yml"), PROCESS_RULE).unwrap();
+    let cfg = SigmaConfig::new(vec![dir.join("r.yml")]);
+    let t = SigmaTransform::from_config(&cfg).unwrap();
+    let mut v = serde_json::json!({"leaf": 1});
+    for _ in 0..200 {
+        v = serde_json::json!({ "a": v });
+    }
+    let mut counters = Default::default();
+    let out = t.process_value(v.clone(), &mut t.engine().scratch(), &mut counters);
+    assert!(matches!(out, Output::Pass(_, ref back) if *back == v));
+    assert_eq!(counters.unparsed, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
