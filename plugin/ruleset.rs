@@ -37,7 +37,7 @@ impl RuleSet {
         );
         let files = found.files;
         for f in files {
-            for doc in document::read_file(&f) {
+            for doc in document::read_file(&f, &opts.limits) {
                 match doc {
                     Ok(doc) => set.add_document(&doc, opts),
                     Err(rej) => set.rejected.push(rej),
@@ -70,7 +70,7 @@ impl RuleSet {
     /// Loads rules from YAML text (for tests and embedding).
     pub fn from_text(name: &str, text: &str, opts: &BuildOptions) -> RuleSet {
         let mut set = RuleSet::default();
-        for doc in document::parse_text(std::path::Path::new(name), text) {
+        for doc in document::parse_text(std::path::Path::new(name), text, &opts.limits) {
             match doc {
                 Ok(doc) => set.add_document(&doc, opts),
                 Err(rej) => set.rejected.push(rej),

@@ -256,8 +256,12 @@ fn a_closed_stdout_ends_quietly_with_the_sigpipe_status() {
     // 3,000 rejected rules: a report larger than a pipe's buffer.
     std::fs::create_dir(dir.join("bad")).unwrap();
     for i in 0..3_000 {
-        std::fs::write(dir.join(format!("bad/{i}.yml")), "title: no detection
-").unwrap();
+        std::fs::write(
+            dir.join(format!("bad/{i}.yml")),
+            "title: no detection
+",
+        )
+        .unwrap();
     }
     for args in [
         vec!["check", "--format", "json", "bad"],
@@ -384,5 +388,172 @@ fn deeply_nested_values_pass_through_the_library() {
     let out = t.process_value(v.clone(), &mut t.engine().scratch(), &mut counters);
     assert!(matches!(out, Output::Pass(_, ref back) if *back == v));
     assert_eq!(counters.unparsed, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `args` under an address-space ceiling (`prlimit --as`): past it an allocation
+/// fails and the process aborts, so passing means the work stayed under the bound.
+fn run_capped(bytes: u64, args: &[&str], cwd: &Path, stdin: &[u8]) -> Output {
+    let mut child = Command::new("prlimit")
+        .arg(format!("--as={bytes}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_sigma-transform"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = finish(child, Duration::from_secs(120));
+    writer.join().unwrap();
+    out
+}
+
+const GIB: u64 = 1 << 30;
+
+/// Finding 1: `expand` over three 1,000-value placeholders (10^9 combinations), and one
+/// placeholder six times (10^18). Bound: `check` stays under 1 GiB of address space and
+/// rejects the rule with the limit; the other rule loads.
+#[test]
+fn placeholder_expansion_is_bounded_before_it_is_built() {
+    let dir = scratch("expand");
+    let mut ph = String::new();
+    for n in ["a", "b", "c"] {
+        ph.push_str(&format!("{n}:\n"));
+        for i in 0..1000 {
+            ph.push_str(&format!("  - 'v{i}'\n"));
+        }
+    }
+    std::fs::write(dir.join("ph.yml"), ph).unwrap();
+    std::fs::create_dir(dir.join("rules")).unwrap();
+    for (name, value) in [("three", "%a%-%b%-%c%"), ("six", "%a%%a%%a%%a%%a%%a%")] {
+        std::fs::write(
+            dir.join(format!("rules/{name}.yml")),
+            format!("title: {name}\nlogsource: {{product: windows}}\ndetection:\n  s:\n    CommandLine|expand: '{value}'\n  condition: s\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("rules/ok.yml"), PROCESS_RULE).unwrap();
+    let out = run_capped(
+        GIB,
+        &["check", "--placeholders", "ph.yml", "rules"],
+        &dir,
+        b"",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("expands to 1000000000 values"), "{text}");
+    assert!(
+        text.contains("expands to 1000000000000000000 values"),
+        "{text}"
+    );
+    assert!(text.contains("3 documents: 1 loaded"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 4: a 200 KB rule of nested `[` and a 40,000-deep `{a:`. Bound: rejected for
+/// their depth before the YAML parser runs, within 60 s (the parser took 39 s).
+#[test]
+fn deep_yaml_is_refused_before_parsing() {
+    let dir = scratch("deep-yaml");
+    std::fs::write(
+        dir.join("flow.yml"),
+        format!("title: x\ndetection: {}\n", "[".repeat(200_000)),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("map.yml"),
+        format!("title: x\ndetection: {}\n", "{a: ".repeat(40_000)),
+    )
+    .unwrap();
+    let out = run(&["check", "."], &dir, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("over the limit max_yaml_depth").count(),
+        2,
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 5: 2,000 `action: repeat` documents of a 2,000-value rule (4 million values
+/// from a 114 KB file). Bound: under 1 GiB of address space; the documents past the
+/// per-file value limit are rejected with it, those before load.
+#[test]
+fn repeat_documents_are_bounded_per_file() {
+    let dir = scratch("repeat");
+    let mut text =
+        String::from("title: t\nlogsource: {product: windows}\ndetection:\n  s:\n    a:\n");
+    for i in 0..2000 {
+        text.push_str(&format!("      - v{i}\n"));
+    }
+    text.push_str("  condition: s\n");
+    for i in 0..2000 {
+        text.push_str(&format!("---\naction: repeat\ntitle: t{i}\n"));
+    }
+    std::fs::write(dir.join("r.yml"), text).unwrap();
+    let out = run_capped(GIB, &["check", "--format", "json", "."], &dir, b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let loaded = report["loaded"].as_u64().unwrap();
+    assert!((50..=100).contains(&loaded), "{report}");
+    assert!(
+        report["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("max_values_per_file"),
+        "{report}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 13: `--mode filter` keeps whitespace-only and empty lines, as README promises
+/// for every line that is not an event.
+#[test]
+fn filter_mode_keeps_lines_that_are_not_events() {
+    let dir = scratch("filter-blank");
+    std::fs::write(dir.join("r.yml"), PROCESS_RULE).unwrap();
+    let input = "{\"a\":1}\n   \n\nnot json\n\t\n";
+    let out = run(
+        &["run", "-q", "--mode", "filter", "--rules", "r.yml", "-"],
+        &dir,
+        input.as_bytes(),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "   \n\nnot json\n\t\n"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 14: a rule file and an NDJSON first line that start with a UTF-8 byte order
+/// mark are read as if it were not there; the output keeps it.
+#[test]
+fn a_byte_order_mark_is_skipped_in_rules_and_events() {
+    let dir = scratch("bom");
+    std::fs::write(dir.join("r.yml"), format!("\u{feff}{PROCESS_RULE}")).unwrap();
+    let event = "\u{feff}{\"EventID\":1,\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"CommandLine\":\"evil\"}\n";
+    let out = run(&["run", "--rules", "r.yml", "-"], &dir, event.as_bytes());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with('\u{feff}') && text.contains("\"sigma\":"),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 rules loaded of 1 (0 rejected"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

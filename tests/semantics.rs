@@ -801,12 +801,10 @@ fn modifier_cidr_rejects_non_ranges() {
 // ---------------------------------------------------------------------------------------
 
 fn placeholders() -> BuildOptions {
-    BuildOptions {
-        placeholders: Placeholders::from_yaml(
-            "Workstations: [ws1, 'ws2*']\nAdministrators: admin\n",
-        )
-        .unwrap(),
-    }
+    BuildOptions::new(
+        Placeholders::from_yaml("Workstations: [ws1, 'ws2*']\nAdministrators: admin\n").unwrap(),
+        Default::default(),
+    )
 }
 
 /// "`expand`: Modifier for expansion of placeholders in values." / "Expand to value list"

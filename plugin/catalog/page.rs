@@ -228,7 +228,7 @@ fn typed_search(name: &str, e: &SearchExpr) -> SearchView {
 
 /// The rule's `detection` as written, read again from its file.
 fn written_detection(rule: &Rule) -> Option<Value> {
-    let docs = crate::document::read_file(&rule.path);
+    let docs = crate::document::read_file(&rule.path, &Default::default());
     docs.into_iter()
         .filter_map(Result::ok)
         .find(|d| d.line == rule.line)

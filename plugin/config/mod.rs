@@ -182,6 +182,9 @@ pub struct SigmaConfig {
     /// Refuse to start when any rule is rejected.
     #[serde(default)]
     pub strict: bool,
+    /// Bounds on what loading rules may cost (README, "Limits").
+    #[serde(default)]
+    pub limits: crate::rule::limits::RuleLimits,
 }
 
 fn default_field() -> String {
@@ -206,6 +209,7 @@ impl SigmaConfig {
             include: RuleSelector::default(),
             exclude: RuleSelector::default(),
             strict: false,
+            limits: Default::default(),
         }
     }
 

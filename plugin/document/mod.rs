@@ -6,11 +6,13 @@
 //! (`---`), and the old `action: global` / `reset` / `repeat` collections of Sigma 1.0,
 //! whose global part is merged into each following document.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_yaml::Value;
 
+use crate::rule::limits::{self, RuleLimits};
 use crate::rule::{Rejection, RuleError};
 
 /// What kind of Sigma document this is.
@@ -107,28 +109,93 @@ pub fn rule_files(paths: &[PathBuf]) -> RuleFiles {
 }
 
 /// Reads one rule file into its documents. Errors are per document: a broken document
-/// does not hide its neighbours.
-pub fn read_file(path: &Path) -> Vec<Result<RuleDocument, Rejection>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_text(path, &text),
-        Err(e) => vec![Err(Rejection {
+/// does not hide its neighbours. A file larger than `limits.max_file_bytes` is rejected
+/// unread.
+pub fn read_file(path: &Path, limits: &RuleLimits) -> Vec<Result<RuleDocument, Rejection>> {
+    let reject = |error| {
+        vec![Err(Rejection {
             path: path.to_path_buf(),
             line: None,
             rule: None,
-            error: RuleError::Io(e.to_string()),
-        })],
+            error,
+        })]
+    };
+    let too_large = |bytes: u64| {
+        reject(RuleError::Limit {
+            limit: "max_file_bytes",
+            value: format!("{bytes} bytes, more than {}", limits.max_file_bytes),
+        })
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return reject(RuleError::Io(e.to_string())),
+    };
+    if let Ok(meta) = file.metadata()
+        && meta.len() > limits.max_file_bytes
+    {
+        return too_large(meta.len());
+    }
+    // Read at most one byte past the limit: a file that grows while read stays bounded.
+    let mut bytes = Vec::new();
+    if let Err(e) = file.take(limits.max_file_bytes + 1).read_to_end(&mut bytes) {
+        return reject(RuleError::Io(e.to_string()));
+    }
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return too_large(bytes.len() as u64);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => parse_text(path, &text, limits),
+        Err(e) => reject(RuleError::Io(format!("not UTF-8 text: {}", e.utf8_error()))),
     }
 }
 
-/// Splits `text` into YAML documents and parses each.
-pub fn parse_text(path: &Path, text: &str) -> Vec<Result<RuleDocument, Rejection>> {
+/// Splits `text` into YAML documents and parses each, within `limits` (nesting depth
+/// per document before it is parsed, documents and values per file). A UTF-8 byte order
+/// mark at the start is skipped.
+pub fn parse_text(
+    path: &Path,
+    text: &str,
+    limits: &RuleLimits,
+) -> Vec<Result<RuleDocument, Rejection>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut docs: Vec<Result<RuleDocument, Rejection>> = Vec::new();
     let mut global: Option<Value> = None;
+    let mut documents = 0usize;
+    let mut values = 0usize;
+    let limit = |line: usize, limit: &'static str, value: String| {
+        Err(Rejection {
+            path: path.to_path_buf(),
+            line: Some(line),
+            rule: None,
+            error: RuleError::Limit { limit, value },
+        })
+    };
     for (line, chunk) in split_documents(text) {
         if chunk
             .lines()
             .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
         {
+            continue;
+        }
+        documents += 1;
+        if documents > limits.max_documents_per_file {
+            docs.push(limit(
+                line,
+                "max_documents_per_file",
+                format!(
+                    "document {documents} of one file, more than {}; it and the rest of the file are not read",
+                    limits.max_documents_per_file
+                ),
+            ));
+            break;
+        }
+        let depth = limits::yaml_depth(chunk);
+        if depth > limits.max_yaml_depth {
+            docs.push(limit(
+                line,
+                "max_yaml_depth",
+                format!("nested {depth} deep, more than {}", limits.max_yaml_depth),
+            ));
             continue;
         }
         let yaml: Value = match serde_yaml::from_str(chunk) {
@@ -202,6 +269,18 @@ pub fn parse_text(path: &Path, text: &str) -> Vec<Result<RuleDocument, Rejection
                 None => yaml,
             },
         };
+        values += limits::yaml_values(&yaml);
+        if values > limits.max_values_per_file {
+            docs.push(limit(
+                line,
+                "max_values_per_file",
+                format!(
+                    "{values} values up to this document, more than {}; it and the rest of the file are not read",
+                    limits.max_values_per_file
+                ),
+            ));
+            break;
+        }
         let kind = if yaml.get("correlation").is_some() {
             DocumentKind::Correlation
         } else if yaml.get("filter").is_some() && yaml.get("detection").is_none() {
@@ -263,7 +342,7 @@ mod tests {
     #[test]
     fn multi_document_files_keep_their_lines() {
         let text = "title: a\ndetection: {}\n---\n# comment\ntitle: b\n";
-        let docs = parse_text(Path::new("x.yml"), text);
+        let docs = parse_text(Path::new("x.yml"), text, &RuleLimits::default());
         assert_eq!(docs.len(), 2);
         let b = docs[1].as_ref().unwrap();
         assert_eq!(b.line, 4);
@@ -273,7 +352,7 @@ mod tests {
     #[test]
     fn global_action_merges_into_each_document() {
         let text = "action: global\ntitle: t\ndetection:\n  condition: sel\n---\ndetection:\n  sel: {a: 1}\n---\ndetection:\n  sel: {a: 2}\n";
-        let docs: Vec<_> = parse_text(Path::new("x.yml"), text)
+        let docs: Vec<_> = parse_text(Path::new("x.yml"), text, &RuleLimits::default())
             .into_iter()
             .map(Result::unwrap)
             .collect();
@@ -287,7 +366,7 @@ mod tests {
     #[test]
     fn yaml_errors_point_at_the_line() {
         let text = "title: a\n---\ntitle: b\ndetection: [unclosed\n";
-        let docs = parse_text(Path::new("x.yml"), text);
+        let docs = parse_text(Path::new("x.yml"), text, &RuleLimits::default());
         let err = docs[1].as_ref().unwrap_err();
         assert!(matches!(err.error, RuleError::Yaml(_)));
         assert!(err.line.unwrap() >= 3, "{err}");
@@ -298,6 +377,7 @@ mod tests {
         let docs = parse_text(
             Path::new("x.yml"),
             "title: c\ncorrelation: {type: event_count}\n---\ntitle: f\nfilter: {rules: [a]}\nlogsource: {}\n",
+            &RuleLimits::default(),
         );
         assert_eq!(docs[0].as_ref().unwrap().kind, DocumentKind::Correlation);
         assert_eq!(docs[1].as_ref().unwrap().kind, DocumentKind::Filter);

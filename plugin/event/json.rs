@@ -78,8 +78,10 @@ impl EventReader {
         }
     }
 
-    /// Parses one JSON event, borrowing its strings from `bytes`.
+    /// Parses one JSON event, borrowing its strings from `bytes`. A UTF-8 byte order mark
+    /// before it (the first line of a file some Windows tools write) is skipped.
     pub fn read<'a>(&self, bytes: &'a [u8]) -> Result<JsonEvent<'a>, ReadError> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         self.read_tree(Tree::parse(bytes)?)
     }
 

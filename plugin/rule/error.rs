@@ -42,6 +42,10 @@ pub enum RuleError {
     NotEvaluated(&'static str),
     #[error("multi-document file: {0}")]
     Collection(String),
+    #[error(
+        "over the limit {limit} ({value}; raise it in the config's `limits` if this rule is trusted)"
+    )]
+    Limit { limit: &'static str, value: String },
 }
 
 impl RuleError {

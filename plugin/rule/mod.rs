@@ -9,6 +9,7 @@ pub mod condition;
 pub mod detection;
 pub mod encoding;
 mod error;
+pub mod limits;
 pub mod modifier;
 pub mod pattern;
 pub mod placeholders;
@@ -90,6 +91,19 @@ pub struct Rule {
 #[derive(Clone, Debug, Default)]
 pub struct BuildOptions {
     pub placeholders: Placeholders,
+    /// Bounds on what loading may cost.
+    pub limits: limits::RuleLimits,
+}
+
+impl BuildOptions {
+    /// Options with these placeholder values, bounded by `limits`.
+    pub fn new(mut placeholders: Placeholders, limits: limits::RuleLimits) -> BuildOptions {
+        placeholders.set_limit(limits.max_values_per_rule);
+        BuildOptions {
+            placeholders,
+            limits,
+        }
+    }
 }
 
 impl Rule {
@@ -103,6 +117,15 @@ impl Rule {
         let y = &doc.yaml;
         if !y.is_mapping() {
             return Err(RuleError::NotAMap);
+        }
+        if let Some(d) = y.get("detection") {
+            let n = limits::yaml_values(d);
+            if n > opts.limits.max_values_per_rule {
+                return Err(RuleError::Limit {
+                    limit: "max_values_per_rule",
+                    value: format!("{n} values in the detection"),
+                });
+            }
         }
         let meta = meta(y)?;
         let logsource = match y.get("logsource") {

@@ -9,7 +9,7 @@ use super::detection::*;
 use super::encoding;
 use super::modifier::Modifier;
 use super::pattern::Pattern;
-use super::placeholders::Placeholders;
+use super::placeholders::{ExpandError, Placeholders};
 
 /// Limits on what one value may compile to.
 pub const REGEX_NFA_LIMIT: usize = 4 << 20;
@@ -379,9 +379,15 @@ impl<'a> Chain<'a> {
             }
             Scalar::Str(t) if self.expand => placeholders
                 .expand(&t)
-                .map_err(|placeholder| RuleError::Placeholder {
-                    key: self.key.to_string(),
-                    placeholder,
+                .map_err(|e| match e {
+                    ExpandError::Missing(placeholder) => RuleError::Placeholder {
+                        key: self.key.to_string(),
+                        placeholder,
+                    },
+                    ExpandError::TooMany(n) => RuleError::Limit {
+                        limit: "max_values_per_rule",
+                        value: format!("'{}' expands to {n} values", self.key),
+                    },
                 })?
                 .iter()
                 .map(|v| Pattern::parse(v))

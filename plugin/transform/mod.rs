@@ -204,7 +204,11 @@ impl Transform {
         let matched = matches!(outcome, Outcome::Matched(_));
         match self.opts.mode {
             Mode::Tag => Route::Default,
-            Mode::Filter if matched || matches!(outcome, Outcome::Unparsed) => Route::Default,
+            // Lines that are not events (not JSON objects, blank or whitespace) are never
+            // dropped: filter keeps them, as tag does.
+            Mode::Filter if matched || matches!(outcome, Outcome::Unparsed | Outcome::Blank) => {
+                Route::Default
+            }
             Mode::Filter => Route::Discarded,
             Mode::Route if matched => Route::Matched,
             Mode::Route => Route::Unmatched,

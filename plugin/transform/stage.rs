@@ -132,7 +132,10 @@ impl SigmaTransform {
                 EventReader::new(cfg.shape, Arc::new(table))
             }
         };
-        let set = RuleSet::load(&cfg.rules, &BuildOptions { placeholders });
+        let set = RuleSet::load(
+            &cfg.rules,
+            &BuildOptions::new(placeholders, cfg.limits.clone()),
+        );
         if cfg.strict && !set.rejected.is_empty() {
             return Err(BuildError::Strict {
                 count: set.rejected.len(),

@@ -192,9 +192,10 @@ impl RuleOptions {
     }
 
     fn build(&self) -> Result<BuildOptions, CliError> {
-        Ok(BuildOptions {
-            placeholders: stage::load_placeholders(self.placeholders.as_ref())?,
-        })
+        Ok(BuildOptions::new(
+            stage::load_placeholders(self.placeholders.as_ref())?,
+            Default::default(),
+        ))
     }
 }
 
