@@ -21,13 +21,25 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Waits for `child` at most `limit`; kills it (by its pid, through the handle) and fails
-/// if it is still running: a hang is a failure, never a stuck test.
+/// Waits for `child` at most `limit`, reading its standard output and error meanwhile
+/// (a full pipe would stall it); kills it (by its pid, through the handle) and fails if
+/// it is still running: a hang is a failure, never a stuck test.
 fn finish(mut child: Child, limit: Duration) -> Output {
+    fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if started.elapsed() > limit {
             child.kill().unwrap();
@@ -35,6 +47,11 @@ fn finish(mut child: Child, limit: Duration) -> Output {
             panic!("still running after {limit:?}: a hang");
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
     }
 }
 
@@ -556,4 +573,173 @@ fn a_byte_order_mark_is_skipped_in_rules_and_events() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("1 rules loaded of 1 (0 rejected"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 2: a 4.3 MB gzip of 1,000,000,000 zero bytes, one line with no end. Bound:
+/// `run` stays under 1 GiB of address space and writes all 10^9 bytes through, counted
+/// as one line over the limit.
+#[test]
+fn a_gzip_bomb_line_is_passed_through_in_bounded_memory() {
+    let dir = scratch("bomb");
+    std::fs::write(dir.join("r.yml"), PROCESS_RULE).unwrap();
+    {
+        let file = std::fs::File::create(dir.join("bomb.gz")).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = 1_000_000_000usize;
+        while left > 0 {
+            let n = left.min(zeros.len());
+            gz.write_all(&zeros[..n]).unwrap();
+            left -= n;
+        }
+        gz.finish().unwrap();
+    }
+    let mut child = Command::new("prlimit")
+        .arg(format!("--as={GIB}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_sigma-transform"))
+        .args(["run", "--rules", "r.yml", "bomb.gz"])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let counter = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let (mut total, mut nonzero) = (0u64, 0u64);
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => return (total, nonzero),
+                Ok(n) => {
+                    total += n as u64;
+                    nonzero += buf[..n].iter().filter(|b| **b != 0).count() as u64;
+                }
+            }
+        }
+    });
+    let out = finish(child, Duration::from_secs(120));
+    let (total, nonzero) = counter.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // The line, and the line end that every output line gets.
+    assert_eq!((total, nonzero), (1_000_000_001, 1), "{err}");
+    assert!(err.contains("1 longer than the line limit"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 2 (small scale): lines over `--max-line-bytes` pass through byte for byte,
+/// between events that are still tagged.
+#[test]
+fn long_lines_pass_through_between_events() {
+    let dir = scratch("long-lines");
+    std::fs::write(dir.join("r.yml"), PROCESS_RULE).unwrap();
+    let event =
+        r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","CommandLine":"evil"}"#;
+    let long = format!("{{\"CommandLine\":\"evil{}\"}}", "x".repeat(5000));
+    let input = format!("{event}\n{long}\n{event}\n{}", "z".repeat(3000));
+    let out = run(
+        &["run", "--max-line-bytes", "1000", "--rules", "r.yml", "-"],
+        &dir,
+        input.as_bytes(),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4);
+    assert!(lines[0].contains("\"sigma\":") && lines[2].contains("\"sigma\":"));
+    assert_eq!(lines[1], long);
+    assert_eq!(lines[3], "z".repeat(3000));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("<stdin>:2: longer than 1000 bytes"), "{err}");
+    assert!(err.contains("2 longer than the line limit"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 8: a `.gz` cut at 90%. Bound: every line `zcat` recovers is written (and the
+/// cut line after them, passed through), then the error, with a non-zero status.
+#[test]
+fn a_truncated_gzip_writes_everything_decoded_before_the_error() {
+    let dir = scratch("truncated");
+    std::fs::write(dir.join("r.yml"), PROCESS_RULE).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for i in 0..200_000 {
+        writeln!(gz, "{{\"n\":{i},\"pad\":\"pppppppppppppppppppp\"}}").unwrap();
+    }
+    let bytes = gz.finish().unwrap();
+    let cut = &bytes[..bytes.len() * 9 / 10];
+    std::fs::write(dir.join("cut.gz"), cut).unwrap();
+    let mut recovered = Vec::new();
+    let _ = flate2::read::MultiGzDecoder::new(cut).read_to_end(&mut recovered);
+    let whole_lines = recovered.iter().filter(|b| **b == b'\n').count();
+    assert!(whole_lines > 100_000);
+    let out = run(&["run", "-q", "--rules", "r.yml", "cut.gz"], &dir, b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.starts_with(&recovered[..recovered.len() - 1]));
+    assert_eq!(
+        out.stdout.iter().filter(|b| **b == b'\n').count(),
+        whole_lines + 1
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cut.gz") && err.contains("deflate"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Finding 9: EVTX output streams file by file. The second input is a FIFO nobody writes
+/// to yet: the first file's records must reach standard output while it waits (they
+/// were held until every file was read). Bound: the first line within 30 s.
+#[test]
+fn evtx_output_streams_before_later_files_are_read() {
+    let Some(shared) = common::shared_or_skip("evtx_output_streams_before_later_files_are_read")
+    else {
+        return;
+    };
+    let dir = scratch("evtx-stream");
+    std::fs::write(dir.join("r.yml"), PROCESS_RULE).unwrap();
+    let first = walk_evtx(&shared.join("regression/rules/windows"));
+    let fifo = dir.join("later.evtx");
+    mkfifo(&fifo);
+    let mut child = bin()
+        .args(["run", "-q", "--threads", "2", "--rules", "r.yml", "--"])
+        .arg(&first)
+        .arg(&fifo)
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30));
+    // Let the second file end (an empty FIFO is not EVTX: an error for that input).
+    drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+    let out = finish(child, Duration::from_secs(60));
+    let line = line.expect("the first file's records were written while the second waited");
+    assert!(line.starts_with("{\"Event\""), "{line}");
+    assert_eq!(out.status.code(), Some(2), "the FIFO is not an EVTX file");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The first `.evtx` file below `dir`.
+fn walk_evtx(dir: &Path) -> PathBuf {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "evtx") {
+                return p;
+            }
+        }
+    }
+    panic!("no .evtx below {}", dir.display())
 }

@@ -3,6 +3,9 @@
 //! `.evtx` file and its evtx_dump NDJSON give the same matches.
 //!
 //! A record that cannot be parsed is reported and skipped; the rest of the file is read.
+//! A record whose rendering holds a raw control character (a corrupt record's name or
+//! value with a line break in it) has it escaped, so every record is one line of valid
+//! JSON.
 
 use std::path::Path;
 
@@ -35,9 +38,43 @@ pub fn for_each_record(
     let mut parser = parser.with_configuration(ParserSettings::new().indent(false));
     for record in parser.records_json() {
         match record {
-            Ok(r) => each(Ok(r.data.into_bytes())),
+            Ok(r) => each(Ok(escape_controls(r.data.into_bytes()))),
             Err(e) => each(Err(e.to_string())),
         }
     }
     Ok(())
+}
+
+/// `json` with every raw byte below 0x20 written as a `\u00XX` escape. The renderer
+/// writes no whitespace between tokens (`indent(false)`), so such a byte can only be
+/// inside a string, where JSON requires the escape.
+pub fn escape_controls(json: Vec<u8>) -> Vec<u8> {
+    if !json.iter().any(|b| *b < 0x20) {
+        return json;
+    }
+    let mut out = Vec::with_capacity(json.len() + 16);
+    for b in json {
+        if b < 0x20 {
+            out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_control_characters_are_escaped_into_one_line_of_json() {
+        let raw = b"{\"Event\":{\"EventData\":{\"Na\nme\":\"a\tb\r\"}}}".to_vec();
+        let out = escape_controls(raw);
+        assert!(!out.iter().any(|b| *b < 0x20));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["Event"]["EventData"]["Na\nme"], "a\tb\r");
+        let clean = b"{\"a\":1}".to_vec();
+        assert_eq!(escape_controls(clean.clone()), clean);
+    }
 }

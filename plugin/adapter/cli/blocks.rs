@@ -5,6 +5,11 @@
 //! At most `2 * threads + 2` blocks are in flight, so a slow writer slows the reader
 //! instead of growing memory. An input error ends the file after every line read before
 //! it has been written.
+//!
+//! A line longer than `max_line` bytes is never held whole: it is passed through
+//! unchanged in pieces of at most [`BLOCK_BYTES`] (it cannot be an event the transform
+//! reads), routed as an unparsable line and counted as one. Memory is therefore bounded
+//! by the blocks in flight whatever the input (a gzip bomb of one 1 GB line included).
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead};
@@ -27,6 +32,8 @@ pub struct Done {
     pub tally: Tally,
     /// Line numbers (1-based, in the input) of lines that were not JSON objects.
     pub unparsed: Vec<u64>,
+    /// Line numbers of lines longer than the limit (passed through, counted as unparsed).
+    pub too_long: Vec<u64>,
     /// The block ended because no more input was ready: flush what is written.
     pub idle: bool,
 }
@@ -36,6 +43,9 @@ struct Block {
     first_line: u64,
     bytes: Vec<u8>,
     idle: bool,
+    /// A piece of a line longer than the limit: written as it is; `true` when the piece
+    /// ends the line (it is then counted, once).
+    raw: Option<bool>,
 }
 
 /// Runs the transform over `reader` on `threads` threads; `emit` gets the blocks in order.
@@ -45,6 +55,7 @@ pub fn run(
     reader: &mut Input,
     threads: usize,
     live: bool,
+    max_line: usize,
     mut emit: impl FnMut(Done) -> Result<(), io::Error>,
 ) -> Result<Result<(), io::Error>, io::Error> {
     let threads = threads.max(1);
@@ -59,7 +70,8 @@ pub fn run(
     let rules = t.engine().rules().len();
     std::thread::scope(|s| {
         let stop_ref = &stop;
-        let reader_thread = s.spawn(move || read_blocks(reader, live, stop_ref, &token_rx, job_tx));
+        let reader_thread =
+            s.spawn(move || read_blocks(reader, live, max_line, stop_ref, &token_rx, job_tx));
         for _ in 0..threads {
             let done_tx = done_tx.clone();
             let job_rx = &job_rx;
@@ -106,54 +118,134 @@ pub fn run(
     })
 }
 
-/// Cuts the input into blocks of whole lines.
+/// Cuts the input into blocks of whole lines; a line longer than `max_line` goes out in
+/// raw pieces instead.
 fn read_blocks(
     reader: &mut Input,
     live: bool,
+    max_line: usize,
     stop: &AtomicBool,
     tokens: &mpsc::Receiver<()>,
     jobs: mpsc::SyncSender<Block>,
 ) -> Result<(), io::Error> {
+    let max_line = max_line.max(1);
     let mut seq = 0;
     let mut line_no = 0u64;
+    // Inside a line longer than the limit: its pieces are passed through.
+    let mut oversized = false;
     loop {
         if tokens.recv().is_err() || stop.load(Ordering::Relaxed) {
             return Ok(());
         }
         let mut bytes = Vec::new();
         let first_line = line_no + 1;
-        let mut lines = 0;
+        let mut lines = 0u64;
+        // Where the line being read starts in `bytes`.
+        let mut line_start = 0;
         let mut result = Ok(());
         let mut ended = false;
         let mut idle = false;
+        let mut raw = None;
         loop {
-            match reader.read_until(b'\n', &mut bytes) {
-                Ok(0) => {
-                    ended = true;
-                    break;
-                }
-                Ok(_) => {
-                    lines += 1;
-                    idle = live && reader.buffer().is_empty();
-                    if idle || bytes.len() >= BLOCK_BYTES || lines >= BLOCK_LINES {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            let buf = match reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     result = Err(e);
                     ended = true;
                     break;
                 }
+            };
+            if buf.is_empty() {
+                ended = true;
+                if oversized {
+                    raw = Some(true);
+                }
+                break;
+            }
+            let newline = memchr::memchr(b'\n', buf);
+            let take = newline.map_or(buf.len(), |i| i + 1);
+            if oversized {
+                // A piece of the long line: at most a block's worth, then out it goes.
+                let take = take.min(BLOCK_BYTES.saturating_sub(bytes.len()));
+                bytes.extend_from_slice(&buf[..take]);
+                reader.consume(take);
+                let line_ended = newline.is_some_and(|i| i < take);
+                if line_ended || bytes.len() >= BLOCK_BYTES {
+                    raw = Some(line_ended);
+                    if line_ended {
+                        oversized = false;
+                        lines = 1;
+                    }
+                    break;
+                }
+                continue;
+            }
+            let line_len = bytes.len() - line_start + take;
+            if line_len > max_line + 1 || (newline.is_none() && line_len > max_line) {
+                // Too long: the whole lines before it go out as a block of their own, the
+                // line so far (at most the limit and one buffer) as its first raw piece.
+                bytes.extend_from_slice(&buf[..take]);
+                reader.consume(take);
+                let piece = bytes.split_off(line_start);
+                if !bytes.is_empty() {
+                    let block = Block {
+                        seq,
+                        first_line,
+                        bytes,
+                        idle: false,
+                        raw: None,
+                    };
+                    seq += 1;
+                    if jobs.send(block).is_err() {
+                        return result;
+                    }
+                    line_no += lines;
+                    // The next block needs its own token.
+                    if tokens.recv().is_err() || stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                }
+                bytes = piece;
+                lines = 0;
+                line_start = 0;
+                if newline.is_some() {
+                    // The line ended in this buffer: one piece is all of it.
+                    raw = Some(true);
+                    lines = 1;
+                    break;
+                }
+                oversized = true;
+                if bytes.len() >= BLOCK_BYTES {
+                    raw = Some(false);
+                    break;
+                }
+                continue;
+            }
+            bytes.extend_from_slice(&buf[..take]);
+            reader.consume(take);
+            if newline.is_some() {
+                lines += 1;
+                line_start = bytes.len();
+                idle = live && reader.buffer().is_empty();
+                if idle || bytes.len() >= BLOCK_BYTES || lines >= BLOCK_LINES as u64 {
+                    break;
+                }
             }
         }
-        line_no += lines as u64;
-        if !bytes.is_empty() {
+        let first_line = if raw.is_some() {
+            line_no + 1
+        } else {
+            first_line
+        };
+        line_no += lines;
+        if !bytes.is_empty() || raw == Some(true) {
             let block = Block {
                 seq,
                 first_line,
                 bytes,
                 idle: idle || ended,
+                raw,
             };
             seq += 1;
             if jobs.send(block).is_err() {
@@ -181,8 +273,29 @@ fn process(
         },
         tally: Tally::new(rules),
         unparsed: Vec::new(),
+        too_long: Vec::new(),
         idle: block.idle,
     };
+    if let Some(line_ended) = block.raw {
+        // A piece of a line over the limit: as it is, where an unparsable line goes.
+        let route = t.engine().route(Outcome::Unparsed);
+        let target = match route {
+            crate::transform::Route::Unmatched => &mut done.buf.unmatched,
+            crate::transform::Route::Discarded => return done,
+            _ => &mut done.buf.main,
+        };
+        target.extend_from_slice(&block.bytes);
+        // Like every output line, one cut short by the end of input gets its line end.
+        if line_ended && !block.bytes.ends_with(b"\n") {
+            target.push(b'\n');
+        }
+        if line_ended {
+            done.tally.counters.record_routed(Outcome::Unparsed, route);
+            done.tally.too_long += 1;
+            done.too_long.push(block.first_line);
+        }
+        return done;
+    }
     let lines = block.bytes.split_inclusive(|b| *b == b'\n');
     for (line_no, line) in (block.first_line..).zip(lines) {
         let mut end = line.len();

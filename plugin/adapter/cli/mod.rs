@@ -3,6 +3,7 @@
 mod blocks;
 mod catalog;
 mod check;
+mod evtx_files;
 mod input;
 pub(crate) mod output;
 mod run;
@@ -141,6 +142,10 @@ struct RunArgs {
     /// Print no progress or summary on standard error.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Longest line read as an event, in bytes; a longer line is passed through unchanged,
+    /// in pieces, and counted (it is never held in memory whole).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_line_bytes: usize,
     /// Threads for the transform (default: one per core). Output order is input order.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,

@@ -6,11 +6,10 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::output::{note, note_raw};
-use super::{CliError, RunArgs, blocks, input};
+use super::{CliError, RunArgs, blocks, evtx_files, input};
 use crate::adapter::evtx;
 use crate::config::{Mode, SigmaConfig};
 use crate::event::inserts::Fit;
@@ -23,15 +22,17 @@ const WARN_LIMIT: u64 = 10;
 /// Everything counted during a run.
 #[derive(Default)]
 pub(super) struct Tally {
-    counters: Counters,
+    pub(super) counters: Counters,
     per_rule: Vec<u64>,
-    bad_records: u64,
+    pub(super) bad_records: u64,
     no_template: u64,
     /// Fluent Bit events whose inserts were named other than exactly: by a prefix of the
     /// template, with extra inserts, from another version.
     inserts_prefix: u64,
     inserts_extra: u64,
     inserts_other_version: u64,
+    /// Lines longer than `--max-line-bytes`, passed through (also counted as unparsed).
+    pub(super) too_long: u64,
     warned: u64,
 }
 
@@ -74,6 +75,7 @@ impl Tally {
         self.inserts_prefix += other.inserts_prefix;
         self.inserts_extra += other.inserts_extra;
         self.inserts_other_version += other.inserts_other_version;
+        self.too_long += other.too_long;
     }
 }
 
@@ -367,21 +369,32 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
                 i += 1;
             }
             let batch = &inputs[start..i];
-            let results = run_evtx_batch(&t, batch, &mut progress, &tally)?;
-            for (path, mut file_buf, file_tally, error) in results {
-                if let Some(e) = error {
-                    input_errors.push(e);
-                }
-                if file_tally.bad_records > 0 {
-                    note!(
-                        "sigma-transform: warning: {}: {} record(s) could not be parsed and were skipped",
-                        path.display(),
-                        file_tally.bad_records
-                    );
-                }
-                tally.merge(file_tally);
-                flush(&mut file_buf, &mut main_out)?;
-            }
+            let before = tally.counters.events;
+            let streamed = evtx_files::run(
+                &t,
+                batch,
+                threads,
+                before,
+                |events, done| progress.tick(events, Some((done, batch.len()))),
+                |k, piece| match piece {
+                    evtx_files::Piece::Records(mut file_buf, file_tally) => {
+                        if file_tally.bad_records > 0 {
+                            note!(
+                                "sigma-transform: warning: {}: {} record(s) could not be parsed and were skipped",
+                                batch[k].display(),
+                                file_tally.bad_records
+                            );
+                        }
+                        tally.merge(file_tally);
+                        flush(&mut file_buf, &mut main_out)
+                    }
+                    evtx_files::Piece::End(error) => {
+                        input_errors.extend(error);
+                        main_out.flush()
+                    }
+                },
+            );
+            streamed?;
             continue;
         }
         let path = &inputs[i];
@@ -399,12 +412,22 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             path.display().to_string()
         };
         let live = path.as_os_str() == "-";
-        let read = blocks::run(&t, &mut reader, threads, live, |done| {
+        let max_line = args.max_line_bytes;
+        let read = blocks::run(&t, &mut reader, threads, live, max_line, |done| {
             tally.merge(done.tally);
-            for line_no in done.unparsed {
+            let lines = done
+                .unparsed
+                .iter()
+                .map(|n| (*n, "not a JSON object".to_string()))
+                .chain(
+                    done.too_long
+                        .iter()
+                        .map(|n| (*n, format!("longer than {max_line} bytes"))),
+                );
+            for (line_no, why) in lines {
                 if tally.warned < WARN_LIMIT {
                     note!(
-                        "sigma-transform: warning: {shown}:{line_no}: not a JSON object; passed through unchanged"
+                        "sigma-transform: warning: {shown}:{line_no}: {why}; passed through unchanged"
                     );
                 } else if tally.warned == WARN_LIMIT {
                     note!("sigma-transform: warning: further unparsable lines are only counted");
@@ -442,83 +465,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-type FileResult = (PathBuf, Buffers, Tally, Option<String>);
-
-/// Runs EVTX files in parallel, one file per thread, and returns their outputs in order.
-fn run_evtx_batch(
-    t: &SigmaTransform,
-    files: &[PathBuf],
-    progress: &mut Progress,
-    tally: &Tally,
-) -> Result<Vec<FileResult>, CliError> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len())
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let events = AtomicU64::new(tally.counters.events);
-    let rules = t.engine().rules().len();
-    let mut results: Vec<Option<FileResult>> = (0..files.len()).map(|_| None).collect();
-    std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::channel::<(usize, FileResult)>();
-        for _ in 0..threads {
-            let tx = tx.clone();
-            let (next, done, events) = (&next, &done, &events);
-            s.spawn(move || {
-                let mut scratch = t.scratch();
-                let mut tmp = Vec::new();
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    if k >= files.len() {
-                        break;
-                    }
-                    let mut file_tally = Tally::new(rules);
-                    let mut buf = Buffers {
-                        main: Vec::new(),
-                        unmatched: Vec::new(),
-                    };
-                    let error = evtx::for_each_record(&files[k], |rec| match rec {
-                        Ok(json) => {
-                            one(
-                                t,
-                                &mut scratch,
-                                &json,
-                                b"\n",
-                                &mut file_tally,
-                                &mut buf,
-                                &mut tmp,
-                            );
-                            events.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(_) => file_tally.bad_records += 1,
-                    })
-                    .err()
-                    .map(|e| e.to_string());
-                    done.fetch_add(1, Ordering::Relaxed);
-                    let _ = tx.send((k, (files[k].clone(), buf, file_tally, error)));
-                }
-            });
-        }
-        drop(tx);
-        loop {
-            match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok((k, r)) => results[k] = Some(r),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-            progress.tick(
-                events.load(Ordering::Relaxed),
-                Some((done.load(Ordering::Relaxed), files.len())),
-            );
-        }
-    });
-    Ok(results
-        .into_iter()
-        .map(|r| r.expect("every file reports"))
-        .collect())
-}
-
 fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Duration) {
     let report = t.report();
     let engine = t.engine();
@@ -544,13 +490,18 @@ fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Durat
     }
     let levels: Vec<String> = by_level.iter().map(|(l, n)| format!("{l} {n}")).collect();
     note!(
-        "sigma-transform: {} events, {} matched ({} matches{}{}), {} unparsable lines passed through, {} discarded, {} bad EVTX records skipped, {} events without a StringInserts template{}; {:.2}s, {:.0} events/s",
+        "sigma-transform: {} events, {} matched ({} matches{}{}), {} unparsable lines passed through{}, {} discarded, {} bad EVTX records skipped, {} events without a StringInserts template{}; {:.2}s, {:.0} events/s",
         c.events,
         c.matched_events,
         c.matches,
         if levels.is_empty() { "" } else { ": " },
         levels.join(", "),
         c.unparsed,
+        if tally.too_long > 0 {
+            format!(" ({} longer than the line limit)", tally.too_long)
+        } else {
+            String::new()
+        },
         c.discarded,
         tally.bad_records,
         tally.no_template,
