@@ -743,3 +743,49 @@ fn walk_evtx(dir: &Path) -> PathBuf {
     }
     panic!("no .evtx below {}", dir.display())
 }
+
+/// Finding 15: one bad token in a field an attacker controls (a lone `\ud800`, `1e999`,
+/// invalid UTF-8, nesting past 128) no longer hides the event from every rule: it is read
+/// leniently, matched, tagged by splicing, and counted.
+#[test]
+fn one_bad_token_does_not_hide_an_event() {
+    let dir = scratch("bad-token");
+    std::fs::write(dir.join("r.yml"), PROCESS_RULE).unwrap();
+    let head =
+        r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","CommandLine":"evil","#;
+    let mut input: Vec<u8> = Vec::new();
+    for tail in [
+        &br#""x":"\ud800"}"#[..],
+        br#""x":1e999}"#,
+        b"\"x\":\"\xff\xfe\"}",
+        format!("\"x\":{}1{}}}", "[".repeat(300), "]".repeat(300)).as_bytes(),
+    ] {
+        input.extend_from_slice(head.as_bytes());
+        input.extend_from_slice(tail);
+        input.push(b'\n');
+    }
+    // Still not JSON: passed through and counted as before.
+    input.extend_from_slice(b"{\"CommandLine\":\"evil\",}\n");
+    let out = run(&["run", "--rules", "r.yml", "-"], &dir, &input);
+    let lines: Vec<&[u8]> = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    for (i, line) in lines[..4].iter().enumerate() {
+        assert!(
+            line.windows(9).any(|w| w == b"\"sigma\":{"),
+            "line {} is tagged: {}",
+            i + 1,
+            String::from_utf8_lossy(line)
+        );
+    }
+    assert!(!lines[4].windows(8).any(|w| w == b"\"sigma\":"));
+    // The invalid UTF-8 is still there, byte for byte.
+    assert!(lines[2].windows(2).any(|w| w == b"\xff\xfe"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("4 events (4 read leniently"), "{err}");
+    assert!(err.contains("1 unparsable lines"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

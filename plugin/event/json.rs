@@ -32,7 +32,7 @@ use serde_json::Value;
 
 use super::inserts::{Fit, InsertNames, Naming};
 use super::shape::{Concrete, Shape};
-use super::tree::{NodeRef, ParseError, Tree};
+use super::tree::{LENIENT_REASONS, NodeRef, ParseError, Tree};
 use super::{Document, Scalar, Vocabulary};
 
 /// Reads events of a configured shape.
@@ -80,9 +80,23 @@ impl EventReader {
 
     /// Parses one JSON event, borrowing its strings from `bytes`. A UTF-8 byte order mark
     /// before it (the first line of a file some Windows tools write) is skipped.
+    ///
+    /// A line that fails only on a token one field can carry to hide the whole event
+    /// (invalid UTF-8, a lone surrogate, a number out of range, nesting past 128) is read
+    /// again leniently ([`Tree::parse_lenient`]) and matched on what it says;
+    /// [`JsonEvent::lenient`] tells.
     pub fn read<'a>(&self, bytes: &'a [u8]) -> Result<JsonEvent<'a>, ReadError> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        self.read_tree(Tree::parse(bytes)?)
+        match Tree::parse(bytes) {
+            Ok(tree) => self.read_tree(tree),
+            Err(e) if LENIENT_REASONS.contains(&e.reason) => {
+                let tree = Tree::parse_lenient(bytes).map_err(|_| ReadError::Json(e))?;
+                let mut event = self.read_tree(tree)?;
+                event.lenient = true;
+                Ok(event)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Reads a parsed `serde_json::Value` (the event keeps its own copy).
@@ -122,6 +136,7 @@ impl EventReader {
             shape,
             spaced,
             naming,
+            lenient: false,
             index: OnceCell::new(),
             slots: OnceCell::new(),
         })
@@ -165,6 +180,8 @@ pub struct JsonEvent<'a> {
     spaced: bool,
     /// The names of a Fluent Bit event's `StringInserts`, when known.
     naming: Option<Naming>,
+    /// Read by the lenient parser.
+    lenient: bool,
     /// Sigma field name -> value, built on the first lookup by name.
     index: OnceCell<FieldIndex>,
     /// The values of a vocabulary's names, built on the first lookup by id.
@@ -234,6 +251,12 @@ impl<'a> JsonEvent<'a> {
     /// its system fields can be matched.
     pub fn lacks_template(&self) -> bool {
         self.shape == Concrete::FluentbitInserts && self.naming.is_none()
+    }
+
+    /// True when the line was read by the lenient parser (it holds invalid UTF-8, a lone
+    /// surrogate, a number out of range or nesting past 128; see [`EventReader::read`]).
+    pub fn lenient(&self) -> bool {
+        self.lenient
     }
 
     /// For a Fluent Bit event with positional inserts, how they were named (`None`: not

@@ -13,6 +13,11 @@
 //! commas, no comments, no lone surrogates, no numbers out of `f64` range, nesting below
 //! 128 levels), so a line that one rejects the other rejects too; a property test holds
 //! the two together.
+//!
+//! [`Tree::parse_lenient`] is the second try for a line that fails only on a token an
+//! attacker can put in one field to hide the whole event from every rule: invalid UTF-8
+//! and lone surrogates read as U+FFFD, numbers out of range as infinity (their text is
+//! kept), nesting up to [`LENIENT_MAX_DEPTH`]. Syntax errors fail there too.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -38,6 +43,18 @@ impl std::error::Error for ParseError {}
 
 /// Nesting depth at which parsing fails, as in `serde_json`.
 const MAX_DEPTH: usize = 128;
+
+/// Nesting depth at which lenient parsing fails (the tree's readers recurse by depth).
+pub const LENIENT_MAX_DEPTH: usize = 1024;
+
+/// The reasons [`Tree::parse`] gives that [`Tree::parse_lenient`] reads past.
+pub const LENIENT_REASONS: [&str; 5] = [
+    "invalid UTF-8",
+    "lone leading surrogate in hex escape",
+    "lone trailing surrogate in hex escape",
+    "number out of range",
+    "recursion limit exceeded",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tag {
@@ -119,8 +136,17 @@ impl<'a> Tree<'a> {
         Tree::parse_str(Cow::Borrowed(src))
     }
 
+    /// Parses JSON bytes leniently (module documentation).
+    pub fn parse_lenient(bytes: &'a [u8]) -> Result<Tree<'a>, ParseError> {
+        Tree::parse_with(String::from_utf8_lossy(bytes), true)
+    }
+
     /// Parses JSON text that the tree then owns or borrows.
     pub fn parse_str(src: Cow<'a, str>) -> Result<Tree<'a>, ParseError> {
+        Tree::parse_with(src, false)
+    }
+
+    fn parse_with(src: Cow<'a, str>, lenient: bool) -> Result<Tree<'a>, ParseError> {
         let (mut slots, mut arena) = POOL.with(|p| p.take());
         slots.clear();
         arena.clear();
@@ -130,7 +156,8 @@ impl<'a> Tree<'a> {
             pos: 0,
             arena,
             slots,
-            verbatim: true,
+            verbatim: !lenient,
+            lenient,
         };
         let done = p.document();
         let Parser {
@@ -509,6 +536,8 @@ struct Parser<'s> {
     arena: String,
     slots: Vec<Slot>,
     verbatim: bool,
+    /// Read past the tokens of [`LENIENT_REASONS`].
+    lenient: bool,
 }
 
 /// An open container while parsing.
@@ -551,7 +580,7 @@ impl Parser<'_> {
         let mut stack = STACK.with(|s| s.take());
         stack.clear();
         let done = self.values(&mut stack);
-        if stack.capacity() <= MAX_DEPTH {
+        if stack.capacity() <= LENIENT_MAX_DEPTH {
             STACK.with(|s| s.set(stack));
         }
         done
@@ -563,7 +592,12 @@ impl Parser<'_> {
             // A value starts here.
             match self.s.get(self.pos) {
                 Some(b'{' | b'[') => {
-                    if stack.len() + 1 >= MAX_DEPTH {
+                    let max = if self.lenient {
+                        LENIENT_MAX_DEPTH
+                    } else {
+                        MAX_DEPTH
+                    };
+                    if stack.len() + 1 >= max {
                         return self.err("recursion limit exceeded");
                     }
                     let object = self.s[self.pos] == b'{';
@@ -708,7 +742,7 @@ impl Parser<'_> {
                 .is_none_or(|f| !f.is_finite())
         };
         // Integers beyond u64 read as floats; only infinity is out of range.
-        if (float || text.len() > 19) && out_of_range() {
+        if (float || text.len() > 19) && !self.lenient && out_of_range() {
             return self.err("number out of range");
         }
         self.push(Tag::Num, start, self.pos - start);
@@ -794,19 +828,32 @@ impl Parser<'_> {
                 let hi = self.hex4()?;
                 let c = if (0xD800..0xDC00).contains(&hi) {
                     if !self.s[self.pos..].starts_with(b"\\u") {
+                        if self.lenient {
+                            self.arena.push(char::REPLACEMENT_CHARACTER);
+                            return Ok(());
+                        }
                         return self.err("lone leading surrogate in hex escape");
                     }
                     self.pos += 2;
                     let lo = self.hex4()?;
                     if !(0xDC00..0xE000).contains(&lo) {
+                        if self.lenient {
+                            // The first is lone; the second stands for itself.
+                            self.arena.push(char::REPLACEMENT_CHARACTER);
+                            self.arena
+                                .push(char::from_u32(lo).unwrap_or(char::REPLACEMENT_CHARACTER));
+                            return Ok(());
+                        }
                         return self.err("lone leading surrogate in hex escape");
                     }
                     char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
                 } else {
                     char::from_u32(hi)
                 };
-                let Some(c) = c else {
-                    return self.err("lone trailing surrogate in hex escape");
+                let c = match c {
+                    Some(c) => c,
+                    None if self.lenient => char::REPLACEMENT_CHARACTER,
+                    None => return self.err("lone trailing surrogate in hex escape"),
                 };
                 self.arena.push(c);
                 return Ok(());
@@ -1043,5 +1090,48 @@ mod proptests {
                 prop_assert!(close(&got, &v), "{} != {}", got, v);
             }
         }
+    }
+
+    #[test]
+    fn lenient_parsing_reads_past_the_tokens_that_would_hide_an_event() {
+        for (line, field, want) in [
+            (&br#"{"a":"x\ud800y","b":"evil"}"#[..], "a", "x\u{fffd}y"),
+            (br#"{"a":"\udc00","b":"evil"}"#, "a", "\u{fffd}"),
+            (br#"{"a":"\ud800\u0041","b":"evil"}"#, "a", "\u{fffd}A"),
+            (
+                b"{\"a\":\"\xff\xfe\",\"b\":\"evil\"}",
+                "a",
+                "\u{fffd}\u{fffd}",
+            ),
+        ] {
+            assert!(Tree::parse(line).is_err());
+            let reason = Tree::parse(line).unwrap_err().reason;
+            assert!(LENIENT_REASONS.contains(&reason), "{reason}");
+            let t = Tree::parse_lenient(line).unwrap();
+            assert_eq!(t.root().get(field).unwrap().as_str(), Some(want));
+            assert_eq!(t.root().get("b").unwrap().as_str(), Some("evil"));
+        }
+        let t = Tree::parse_lenient(br#"{"n":1e999,"b":"evil"}"#).unwrap();
+        assert_eq!(
+            t.root().get("n").unwrap().scalar(),
+            Some(Scalar::Float(f64::INFINITY))
+        );
+        let deep = format!(
+            "{{\"b\":\"evil\",\"d\":{}1{}}}",
+            "[".repeat(500),
+            "]".repeat(500)
+        );
+        assert_eq!(
+            Tree::parse(deep.as_bytes()).unwrap_err().reason,
+            "recursion limit exceeded"
+        );
+        let t = Tree::parse_lenient(deep.as_bytes()).unwrap();
+        assert_eq!(t.root().get("b").unwrap().as_str(), Some("evil"));
+        let deeper = format!("{}1{}", "[".repeat(2000), "]".repeat(2000));
+        assert!(Tree::parse_lenient(deeper.as_bytes()).is_err());
+        assert!(
+            Tree::parse_lenient(br#"{"a":1,}"#).is_err(),
+            "syntax errors stay errors"
+        );
     }
 }

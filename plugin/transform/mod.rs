@@ -143,6 +143,8 @@ pub struct TransformScratch {
     hits: Vec<usize>,
     lacked_template: bool,
     inserts_fit: Option<Fit>,
+    /// The last line was read by the lenient parser.
+    lenient: bool,
     /// The last line was written to `out` though no rule matched (a tag field that came
     /// with the event was removed).
     rewrote: bool,
@@ -191,6 +193,7 @@ impl Transform {
             lacked_template: false,
             inserts_fit: None,
             rewrote: false,
+            lenient: false,
         }
     }
 
@@ -274,6 +277,7 @@ impl Transform {
         scratch.lacked_template = false;
         scratch.inserts_fit = None;
         scratch.rewrote = false;
+        scratch.lenient = false;
         if line.iter().all(u8::is_ascii_whitespace) {
             return Outcome::Blank;
         }
@@ -283,6 +287,7 @@ impl Transform {
         };
         scratch.lacked_template = event.lacks_template();
         scratch.inserts_fit = event.inserts_fit();
+        scratch.lenient = event.lenient();
         self.matcher
             .matches(&event, &mut scratch.matcher, &mut scratch.hits);
         if scratch.hits.is_empty() {
@@ -307,6 +312,12 @@ impl Transform {
             }
             OutputProfile::Ecs => ecs::write(line, hits, &self.tags, out),
         }
+    }
+
+    /// True when the last processed line was read by the lenient parser (counted apart:
+    /// an event that could not be read strictly, matched on what it says).
+    pub fn last_lenient(&self, scratch: &TransformScratch) -> bool {
+        scratch.lenient
     }
 
     /// True when the last processed line was written to `out` by

@@ -33,6 +33,8 @@ pub(super) struct Tally {
     inserts_other_version: u64,
     /// Lines longer than `--max-line-bytes`, passed through (also counted as unparsed).
     pub(super) too_long: u64,
+    /// Events read by the lenient parser.
+    lenient: u64,
     warned: u64,
 }
 
@@ -76,6 +78,7 @@ impl Tally {
         self.inserts_extra += other.inserts_extra;
         self.inserts_other_version += other.inserts_other_version;
         self.too_long += other.too_long;
+        self.lenient += other.lenient;
     }
 }
 
@@ -107,6 +110,9 @@ pub(super) fn one(
     }
     if engine.last_lacked_template(scratch) {
         tally.no_template += 1;
+    }
+    if engine.last_lenient(scratch) {
+        tally.lenient += 1;
     }
     match engine.last_inserts_fit(scratch) {
         Some(Fit::Prefix) => tally.inserts_prefix += 1,
@@ -490,8 +496,16 @@ fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Durat
     }
     let levels: Vec<String> = by_level.iter().map(|(l, n)| format!("{l} {n}")).collect();
     note!(
-        "sigma-transform: {} events, {} matched ({} matches{}{}), {} unparsable lines passed through{}, {} discarded, {} bad EVTX records skipped, {} events without a StringInserts template{}; {:.2}s, {:.0} events/s",
+        "sigma-transform: {} events{}, {} matched ({} matches{}{}), {} unparsable lines passed through{}, {} discarded, {} bad EVTX records skipped, {} events without a StringInserts template{}; {:.2}s, {:.0} events/s",
         c.events,
+        if tally.lenient > 0 {
+            format!(
+                " ({} read leniently: invalid UTF-8, lone surrogates, numbers out of range or deep nesting)",
+                tally.lenient
+            )
+        } else {
+            String::new()
+        },
         c.matched_events,
         c.matches,
         if levels.is_empty() { "" } else { ": " },
