@@ -35,6 +35,27 @@ pub fn for_each_record(
         path: path.display().to_string(),
         reason: e.to_string(),
     })?;
+    records(parser, &mut each);
+    Ok(())
+}
+
+/// [`for_each_record`] over the bytes of an EVTX file held in memory.
+pub fn for_each_record_in(
+    bytes: Vec<u8>,
+    mut each: impl FnMut(Result<Vec<u8>, String>),
+) -> Result<(), EvtxError> {
+    let parser = EvtxParser::from_buffer(bytes).map_err(|e| EvtxError {
+        path: "<memory>".into(),
+        reason: e.to_string(),
+    })?;
+    records(parser, &mut each);
+    Ok(())
+}
+
+fn records<T: std::io::Read + std::io::Seek>(
+    parser: EvtxParser<T>,
+    each: &mut impl FnMut(Result<Vec<u8>, String>),
+) {
     let mut parser = parser.with_configuration(ParserSettings::new().indent(false));
     for record in parser.records_json() {
         match record {
@@ -42,7 +63,6 @@ pub fn for_each_record(
             Err(e) => each(Err(e.to_string())),
         }
     }
-    Ok(())
 }
 
 /// `json` with every raw byte below 0x20 written as a `\u00XX` escape. The renderer

@@ -270,21 +270,26 @@ pub fn read_value(path: &Path) -> Result<serde_json::Value, ConfigError> {
         path: path.to_path_buf(),
         error,
     })?;
-    let parse_err = |reason: String| ConfigError::Parse {
-        path: path.to_path_buf(),
-        reason,
-    };
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or_default();
-    Ok(match ext {
-        "toml" => toml::from_str::<toml::Value>(&text)
-            .map_err(|e| parse_err(e.to_string()))
-            .and_then(|v| serde_json::to_value(v).map_err(|e| parse_err(e.to_string())))?,
-        "json" => serde_json::from_str(&text).map_err(|e| parse_err(e.to_string()))?,
-        _ => serde_yaml::from_str(&text).map_err(|e| parse_err(e.to_string()))?,
+    parse_value(&text, ext).map_err(|reason| ConfigError::Parse {
+        path: path.to_path_buf(),
+        reason,
     })
+}
+
+/// Parses config text of a format named by its file extension (`toml`, `json`, anything
+/// else YAML) as one JSON value.
+pub fn parse_value(text: &str, ext: &str) -> Result<serde_json::Value, String> {
+    match ext {
+        "toml" => toml::from_str::<toml::Value>(text)
+            .map_err(|e| e.to_string())
+            .and_then(|v| serde_json::to_value(v).map_err(|e| e.to_string())),
+        "json" => serde_json::from_str(text).map_err(|e| e.to_string()),
+        _ => serde_yaml::from_str(text).map_err(|e| e.to_string()),
+    }
 }
 
 /// Loads a config file (`.toml`, `.yaml`/`.yml`, or `.json`), either a bare transform block

@@ -1,0 +1,57 @@
+//! Event JSON to tagged output: every line comes out as one line (no line break added),
+//! a tagged line is JSON again, and every byte outside the splice is kept.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use sigma_transform::logsource::LogsourceMap;
+use sigma_transform::rule::BuildOptions;
+use sigma_transform::ruleset::RuleSet;
+use sigma_transform::transform::{Outcome, Transform, TransformOptions};
+
+/// The bundled rules, plus one that matches almost everything with a keyword.
+fn transform() -> &'static Transform {
+    static T: OnceLock<Transform> = OnceLock::new();
+    T.get_or_init(|| {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/windows");
+        let mut set = RuleSet::load(&[root.into()], &BuildOptions::default());
+        let any = RuleSet::from_text(
+            "any.yml",
+            "title: any\nlogsource: {product: windows}\ndetection:\n  k: ['a']\n  condition: k\n",
+            &BuildOptions::default(),
+        );
+        set.rules.extend(any.rules);
+        Transform::new(set.rules, &LogsourceMap::builtin(), TransformOptions::default())
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let line: Vec<u8> = data.iter().copied().filter(|b| *b != b'\n').collect();
+    let t = transform();
+    let mut scratch = t.scratch();
+    let mut out = Vec::new();
+    let outcome = t.process_line(&line, &mut scratch, &mut out);
+    assert!(!out.contains(&b'\n'), "one line in, one line out");
+    if !t.last_changed(&scratch) {
+        assert_eq!(out, line, "an unchanged line is written as it came");
+        return;
+    }
+    if let Outcome::Matched(_) = outcome {
+        // The event's bytes up to its closing brace, then the tag, then the rest: when it
+        // had no `sigma` member of its own, the splice only adds.
+        let close = line.iter().rposition(|b| *b == b'}').expect("an object");
+        let had_tag = line.windows(7).any(|w| w == b"\"sigma\"") || line.contains(&b'\\');
+        if !had_tag {
+            assert!(out.starts_with(&line[..close]), "bytes before the splice kept");
+            assert!(out.ends_with(&line[close..]), "bytes after the splice kept");
+        }
+        if std::str::from_utf8(&line).is_ok() {
+            // A byte order mark the event came with is kept; JSON readers skip it.
+            let json = out.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&out);
+            let v: serde_json::Value =
+                serde_json::from_slice(json).expect("a tagged line is JSON");
+            assert!(v.get("sigma").is_some());
+        }
+    }
+});
