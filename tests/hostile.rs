@@ -464,9 +464,10 @@ fn placeholder_expansion_is_bounded_before_it_is_built() {
         b"",
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "rules were rejected, nothing crashed: {text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("expands to 1000000000 values"), "{text}");
@@ -520,9 +521,10 @@ fn repeat_documents_are_bounded_per_file() {
     }
     std::fs::write(dir.join("r.yml"), text).unwrap();
     let out = run_capped(GIB, &["check", "--format", "json", "."], &dir, b"");
-    assert!(
-        out.status.success(),
-        "{}",
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "documents were rejected, nothing crashed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -787,5 +789,96 @@ fn one_bad_token_does_not_hide_an_event() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("4 events (4 read leniently"), "{err}");
     assert!(err.contains("1 unparsable lines"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 19, fail closed: a rules path that is not there, or a run that loads no rule, is
+/// an error (status 2) unless `--allow-empty`; `-q` leaves only errors on standard error.
+#[test]
+fn missing_rules_and_empty_rule_sets_fail_closed() {
+    let dir = scratch("fail-closed");
+    std::fs::write(dir.join("in.ndjson"), "{\"a\":1}\n").unwrap();
+    let out = run(&["run", "--rules", "/nonexistent", "in.ndjson"], &dir, b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rules path /nonexistent") && err.contains("No such file"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing passes untagged");
+    std::fs::create_dir(dir.join("empty")).unwrap();
+    let out = run(&["run", "--rules", "empty", "in.ndjson"], &dir, b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no rule is loaded"));
+    let out = run(
+        &[
+            "run",
+            "-q",
+            "--allow-empty",
+            "--rules",
+            "empty",
+            "in.ndjson",
+        ],
+        &dir,
+        b"",
+    );
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"{\"a\":1}\n");
+    // -q: a rejected rule and a duplicate id are warnings, not printed.
+    std::fs::write(dir.join("bad.yml"), "title: x\n").unwrap();
+    std::fs::write(dir.join("ok.yml"), PROCESS_RULE).unwrap();
+    let out = run(
+        &[
+            "run",
+            "-q",
+            "--rules",
+            "bad.yml",
+            "--rules",
+            "ok.yml",
+            "in.ndjson",
+        ],
+        &dir,
+        b"",
+    );
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 19: `check` and `validate` agree (1 when a rule is rejected), a failing
+/// `validate` never says "is valid", and options are printed as they are written.
+#[test]
+fn check_and_validate_agree_and_speak_config() {
+    let dir = scratch("validate");
+    std::fs::write(dir.join("ok.yml"), PROCESS_RULE).unwrap();
+    std::fs::write(dir.join("bad.yml"), "title: x\n").unwrap();
+    std::fs::write(
+        dir.join("good.yaml"),
+        "type: sigma\nrules: [ok.yml]\nmode: filter\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("mixed.yaml"),
+        "type: sigma\nrules: [ok.yml, bad.yml]\n",
+    )
+    .unwrap();
+    let out = run(&["validate", "good.yaml"], &dir, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("is valid: type sigma, mode filter, output sigma, shape auto"),
+        "{text}"
+    );
+    let out = run(&["validate", "mixed.yaml"], &dir, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        !text.contains("is valid") && text.contains("has errors: 1 rule(s) rejected"),
+        "{text}"
+    );
+    let out = run(&["check", "ok.yml", "bad.yml"], &dir, b"");
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["check", "ok.yml"], &dir, b"");
+    assert_eq!(out.status.code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }

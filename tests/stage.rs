@@ -77,6 +77,7 @@ fn rule_selection_by_level_id_tag_and_status() {
     let rules = vec![common::project("rules/windows")];
     let count = |f: &dyn Fn(&mut SigmaConfig)| {
         let mut cfg = SigmaConfig::new(rules.clone());
+        cfg.allow_empty = true;
         f(&mut cfg);
         SigmaTransform::from_config(&cfg)
             .unwrap()

@@ -185,6 +185,10 @@ pub struct SigmaConfig {
     /// Bounds on what loading rules may cost (README, "Limits").
     #[serde(default)]
     pub limits: crate::rule::limits::RuleLimits,
+    /// Start even when no rule is loaded (by default that is an error: a transform that
+    /// tags nothing is almost always a wrong path or a filter that selects nothing).
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 fn default_field() -> String {
@@ -210,6 +214,7 @@ impl SigmaConfig {
             exclude: RuleSelector::default(),
             strict: false,
             limits: Default::default(),
+            allow_empty: false,
         }
     }
 

@@ -34,6 +34,16 @@ pub enum BuildError {
     Inserts { path: PathBuf, reason: String },
     #[error("{count} rule(s) rejected and strict is set; first: {first}")]
     Strict { count: usize, first: String },
+    #[error("rules path {path}: {reason}")]
+    RulesPath { path: PathBuf, reason: String },
+    #[error(
+        "no rule is loaded ({loaded} loaded, {rejected} rejected, {deselected} deselected): the transform would tag nothing; set allow_empty (--allow-empty) if that is intended"
+    )]
+    NoRules {
+        loaded: usize,
+        rejected: usize,
+        deselected: usize,
+    },
 }
 
 /// What loading the rules gave.
@@ -132,6 +142,15 @@ impl SigmaTransform {
                 EventReader::new(cfg.shape, Arc::new(table))
             }
         };
+        // Fail closed: a rules path that is not there is a mistake, not an empty set.
+        for p in &cfg.rules {
+            if let Err(e) = std::fs::metadata(p) {
+                return Err(BuildError::RulesPath {
+                    path: p.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
         let set = RuleSet::load(
             &cfg.rules,
             &BuildOptions::new(placeholders, cfg.limits.clone()),
@@ -143,7 +162,15 @@ impl SigmaTransform {
             });
         }
         let total = set.total();
+        let loaded = set.rules.len();
         let (rules, deselected) = select(set.rules, cfg);
+        if rules.is_empty() && !cfg.allow_empty {
+            return Err(BuildError::NoRules {
+                loaded,
+                rejected: set.rejected.len(),
+                deselected,
+            });
+        }
         let engine = Transform::new(
             rules,
             &map,

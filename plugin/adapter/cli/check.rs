@@ -125,5 +125,10 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     if args.opts.strict && !rejected.is_empty() {
         return Err(CliError::Strict(rejected.len()));
     }
-    Ok(ExitCode::SUCCESS)
+    // As `validate`: 1 when a rule is rejected, so scripts can tell.
+    Ok(if rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -31,7 +31,8 @@ enum Command {
     /// Run the transform over NDJSON (files, `.gz` files, or standard input) and write
     /// NDJSON to standard output: one output line per input line, in order.
     Run(RunArgs),
-    /// Load rules and report what loaded, what was rejected and why.
+    /// Load rules and report what loaded, what was rejected and why; exit 1 when a rule is
+    /// rejected (2 with --strict, or on a usage error), as validate does.
     Check(CheckArgs),
     /// Check a transform config and its rules; exit 1 when a rule is rejected, 2 when the
     /// config itself is wrong.
@@ -142,6 +143,9 @@ struct RunArgs {
     /// Print no progress or summary on standard error.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Run even when no rule is loaded (by default an error, exit status 2).
+    #[arg(long)]
+    allow_empty: bool,
     /// Longest line read as an event, in bytes; a longer line is passed through unchanged,
     /// in pieces, and counted (it is never held in memory whole).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]

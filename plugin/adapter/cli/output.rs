@@ -7,8 +7,26 @@
 //!   another error ends it with the error and status 2.
 //! - [`note!`]: a line to standard error; a failed write is ignored (the diagnostic is
 //!   lost, never the output).
+//! - [`warn_note!`]: [`note!`] for warnings, silent under `-q` ([`set_quiet`]): quiet
+//!   means errors only.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `-q`: warnings are not written.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silences [`warn_note!`] for the rest of the command.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Writes a warning to standard error unless the command is quiet.
+pub fn write_warning(args: std::fmt::Arguments<'_>) {
+    if !QUIET.load(Ordering::Relaxed) {
+        write_note(args);
+    }
+}
 
 /// Exit status when standard output is a closed pipe.
 pub const BROKEN_PIPE: u8 = 141;
@@ -56,4 +74,11 @@ macro_rules! note_raw {
     };
 }
 
-pub(crate) use {note, note_raw, out};
+/// A warning line: [`note!`] unless `-q`.
+macro_rules! warn_note {
+    ($($arg:tt)*) => {
+        $crate::adapter::cli::output::write_warning(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+pub(crate) use {note, note_raw, out, warn_note};

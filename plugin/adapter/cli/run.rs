@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use super::output::{note, note_raw};
+use super::output::{note, note_raw, warn_note};
 use super::{CliError, RunArgs, blocks, evtx_files, input};
 use crate::adapter::evtx;
 use crate::config::{Mode, SigmaConfig};
@@ -171,6 +171,7 @@ fn config_from(args: &RunArgs) -> Result<SigmaConfig, CliError> {
         cfg.placeholders = Some(p.clone());
     }
     cfg.strict |= args.opts.strict;
+    cfg.allow_empty |= args.allow_empty;
     Ok(cfg)
 }
 
@@ -294,13 +295,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             "mode route writes `matched` to standard output and needs --unmatched FILE for `_unmatched`".into(),
         ));
     }
+    super::output::set_quiet(args.quiet);
     let t = SigmaTransform::from_config(&cfg)?;
     let report = t.report();
     for r in &report.rejected {
-        note!("sigma-transform: warning: rule rejected: {r}");
+        warn_note!("sigma-transform: warning: rule rejected: {r}");
     }
     for w in &report.warnings {
-        note!("sigma-transform: warning: {w}");
+        warn_note!("sigma-transform: warning: {w}");
     }
     let compiled = started.elapsed();
     let rules = t.engine().rules().len();
@@ -312,7 +314,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let inputs = expanded.inputs;
     refuse_rules_as_inputs(&args.inputs, &inputs)?;
     for (p, why) in &expanded.skipped {
-        note!("sigma-transform: warning: {}: skipped: {why}", p.display());
+        warn_note!("sigma-transform: warning: {}: skipped: {why}", p.display());
     }
     if !expanded.others.is_empty() && !args.quiet {
         let list: Vec<String> = expanded
@@ -385,7 +387,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
                 |k, piece| match piece {
                     evtx_files::Piece::Records(mut file_buf, file_tally) => {
                         if file_tally.bad_records > 0 {
-                            note!(
+                            warn_note!(
                                 "sigma-transform: warning: {}: {} record(s) could not be parsed and were skipped",
                                 batch[k].display(),
                                 file_tally.bad_records
@@ -432,11 +434,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
                 );
             for (line_no, why) in lines {
                 if tally.warned < WARN_LIMIT {
-                    note!(
+                    warn_note!(
                         "sigma-transform: warning: {shown}:{line_no}: {why}; passed through unchanged"
                     );
                 } else if tally.warned == WARN_LIMIT {
-                    note!("sigma-transform: warning: further unparsable lines are only counted");
+                    warn_note!(
+                        "sigma-transform: warning: further unparsable lines are only counted"
+                    );
                 }
                 tally.warned += 1;
             }
@@ -459,7 +463,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     }
     progress.clear();
     if !args.quiet {
-        summary(&t, &tally, compiled, started.elapsed());
+        summary(&t, &tally, compiled, started.elapsed() - compiled);
     }
     for e in &input_errors {
         note!("sigma-transform: error: cannot read {e}");
@@ -471,6 +475,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     })
 }
 
+/// The closing summary; `elapsed` is the time spent on events (compile time is reported
+/// apart, so the rate is the transform's).
 fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Duration) {
     let report = t.report();
     let engine = t.engine();

@@ -9,7 +9,7 @@ use super::output::out;
 use crate::config::{self, SigmaConfig};
 use crate::transform::stage::SigmaTransform;
 
-/// Exit status when the config is valid but some rules were rejected.
+/// Exit status when the config reads but its rules do not all load (or none does).
 const REJECTED: u8 = 1;
 
 pub fn validate(path: &Path, id: Option<&str>) -> Result<ExitCode, CliError> {
@@ -35,8 +35,10 @@ pub fn validate(path: &Path, id: Option<&str>) -> Result<ExitCode, CliError> {
         );
     }
     let loaded = config::load(path, id)?;
-    let cfg = &loaded.config;
-    let t = SigmaTransform::from_config(cfg)?;
+    // Built with `allow_empty`, so that rejections are listed even when none loads.
+    let mut cfg = loaded.config.clone();
+    cfg.allow_empty = true;
+    let t = SigmaTransform::from_config(&cfg)?;
     let report = t.report();
     for r in &report.rejected {
         out!("rejected: {r}");
@@ -44,31 +46,48 @@ pub fn validate(path: &Path, id: Option<&str>) -> Result<ExitCode, CliError> {
     for r in &report.not_evaluated {
         out!("not evaluated: {r}");
     }
+    for w in &report.warnings {
+        out!("warning: {w}");
+    }
     let name = loaded
         .id
         .as_deref()
         .map(|i| format!("transforms.{i}"))
         .unwrap_or_else(|| "config".into());
+    let rules = t.engine().rules().len();
+    let verdict = if !report.rejected.is_empty() {
+        format!("has errors: {} rule(s) rejected", report.rejected.len())
+    } else if rules == 0 && !loaded.config.allow_empty {
+        "has errors: no rule is loaded (set allow_empty if that is intended)".to_string()
+    } else {
+        "is valid".to_string()
+    };
     out!(
-        "{}: {name} is valid: type sigma, mode {:?}, output {:?}, shape {:?}; {} rules loaded of {} ({} rejected, {} deselected, {} will not fire)",
+        "{}: {name} {verdict}: type sigma, mode {}, output {}, shape {}; {} rules loaded of {} ({} rejected, {} deselected, {} will not fire)",
         path.display(),
-        cfg.mode,
-        cfg.output,
-        cfg.shape,
-        t.engine().rules().len(),
+        written(&cfg.mode),
+        written(&cfg.output),
+        written(&cfg.shape),
+        rules,
         report.total,
         report.rejected.len(),
         report.deselected,
         t.engine().notes().len()
     );
-    if t.engine().rules().is_empty() {
-        out!("warning: no rule is loaded; the transform will tag nothing");
-    }
-    Ok(if report.rejected.is_empty() {
+    Ok(if verdict == "is valid" {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(REJECTED)
     })
+}
+
+/// An option's value as it is written in a config (`tag`, not `Tag`).
+fn written(value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".into(),
+    }
 }
 
 pub fn schema(serve: bool) -> Result<ExitCode, CliError> {
