@@ -28,6 +28,7 @@ for t in "${targets[@]}"; do
             while read -r f; do cp -n "$f" "$work/corpus/$t/" 2>/dev/null || true; done; } || true
     fi
     echo "fuzz: $t for ${seconds}s"
+    started=$(date +%s)
     if ! cargo +nightly fuzz run --fuzz-dir tests/fuzz -O "$t" \
         "$work/corpus/$t" "tests/fuzz/corpus/$t" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
@@ -42,6 +43,6 @@ for t in "${targets[@]}"; do
     # The hours table of tests/fuzz/README.md is summed from this log.
     execs=$(awk '/^stat::number_of_executed_units/ { print $2 }' "$work/$t.log")
     corpus=$(ls "$work/corpus/$t" | wc -l)
-    printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$seconds" "${execs:-0}" "$corpus" >>"$work/hours.tsv"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$(( $(date +%s) - started ))" "${execs:-0}" "$corpus" >>"$work/hours.tsv"
 done
 exit $status
