@@ -56,8 +56,14 @@ fn finish(mut child: Child, limit: Duration) -> Output {
 }
 
 fn run(args: &[&str], cwd: &Path, stdin: &[u8]) -> Output {
-    let mut child = bin()
-        .args(args)
+    let mut cmd = bin();
+    cmd.args(args);
+    run_command(cmd, cwd, stdin)
+}
+
+/// Runs `cmd` in `cwd` with `stdin` written to it, bounded by [`finish`].
+fn run_command(mut cmd: Command, cwd: &Path, stdin: &[u8]) -> Output {
+    let mut child = cmd
         .current_dir(cwd)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -69,7 +75,7 @@ fn run(args: &[&str], cwd: &Path, stdin: &[u8]) -> Output {
     let writer = std::thread::spawn(move || {
         let _ = input.write_all(&data);
     });
-    let out = finish(child, Duration::from_secs(60));
+    let out = finish(child, Duration::from_secs(120));
     writer.join().unwrap();
     out
 }
@@ -411,25 +417,12 @@ fn deeply_nested_values_pass_through_the_library() {
 /// Runs `args` under an address-space ceiling (`prlimit --as`): past it an allocation
 /// fails and the process aborts, so passing means the work stayed under the bound.
 fn run_capped(bytes: u64, args: &[&str], cwd: &Path, stdin: &[u8]) -> Output {
-    let mut child = Command::new("prlimit")
-        .arg(format!("--as={bytes}"))
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!("--as={bytes}"))
         .arg("--")
         .arg(env!("CARGO_BIN_EXE_sigma-transform"))
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = finish(child, Duration::from_secs(120));
-    writer.join().unwrap();
-    out
+        .args(args);
+    run_command(cmd, cwd, stdin)
 }
 
 const GIB: u64 = 1 << 30;

@@ -14,18 +14,6 @@ use sigma_transform::rule::BuildOptions;
 use sigma_transform::ruleset::RuleSet;
 use sigma_transform::transform::{Transform, TransformOptions};
 
-fn ids(
-    t: &Transform,
-    scratch: &mut sigma_transform::transform::TransformScratch,
-    event: &Value,
-) -> BTreeSet<String> {
-    let doc = JsonEvent::from_value(event).unwrap();
-    t.match_event(&doc, scratch)
-        .into_iter()
-        .map(|i| t.rules()[i].meta.id.clone().unwrap_or_default())
-        .collect()
-}
-
 #[test]
 fn shape_fixtures_match_alike() {
     let dir = common::project("examples/events/shapes");
@@ -70,7 +58,11 @@ fn shape_fixtures_match_alike() {
                 !doc.lacks_template(),
                 "{file}:{line} has a StringInserts template"
             );
-            assert_eq!(&ids(&t, &mut scratch, &v), expect, "{file}:{line}");
+            assert_eq!(
+                &support::rule_ids(&t, &mut scratch, &v),
+                expect,
+                "{file}:{line}"
+            );
         }
     }
     assert_eq!(
@@ -92,7 +84,7 @@ fn regression_events_fire_alike_in_every_shape() {
     let mut checked = 0;
     for (i, (line, want)) in events.iter().enumerate() {
         let v: Value = serde_json::from_str(line).unwrap();
-        let base = ids(&t, &mut scratch, &v);
+        let base = support::rule_ids(&t, &mut scratch, &v);
         for shape in support::shapes::SHAPES {
             let converted = support::shapes::convert(&v, shape);
             let doc = JsonEvent::from_value(&converted).unwrap();
@@ -103,7 +95,7 @@ fn regression_events_fire_alike_in_every_shape() {
                 i + 1,
                 doc.shape().name()
             );
-            let got = ids(&t, &mut scratch, &converted);
+            let got = support::rule_ids(&t, &mut scratch, &converted);
             checked += 1;
             if base.contains(want) && !got.contains(want) {
                 failures.push(format!(

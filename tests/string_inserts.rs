@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 use sigma_transform::event::inserts::{Fit, InsertNames};
 use sigma_transform::event::json::JsonEvent;
-use sigma_transform::transform::{Transform, TransformScratch};
 
 /// The named data of an evtx_dump record, in document order, with its key.
 fn named(v: &Value) -> Option<((String, u64, u64), Vec<String>)> {
@@ -189,14 +188,6 @@ fn ossem_templates_agree_with_the_records_or_the_difference_is_explained() {
     );
 }
 
-fn rule_ids(t: &Transform, scratch: &mut TransformScratch, event: &Value) -> BTreeSet<String> {
-    let doc = JsonEvent::from_value(event).unwrap();
-    t.match_event(&doc, scratch)
-        .into_iter()
-        .map(|i| t.rules()[i].meta.id.clone().unwrap_or_default())
-        .collect()
-}
-
 #[test]
 fn every_sample_event_fires_alike_as_string_inserts_and_in_winlogbeat_shape() {
     let Some(shared) = common::shared_or_skip(
@@ -211,7 +202,7 @@ fn every_sample_event_fires_alike_as_string_inserts_and_in_winlogbeat_shape() {
     let mut fits = BTreeMap::<String, usize>::new();
     let mut failures = Vec::new();
     for (i, v) in samples(&shared).iter().enumerate() {
-        let base = rule_ids(&t, &mut scratch, v);
+        let base = support::rule_ids(&t, &mut scratch, v);
         pairs += base.len();
         for shape in ["fluentbit_inserts", "winlogbeat"] {
             let converted = support::shapes::convert(v, shape);
@@ -227,7 +218,7 @@ fn every_sample_event_fires_alike_as_string_inserts_and_in_winlogbeat_shape() {
                     *fits.entry(format!("{fit:?}")).or_default() += 1;
                 }
             }
-            let got = rule_ids(&t, &mut scratch, &converted);
+            let got = support::rule_ids(&t, &mut scratch, &converted);
             if got != base {
                 failures.push(format!(
                     "sample {} {shape}: lost {:?}, added {:?}",
@@ -285,7 +276,7 @@ fn security_4688_v2_with_13_inserts_fires_its_process_creation_rules() {
     let t = common::sigmahq_transform(&shared);
     let mut scratch = t.scratch();
     let record = process_creation_4688_v2();
-    let base = rule_ids(&t, &mut scratch, &record);
+    let base = support::rule_ids(&t, &mut scratch, &record);
     assert!(
         base.contains("c947b146-0abc-4c87-9c64-b17e9d7274a2"),
         "the evtx_dump form fires 'Shadow Copies Deletion Using Operating Systems Utilities': {base:?}"
@@ -294,7 +285,7 @@ fn security_4688_v2_with_13_inserts_fires_its_process_creation_rules() {
     assert_eq!(inserts["StringInserts"].as_array().unwrap().len(), 13);
     let doc = JsonEvent::from_value(&inserts).unwrap();
     assert_eq!(doc.inserts_fit(), Some(Fit::Prefix));
-    assert_eq!(rule_ids(&t, &mut scratch, &inserts), base);
+    assert_eq!(support::rule_ids(&t, &mut scratch, &inserts), base);
 }
 
 #[test]
@@ -317,7 +308,7 @@ fn msiinstaller_1040_in_winlogbeat_shape_fires_as_in_evtx_dump_form() {
             "Binary": ""
         }
     }});
-    let base = rule_ids(&t, &mut scratch, &record);
+    let base = support::rule_ids(&t, &mut scratch, &record);
     assert!(
         !base.is_empty(),
         "the evtx_dump form fires a rule on an MSI installed from Users\\Public: {base:?}"
@@ -327,7 +318,7 @@ fn msiinstaller_1040_in_winlogbeat_shape_fires_as_in_evtx_dump_form() {
         winlogbeat["winlog"]["event_data"]["param1"],
         "C:\\Users\\Public\\x.msi"
     );
-    assert_eq!(rule_ids(&t, &mut scratch, &winlogbeat), base);
+    assert_eq!(support::rule_ids(&t, &mut scratch, &winlogbeat), base);
     let inserts = support::shapes::convert(&record, "fluentbit_inserts");
-    assert_eq!(rule_ids(&t, &mut scratch, &inserts), base);
+    assert_eq!(support::rule_ids(&t, &mut scratch, &inserts), base);
 }

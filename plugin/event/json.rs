@@ -33,7 +33,7 @@ use serde_json::Value;
 use super::inserts::{Fit, InsertNames, Naming};
 use super::shape::{Concrete, Shape};
 use super::tree::{LENIENT_REASONS, NodeRef, ParseError, Tree};
-use super::{Document, Scalar, Vocabulary};
+use super::{Document, Scalar, Vocabulary, decimal};
 
 /// Reads events of a configured shape.
 #[derive(Clone, Debug)]
@@ -675,20 +675,6 @@ fn put_system(ev: &JsonEvent<'_>, obj: Option<NodeRef<'_>>, sink: &mut impl Name
     }
 }
 
-/// `v` in decimal, written into `buf` (no allocation: this runs per event).
-fn decimal(mut v: usize, buf: &mut [u8; 20]) -> &str {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[i..]).expect("ASCII digits")
-}
-
 /// The names of a Fluent Bit event's inserts in order (the sinks keep the first put of a
 /// name, as the walk finds the first position), `param<i>` past the template's names;
 /// then their names without spaces; unnamed data as the one field `Data`.
@@ -706,7 +692,7 @@ fn put_inserts(ev: &JsonEvent<'_>, naming: &Naming, items: NodeRef<'_>, sink: &m
                 let mut buf = [0u8; 20];
                 sink.put(
                     tree,
-                    Found::Parts(&["param", decimal(i + 1, &mut buf)]),
+                    Found::Parts(&["param", decimal(i as u64 + 1, &mut buf)]),
                     item.id(),
                 );
             }
@@ -941,7 +927,7 @@ impl JsonEvent<'_> {
             let mut digits = [0u8; 25];
             digits[..5].copy_from_slice(b"param");
             let mut buf = [0u8; 20];
-            let number = decimal(i, &mut buf);
+            let number = decimal(i as u64, &mut buf);
             digits[5..5 + number.len()].copy_from_slice(number.as_bytes());
             let key = std::str::from_utf8(&digits[..5 + number.len()]).expect("ASCII");
             match data.get(key) {

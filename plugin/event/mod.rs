@@ -70,8 +70,12 @@ impl Scalar<'_> {
 
 /// Appends `v` in decimal (event ids and other numbers are formatted on every event:
 /// this skips the formatting machinery).
-fn push_decimal(buf: &mut String, mut v: u64) {
-    let mut digits = [0u8; 20];
+fn push_decimal(buf: &mut String, v: u64) {
+    buf.push_str(decimal(v, &mut [0u8; 20]));
+}
+
+/// `v` in decimal, written into `digits` (no allocation: this runs per event).
+pub(crate) fn decimal(mut v: u64, digits: &mut [u8; 20]) -> &str {
     let mut i = digits.len();
     loop {
         i -= 1;
@@ -81,9 +85,7 @@ fn push_decimal(buf: &mut String, mut v: u64) {
             break;
         }
     }
-    for d in &digits[i..] {
-        buf.push(*d as char);
-    }
+    std::str::from_utf8(&digits[i..]).expect("ASCII digits")
 }
 
 /// An event that can be matched.
