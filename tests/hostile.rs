@@ -875,3 +875,40 @@ fn check_and_validate_agree_and_speak_config() {
     assert_eq!(out.status.code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 19, collisions: a tag field that events already use for something else
+/// (`--field Event` would replace every evtx_dump event's own `Event`) is refused.
+#[test]
+fn a_tag_field_that_events_use_is_refused() {
+    let dir = scratch("field");
+    std::fs::write(dir.join("r.yml"), PROCESS_RULE).unwrap();
+    for field in ["Event", "tags", "winlog"] {
+        let out = run(
+            &["run", "--field", field, "--rules", "r.yml", "-"],
+            &dir,
+            b"{}\n",
+        );
+        assert_eq!(out.status.code(), Some(2), "{field}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("field `{field}` is a name events already use")),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let out = run(
+        &[
+            "run",
+            "-q",
+            "--field",
+            "detections",
+            "--rules",
+            "r.yml",
+            "-",
+        ],
+        &dir,
+        b"{}\n",
+    );
+    assert!(out.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

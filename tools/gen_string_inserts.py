@@ -135,26 +135,35 @@ def collect(paths):
     return seen, skipped, records
 
 
-def read_manifest(path):
-    rows = []
+def tsv_rows(path):
+    """(line number, columns) of a hand-kept TSV file, without comments, blank lines and
+    its header line."""
     with open(path, encoding="utf-8") as f:
         header_seen = False
         for number, line in enumerate(f, 1):
             line = line.rstrip("\n")
             if not line.strip() or line.startswith("#"):
                 continue
-            cols = line.split("\t")
             if not header_seen:
                 header_seen = True
-                if cols[:4] != list(HEADER[:4]):
-                    raise SystemExit(f"{path}:{number}: expected header {HEADER[:4]}")
+                yield 0, line.split("\t")
                 continue
-            if len(cols) < 4:
-                raise SystemExit(f"{path}:{number}: expected at least 4 tab-separated columns")
-            names = tuple(n.strip() for n in cols[3].split(","))
-            if any(not n or any(c in n for c in BAD_NAME_CHARS) for n in names):
-                raise SystemExit(f"{path}:{number}: bad field list")
-            rows.append(((cols[0].strip(), int(cols[1]), int(cols[2])), names, f"manifest:{number}"))
+            yield number, line.split("\t")
+
+
+def read_manifest(path):
+    rows = []
+    for number, cols in tsv_rows(path):
+        if number == 0:
+            if cols[:4] != list(HEADER[:4]):
+                raise SystemExit(f"{path}: expected header {HEADER[:4]}")
+            continue
+        if len(cols) < 4:
+            raise SystemExit(f"{path}:{number}: expected at least 4 tab-separated columns")
+        names = tuple(n.strip() for n in cols[3].split(","))
+        if any(not n or any(c in n for c in BAD_NAME_CHARS) for n in names):
+            raise SystemExit(f"{path}:{number}: bad field list")
+        rows.append(((cols[0].strip(), int(cols[1]), int(cols[2])), names, f"manifest:{number}"))
     return rows
 
 
@@ -187,22 +196,15 @@ def read_ossem(path):
 def read_providers(path):
     """(kind, provider, event_id or None, target) per line of tools/winevt_providers.tsv."""
     entries = []
-    with open(path, encoding="utf-8") as f:
-        header_seen = False
-        for number, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip() or line.startswith("#"):
-                continue
-            cols = line.split("\t")
-            if not header_seen:
-                header_seen = True
-                continue
-            if len(cols) < 4 or cols[0] not in ("unnamed", "positional", "alias"):
-                raise SystemExit(f"{path}:{number}: expected kind (unnamed, positional, alias), provider, event_id, target")
-            eid = None if cols[2] == "*" else int(cols[2])
-            if cols[0] == "alias" and (eid is not None or cols[3] in ("", "-")):
-                raise SystemExit(f"{path}:{number}: an alias takes event_id * and a target")
-            entries.append((cols[0], cols[1], eid, cols[3]))
+    for number, cols in tsv_rows(path):
+        if number == 0:
+            continue
+        if len(cols) < 4 or cols[0] not in ("unnamed", "positional", "alias"):
+            raise SystemExit(f"{path}:{number}: expected kind (unnamed, positional, alias), provider, event_id, target")
+        eid = None if cols[2] == "*" else int(cols[2])
+        if cols[0] == "alias" and (eid is not None or cols[3] in ("", "-")):
+            raise SystemExit(f"{path}:{number}: an alias takes event_id * and a target")
+        entries.append((cols[0], cols[1], eid, cols[3]))
     return entries
 
 

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::{Counters, Outcome, Route, Transform, TransformOptions, TransformScratch};
-use crate::config::{Level, SigmaConfig};
+use crate::config::{Level, OutputProfile, SigmaConfig};
 use crate::event::inserts::InsertNames;
 use crate::event::json::EventReader;
 use crate::logsource::LogsourceMap;
@@ -37,6 +37,10 @@ pub enum BuildError {
     #[error("rules path {path}: {reason}")]
     RulesPath { path: PathBuf, reason: String },
     #[error(
+        "field `{0}` is a name events already use (the tag field is replaced in every event); choose another, such as `sigma`"
+    )]
+    Field(String),
+    #[error(
         "no rule is loaded ({loaded} loaded, {rejected} rejected, {deselected} deselected): the transform would tag nothing; set allow_empty (--allow-empty) if that is intended"
     )]
     NoRules {
@@ -45,6 +49,43 @@ pub enum BuildError {
         deselected: usize,
     },
 }
+
+/// Top-level names that the event shapes of `docs/shapes.md` and ECS give a meaning:
+/// the tag field (which the transform owns, replacing what an event sends in it) must be
+/// none of them, or every event would lose that member.
+pub const EVENT_NAMES: &[&str] = &[
+    "Event",
+    "System",
+    "EventData",
+    "UserData",
+    "winlog",
+    "event",
+    "tags",
+    "message",
+    "log",
+    "@timestamp",
+    "host",
+    "agent",
+    "ecs",
+    "rule",
+    "threat",
+    "user",
+    "process",
+    "file",
+    "source",
+    "destination",
+    "related",
+    "EventID",
+    "Channel",
+    "Computer",
+    "ProviderName",
+    "StringInserts",
+    "Hostname",
+    "SourceName",
+    "event_data",
+    "user_data",
+    "provider_name",
+];
 
 /// What loading the rules gave.
 #[derive(Debug, Default)]
@@ -142,6 +183,9 @@ impl SigmaTransform {
                 EventReader::new(cfg.shape, Arc::new(table))
             }
         };
+        if cfg.output == OutputProfile::Sigma && EVENT_NAMES.contains(&cfg.field.as_str()) {
+            return Err(BuildError::Field(cfg.field.clone()));
+        }
         // Fail closed: a rules path that is not there is a mistake, not an empty set.
         for p in &cfg.rules {
             if let Err(e) = std::fs::metadata(p) {

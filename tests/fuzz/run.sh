@@ -29,15 +29,18 @@ for t in "${targets[@]}"; do
     fi
     echo "fuzz: $t for ${seconds}s"
     started=$(date +%s)
+    # Seeds in the tree, where the target has any (git keeps no empty folder).
+    seeds=()
+    [ -d "tests/fuzz/corpus/$t" ] && seeds=("tests/fuzz/corpus/$t")
     if ! cargo +nightly fuzz run --fuzz-dir tests/fuzz -O "$t" \
-        "$work/corpus/$t" "tests/fuzz/corpus/$t" -- \
+        "$work/corpus/$t" "${seeds[@]}" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -artifact_prefix="$work/artifacts/$t/" -print_final_stats=1 2>"$work/$t.log"; then
         echo "fuzz: $t FAILED; see $work/$t.log and $work/artifacts/$t/"
         tail -40 "$work/$t.log"
         status=1
     else
-        grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" "$work/$t.log" | tr '\n' ' ' || true
+        grep -aE "^stat::number_of_executed_units|^stat::peak_rss_mb" "$work/$t.log" | tr '\n' ' ' || true
         echo
     fi
     # The hours table of tests/fuzz/README.md is summed from this log.
