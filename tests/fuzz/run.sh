@@ -44,7 +44,7 @@ for t in "${targets[@]}"; do
         echo
     fi
     # The hours table of tests/fuzz/README.md is summed from this log.
-    execs=$(awk '/^stat::number_of_executed_units/ { print $2 }' "$work/$t.log")
+    execs=$(awk '/^stat::number_of_executed_units/ { n = $2 } END { print n + 0 }' "$work/$t.log")
     corpus=$(ls "$work/corpus/$t" | wc -l)
     printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$(( $(date +%s) - started ))" "${execs:-0}" "$corpus" >>"$work/hours.tsv"
 done

@@ -21,13 +21,21 @@ use sigma_transform::rule::BuildOptions;
 use sigma_transform::ruleset::RuleSet;
 
 const TOKENS: &[&str] = &[
-    "a", "A", "b", "cmd", "CMD", "ä", "Ä", "é", "k", "K", "\u{212A}", "-", "/", "\u{2013}",
-    "\\", " ", ".exe", "1", "x", "Σ", "ς", "ß", "İ",
+    "a", "A", "b", "cmd", "CMD", "ä", "Ä", "é", "k", "K", "\u{212A}", "-", "/", "\u{2013}", "\\",
+    " ", ".exe", "1", "x", "Σ", "ς", "ß", "İ",
 ];
 const FIELDS: &[&str] = &["CommandLine", "Image", "User"];
 const MODIFIERS: &[&str] = &[
-    "", "|contains", "|startswith", "|endswith", "|contains|all", "|windash",
-    "|contains|windash", "|cased", "|contains|cased", "|re",
+    "",
+    "|contains",
+    "|startswith",
+    "|endswith",
+    "|contains|all",
+    "|windash",
+    "|contains|windash",
+    "|cased",
+    "|contains|cased",
+    "|re",
 ];
 const CONDITIONS: &[&str] = &["sel", "sel and not flt", "1 of sel*", "sel or flt"];
 
@@ -116,7 +124,10 @@ fuzz_target!(|data: &[u8]| {
     for _ in 0..1 + c.pick(3) {
         let mut event = Map::new();
         event.insert("EventID".into(), json!(1));
-        event.insert("Channel".into(), json!("Microsoft-Windows-Sysmon/Operational"));
+        event.insert(
+            "Channel".into(),
+            json!("Microsoft-Windows-Sysmon/Operational"),
+        );
         for f in FIELDS {
             if c.pick(4) > 0 {
                 event.insert((*f).into(), Value::String(c.text(false)));

@@ -22,7 +22,11 @@ fn transform() -> &'static Transform {
             &BuildOptions::default(),
         );
         set.rules.extend(any.rules);
-        Transform::new(set.rules, &LogsourceMap::builtin(), TransformOptions::default())
+        Transform::new(
+            set.rules,
+            &LogsourceMap::builtin(),
+            TransformOptions::default(),
+        )
     })
 }
 
@@ -43,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
         let close = line.iter().rposition(|b| *b == b'}').expect("an object");
         let had_tag = line.windows(7).any(|w| w == b"\"sigma\"") || line.contains(&b'\\');
         if !had_tag {
-            assert!(out.starts_with(&line[..close]), "bytes before the splice kept");
+            assert!(
+                out.starts_with(&line[..close]),
+                "bytes before the splice kept"
+            );
             assert!(out.ends_with(&line[close..]), "bytes after the splice kept");
         }
         // Strict JSON in, strict JSON out. (A line read leniently keeps its bad token,
@@ -55,8 +62,7 @@ fuzz_target!(|data: &[u8]| {
         if strict {
             // A byte order mark the event came with is kept; JSON readers skip it.
             let json = out.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&out);
-            let v: serde_json::Value =
-                serde_json::from_slice(json).expect("a tagged line is JSON");
+            let v: serde_json::Value = serde_json::from_slice(json).expect("a tagged line is JSON");
             assert!(v.get("sigma").is_some());
         }
     }

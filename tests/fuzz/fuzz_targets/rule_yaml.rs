@@ -5,9 +5,9 @@
 use libfuzzer_sys::fuzz_target;
 use sigma_transform::event::json::JsonEvent;
 use sigma_transform::logsource::LogsourceMap;
+use sigma_transform::matcher::Matcher;
 use sigma_transform::rule::BuildOptions;
 use sigma_transform::ruleset::RuleSet;
-use sigma_transform::matcher::Matcher;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
