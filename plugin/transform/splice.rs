@@ -177,14 +177,21 @@ pub fn replace_member(
     value: impl FnOnce(&mut Vec<u8>),
 ) -> usize {
     let open = root_open(text);
-    let gone = members(text, open).filter(|m| key(text, m) == name).count();
-    let close = members(text, open).close();
-    let mut any = false;
+    // One pass over the members finds the ones to drop and the closing brace.
+    let (mut gone, mut any) = (0, false);
+    let mut it = members(text, open);
+    for m in it.by_ref() {
+        any = true;
+        if key(text, &m) == name {
+            gone += 1;
+        }
+    }
+    let close = it.close();
     if gone == 0 {
         // The common case: the bytes up to the closing brace as they are.
         out.extend_from_slice(&text[..close]);
-        any = members(text, open).next().is_some();
     } else {
+        any = false;
         out.extend_from_slice(&text[..=open]);
         for m in members(text, open).filter(|m| key(text, m) != name) {
             if any {
@@ -208,11 +215,12 @@ pub fn replace_member(
 /// nothing to write).
 pub fn remove_member(text: &[u8], name: &str, out: &mut Vec<u8>) -> Option<usize> {
     let open = root_open(text);
-    let gone = members(text, open).filter(|m| key(text, m) == name).count();
+    let mut it = members(text, open);
+    let gone = it.by_ref().filter(|m| key(text, m) == name).count();
     if gone == 0 {
         return None;
     }
-    let close = members(text, open).close();
+    let close = it.close();
     out.extend_from_slice(&text[..=open]);
     let mut first = true;
     for m in members(text, open).filter(|m| key(text, m) != name) {
