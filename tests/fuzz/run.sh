@@ -32,7 +32,9 @@ for t in "${targets[@]}"; do
     # Seeds in the tree, where the target has any (git keeps no empty folder).
     seeds=()
     [ -d "tests/fuzz/corpus/$t" ] && seeds=("tests/fuzz/corpus/$t")
-    if ! cargo +nightly fuzz run --fuzz-dir tests/fuzz -O "$t" \
+    # CPU seconds (user + system) of the fuzzing process, measured rather than assumed: a run
+    # that shares the cores with a build gets less than its wall-clock time.
+    if ! /usr/bin/time -f '%U %S' -o "$work/$t.cpu" cargo +nightly fuzz run --fuzz-dir tests/fuzz -O "$t" \
         "$work/corpus/$t" "${seeds[@]}" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -artifact_prefix="$work/artifacts/$t/" -print_final_stats=1 2>"$work/$t.log"; then
@@ -46,6 +48,7 @@ for t in "${targets[@]}"; do
     # The hours table of tests/fuzz/README.md is summed from this log.
     execs=$(awk '/^stat::number_of_executed_units/ { n = $2 } END { print n + 0 }' "$work/$t.log")
     corpus=$(ls "$work/corpus/$t" | wc -l)
-    printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$(( $(date +%s) - started ))" "${execs:-0}" "$corpus" >>"$work/hours.tsv"
+    cpu=$(awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { printf "%d", $1 + $2 }' "$work/$t.cpu" 2>/dev/null || true)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$(( $(date +%s) - started ))" "${execs:-0}" "$corpus" "${cpu:-0}" >>"$work/hours.tsv"
 done
 exit $status
