@@ -1,18 +1,23 @@
-//! Loading a rule set: files -> documents -> typed rules, collecting every rejection with
-//! its file, line and reason while the other rules load.
+//! Loading a rule set: files -> documents -> typed rules and filters, collecting every
+//! rejection with its file, line and reason while the other rules load; then the filters
+//! are applied to the rules they name ([`crate::rule::filter`]).
 
 use std::path::PathBuf;
 
-use crate::document::{self, RuleDocument};
-use crate::rule::{BuildOptions, Rejection, Rule};
+use crate::document::{self, DocumentKind, RuleDocument};
+use crate::rule::filter::{Filter, FilterTargets, refers_to};
+use crate::rule::{BuildOptions, Rejection, Rule, RuleError};
 
 /// The outcome of loading rules.
 #[derive(Debug, Default)]
 pub struct RuleSet {
+    /// Detection rules, with the filters that apply to them already applied.
     pub rules: Vec<Rule>,
+    /// Filter documents (from the rule paths and the filter paths).
+    pub filters: Vec<Filter>,
     /// Documents that are not valid rules (or could not be read).
     pub rejected: Vec<Rejection>,
-    /// Valid documents of kinds not evaluated yet (correlation, filter).
+    /// Valid documents of kinds not evaluated yet (correlation).
     pub not_evaluated: Vec<Rejection>,
     /// YAML documents that are not Sigma at all (no `title`, `logsource`, `detection`,
     /// `correlation` or `filter`), such as the logsource mapping next to the rules. They
@@ -24,28 +29,92 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// Loads every rule below `paths`.
+    /// Loads every rule (and filter) below `paths`.
     pub fn load(paths: &[PathBuf], opts: &BuildOptions) -> RuleSet {
+        RuleSet::load_with_filters(paths, &[], opts)
+    }
+
+    /// Loads every rule and filter below `rule_paths`, and every filter below
+    /// `filter_paths` (a team's tuning kept apart from the vendor's rules; anything but a
+    /// filter there is rejected), then applies the filters.
+    pub fn load_with_filters(
+        rule_paths: &[PathBuf],
+        filter_paths: &[PathBuf],
+        opts: &BuildOptions,
+    ) -> RuleSet {
         let mut set = RuleSet::default();
+        set.read(rule_paths, opts, false);
+        set.read(filter_paths, opts, true);
+        set.note_duplicate_ids();
+        set.apply_filters();
+        set
+    }
+
+    fn read(&mut self, paths: &[PathBuf], opts: &BuildOptions, filters_only: bool) {
         let found = document::rule_files(paths);
-        set.rejected.extend(found.unreadable);
-        set.warnings.extend(
+        self.rejected.extend(found.unreadable);
+        self.warnings.extend(
             found
                 .skipped
                 .into_iter()
                 .map(|(p, why)| format!("{}: skipped: {why}", p.display())),
         );
-        let files = found.files;
-        for f in files {
+        for f in found.files {
             for doc in document::read_file(&f, &opts.limits) {
                 match doc {
-                    Ok(doc) => set.add_document(&doc, opts),
-                    Err(rej) => set.rejected.push(rej),
+                    Ok(doc) if filters_only && doc.kind != DocumentKind::Filter => {
+                        self.rejected.push(doc.reject(RuleError::NotAFilter))
+                    }
+                    Ok(doc) => self.add_document(&doc, opts),
+                    Err(rej) => self.rejected.push(rej),
                 }
             }
         }
-        set.note_duplicate_ids();
-        set
+    }
+
+    /// Applies every filter to the rules it names, and reports what does not fit: a name
+    /// no loaded rule has, a named rule outside the filter's logsource, a condition
+    /// without `not` (which keeps only what it matches).
+    fn apply_filters(&mut self) {
+        for f in &self.filters {
+            let at = format!("filter '{}' ({})", f.title, f.path.display());
+            if f.keeps_only_matches() {
+                self.warnings.push(format!(
+                    "{at}: its condition '{}' has no 'not', so the rules it names fire only on \
+                     events it matches (a filter's condition is ANDed with the rule's; write \
+                     'not {}' to exclude them)",
+                    f.condition_text(),
+                    f.condition_text()
+                ));
+            }
+            if let FilterTargets::Rules(refs) = &f.targets {
+                for r in refs {
+                    if !self.rules.iter().any(|rule| refers_to(r, rule)) {
+                        self.warnings.push(format!(
+                            "{at}: no loaded rule has the id, name or title '{r}'"
+                        ));
+                    }
+                }
+            }
+            let mut applied = 0;
+            for rule in self.rules.iter_mut().filter(|r| f.names(r)) {
+                if f.covers(&rule.logsource) {
+                    f.apply(rule);
+                    applied += 1;
+                } else if f.targets != FilterTargets::Any {
+                    self.warnings.push(format!(
+                        "{at}: rule '{}' has logsource '{}', outside the filter's '{}'; not filtered",
+                        rule.meta.title, rule.logsource, f.logsource
+                    ));
+                }
+            }
+            if applied == 0 && f.targets == FilterTargets::Any {
+                self.warnings.push(format!(
+                    "{at}: no loaded rule has a logsource inside '{}'",
+                    f.logsource
+                ));
+            }
+        }
     }
 
     /// Rule ids are unique in Sigma: a second rule with an id already loaded is reported
@@ -76,6 +145,7 @@ impl RuleSet {
                 Err(rej) => set.rejected.push(rej),
             }
         }
+        set.apply_filters();
         set
     }
 
@@ -85,6 +155,13 @@ impl RuleSet {
             self.skipped.push(doc.path.clone());
             return;
         }
+        if doc.kind == DocumentKind::Filter {
+            match Filter::from_document(doc, opts) {
+                Ok(f) => self.filters.push(f),
+                Err(e) => self.rejected.push(doc.reject(e)),
+            }
+            return;
+        }
         match Rule::from_document(doc, opts) {
             Ok(rule) => self.rules.push(rule),
             Err(e) if e.is_not_evaluated() => self.not_evaluated.push(doc.reject(e)),
@@ -92,8 +169,8 @@ impl RuleSet {
         }
     }
 
-    /// Documents seen: loaded, rejected and not evaluated.
+    /// Documents seen: rules and filters loaded, rejected and not evaluated.
     pub fn total(&self) -> usize {
-        self.rules.len() + self.rejected.len() + self.not_evaluated.len()
+        self.rules.len() + self.filters.len() + self.rejected.len() + self.not_evaluated.len()
     }
 }

@@ -566,7 +566,10 @@ fn a_byte_order_mark_is_skipped_in_rules_and_events() {
         "{text}"
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("1 rules loaded of 1 (0 rejected"), "{err}");
+    assert!(
+        err.contains("1 rules and 0 filters loaded of 1 (0 rejected"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -253,6 +253,16 @@ pub fn rule_page(p: &RulePage) -> String {
         );
     }
 
+    if !p.filters.is_empty() {
+        let _ = writeln!(
+            o,
+            "<p id=\"filters\"><b>Filters applied</b> (the rule fires only where each holds):</p><ul>"
+        );
+        for f in &p.filters {
+            let _ = writeln!(o, "<li>{}</li>", esc(&f.line()));
+        }
+        let _ = writeln!(o, "</ul>");
+    }
     let _ = writeln!(o, "<h2 id=\"attack\">MITRE ATT&amp;CK coverage</h2>");
     if p.attack.tactics.is_empty() && p.attack.techniques.is_empty() {
         let _ = writeln!(o, "<p class=\"note\">No ATT&amp;CK tags.</p>");

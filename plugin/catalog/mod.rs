@@ -814,13 +814,14 @@ impl Catalog {
         };
         let qpath = std::path::Path::new(q);
         let canon = std::fs::canonicalize(qpath).ok();
-        let tries: [Vec<usize>; 4] = [
+        let tries: [Vec<usize>; 5] = [
             by(&|r| {
                 r.meta
                     .id
                     .as_deref()
                     .is_some_and(|id| id.eq_ignore_ascii_case(q))
             }),
+            by(&|r| r.meta.name.as_deref() == Some(q)),
             by(&|r| r.meta.title.eq_ignore_ascii_case(q)),
             by(&|r| {
                 r.path == qpath
@@ -862,7 +863,7 @@ impl Catalog {
             }
         }
         Err(format!(
-            "no loaded rule has the id, title or file '{q}' (explain takes a rule id, its title or its file path)"
+            "no loaded rule has the id, name, title or file '{q}' (explain takes a rule id, its name, its title or its file path)"
         ))
     }
 

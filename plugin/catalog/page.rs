@@ -95,6 +95,32 @@ pub struct EventCoverage {
     pub events: Vec<EventRow>,
 }
 
+/// A filter applied to the rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FilterRow {
+    pub title: String,
+    pub id: Option<String>,
+    pub path: String,
+    /// The filter's condition, over its own identifiers.
+    pub condition: String,
+}
+
+impl FilterRow {
+    /// One line: title, id, file and condition.
+    pub fn line(&self) -> String {
+        format!(
+            "{}{} ({}): {}",
+            self.title,
+            self.id
+                .as_ref()
+                .map(|i| format!(" [{i}]"))
+                .unwrap_or_default(),
+            self.path,
+            self.condition
+        )
+    }
+}
+
 /// The page of one rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RulePage {
@@ -112,6 +138,8 @@ pub struct RulePage {
     pub references: Vec<String>,
     pub falsepositives: Vec<String>,
     pub condition: String,
+    /// Sigma filters applied to the rule (their conditions are part of `condition`).
+    pub filters: Vec<FilterRow>,
     /// The matcher disabled the rule (it never fires).
     pub disabled: bool,
     pub attack: AttackCoverage,
@@ -395,6 +423,16 @@ impl Catalog {
                 .map(|c| c.to_string())
                 .collect::<Vec<_>>()
                 .join(" | "),
+            filters: r
+                .filters
+                .iter()
+                .map(|f| FilterRow {
+                    title: f.title.clone(),
+                    id: f.id.clone(),
+                    path: f.path.display().to_string(),
+                    condition: f.condition.clone(),
+                })
+                .collect(),
             disabled: info.disabled,
             attack: info.attack.clone(),
             event_coverage: EventCoverage {
@@ -553,6 +591,15 @@ impl RulePage {
         if let Some(d) = &self.description {
             let _ = writeln!(s, "\n{}", d.trim());
         }
+        if !self.filters.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nFilters applied (the rule fires only where each holds)"
+            );
+            for f in &self.filters {
+                let _ = writeln!(s, "  {}", f.line());
+            }
+        }
         let _ = writeln!(s, "\nMITRE ATT&CK coverage");
         if self.attack.tactics.is_empty() && self.attack.techniques.is_empty() {
             let _ = writeln!(s, "  (no ATT&CK tags)");
@@ -691,6 +738,16 @@ impl RulePage {
                 s,
                 "> The matcher disabled this rule (a value over a size limit): it never fires.\n"
             );
+        }
+        if !self.filters.is_empty() {
+            let _ = writeln!(
+                s,
+                "## Filters applied\n\nThe rule fires only where each filter's condition holds.\n"
+            );
+            for f in &self.filters {
+                let _ = writeln!(s, "- {}", esc(&f.line()));
+            }
+            let _ = writeln!(s);
         }
         let _ = writeln!(s, "## MITRE ATT&CK coverage\n");
         if self.attack.tactics.is_empty() && self.attack.techniques.is_empty() {

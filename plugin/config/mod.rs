@@ -147,6 +147,10 @@ pub struct SigmaConfig {
     /// Sigma rule files or directories (searched recursively for `.yml` and `.yaml`).
     /// Relative paths are relative to the config file.
     pub rules: Vec<PathBuf>,
+    /// Sigma filter files or directories, kept apart from the rules they tune (filters in
+    /// `rules` paths are read too). Anything but a filter document here is rejected.
+    #[serde(default)]
+    pub filters: Vec<PathBuf>,
     /// The shape of incoming events; `auto` detects it per event.
     #[serde(default)]
     pub shape: Shape,
@@ -202,6 +206,7 @@ impl SigmaConfig {
             component_type: ComponentType::Sigma,
             inputs: Vec::new(),
             rules,
+            filters: Vec::new(),
             shape: Shape::Auto,
             output: OutputProfile::Sigma,
             mode: Mode::Tag,
@@ -231,6 +236,7 @@ impl SigmaConfig {
             }
         };
         self.rules.iter_mut().for_each(fix);
+        self.filters.iter_mut().for_each(fix);
         for p in [
             &mut self.logsources,
             &mut self.placeholders,

@@ -40,6 +40,10 @@ pub enum RuleError {
     Condition(#[from] ConditionError),
     #[error("this is a {0} document; {0} rules are recognised but not evaluated yet")]
     NotEvaluated(&'static str),
+    #[error(
+        "only filter documents are read from filter paths (--filters, `filters`); load rules with --rules"
+    )]
+    NotAFilter,
     #[error("multi-document file: {0}")]
     Collection(String),
     #[error(

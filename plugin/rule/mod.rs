@@ -9,6 +9,7 @@ pub mod condition;
 pub mod detection;
 pub mod encoding;
 mod error;
+pub mod filter;
 pub mod limits;
 pub mod modifier;
 pub mod pattern;
@@ -85,6 +86,9 @@ pub struct Rule {
     pub detection: Detection,
     pub path: PathBuf,
     pub line: usize,
+    /// Filters applied to this rule, in the order they were applied (their searches and
+    /// conditions are already part of `detection`).
+    pub filters: Vec<filter::AppliedFilter>,
 }
 
 /// Options for building rules.
@@ -128,23 +132,7 @@ impl Rule {
             }
         }
         let meta = meta(y)?;
-        let logsource = match y.get("logsource") {
-            Some(Value::Mapping(_)) => {
-                let ls = y.get("logsource").unwrap();
-                LogSource {
-                    product: opt_str(ls, "product")?,
-                    category: opt_str(ls, "category")?,
-                    service: opt_str(ls, "service")?,
-                }
-            }
-            Some(_) => {
-                return Err(RuleError::BadAttribute {
-                    attr: "logsource".into(),
-                    expected: "a map",
-                });
-            }
-            None => return Err(RuleError::Missing("logsource")),
-        };
+        let logsource = logsource(y)?;
         let detection = detection(
             y.get("detection").ok_or(RuleError::Missing("detection"))?,
             opts,
@@ -155,7 +143,23 @@ impl Rule {
             detection,
             path: doc.path.clone(),
             line: doc.line,
+            filters: Vec::new(),
         })
+    }
+}
+
+fn logsource(y: &Value) -> Result<LogSource, RuleError> {
+    match y.get("logsource") {
+        Some(ls @ Value::Mapping(_)) => Ok(LogSource {
+            product: opt_str(ls, "product")?,
+            category: opt_str(ls, "category")?,
+            service: opt_str(ls, "service")?,
+        }),
+        Some(_) => Err(RuleError::BadAttribute {
+            attr: "logsource".into(),
+            expected: "a map",
+        }),
+        None => Err(RuleError::Missing("logsource")),
     }
 }
 

@@ -98,6 +98,8 @@ pub struct LoadReport {
     pub warnings: Vec<String>,
     /// Rules left out by `min_level`, `include` or `exclude`.
     pub deselected: usize,
+    /// Filter documents loaded (applied to the rules they name before selection).
+    pub filters: usize,
 }
 
 /// An event after the transform.
@@ -187,7 +189,7 @@ impl SigmaTransform {
             return Err(BuildError::Field(cfg.field.clone()));
         }
         // Fail closed: a rules path that is not there is a mistake, not an empty set.
-        for p in &cfg.rules {
+        for p in cfg.rules.iter().chain(&cfg.filters) {
             if let Err(e) = std::fs::metadata(p) {
                 return Err(BuildError::RulesPath {
                     path: p.clone(),
@@ -195,8 +197,9 @@ impl SigmaTransform {
                 });
             }
         }
-        let set = RuleSet::load(
+        let set = RuleSet::load_with_filters(
             &cfg.rules,
+            &cfg.filters,
             &BuildOptions::new(placeholders, cfg.limits.clone()),
         );
         if cfg.strict && !set.rejected.is_empty() {
@@ -234,6 +237,7 @@ impl SigmaTransform {
                 skipped: set.skipped,
                 warnings: set.warnings,
                 deselected,
+                filters: set.filters.len(),
             },
         })
     }

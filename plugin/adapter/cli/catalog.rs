@@ -41,6 +41,9 @@ pub struct CatalogRules {
     /// Rule files or directories (searched for .yml/.yaml).
     #[arg(long, short = 'r', num_args = 1.., required = true, value_name = "PATH")]
     pub rules: Vec<PathBuf>,
+    /// Sigma filter files or directories to apply to the rules (repeatable).
+    #[arg(long, num_args = 1, action = clap::ArgAction::Append, value_name = "PATH")]
+    pub filters: Vec<PathBuf>,
     #[command(flatten)]
     pub opts: RuleOptions,
 }
@@ -96,7 +99,7 @@ pub struct CoverageArgs {
 fn load(l: &CatalogRules) -> Result<Catalog, CliError> {
     let map = l.opts.mapping()?;
     let build = l.opts.build()?;
-    let set = RuleSet::load(&l.rules, &build);
+    let set = RuleSet::load_with_filters(&l.rules, &l.filters, &build);
     if !set.rejected.is_empty() {
         note!(
             "sigma-transform: {} rule(s) rejected (see `sigma-transform check`); {} loaded",

@@ -14,12 +14,64 @@ use crate::transform::{Transform, TransformOptions};
 pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     let map = args.opts.mapping()?;
     let build = args.opts.build()?;
-    let set = RuleSet::load(&args.paths, &build);
+    let set = RuleSet::load_with_filters(&args.paths, &args.filters, &build);
     let total = set.total();
     let rejected = set.rejected.clone();
     let not_evaluated = set.not_evaluated.clone();
     let skipped = set.skipped.clone();
     let warnings = set.warnings.clone();
+    // Each filter with the rules it was applied to.
+    let filters: Vec<(&crate::rule::filter::Filter, Vec<&crate::rule::Rule>)> = set
+        .filters
+        .iter()
+        .map(|f| {
+            let applied = set
+                .rules
+                .iter()
+                .filter(|r| {
+                    r.filters
+                        .iter()
+                        .any(|a| a.path == f.path && a.title == f.title && a.id == f.id)
+                })
+                .collect();
+            (f, applied)
+        })
+        .collect();
+    let filter_report: Vec<serde_json::Value> = filters
+        .iter()
+        .map(|(f, rules)| {
+            json!({
+                "title": f.title,
+                "id": f.id,
+                "path": f.path.display().to_string(),
+                "condition": f.condition_text(),
+                "applied_to": rules.iter().map(|r| json!({
+                    "id": r.meta.id,
+                    "title": r.meta.title,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let filter_lines: Vec<String> = filters
+        .iter()
+        .map(|(f, rules)| {
+            let names: Vec<&str> = rules
+                .iter()
+                .map(|r| r.meta.id.as_deref().unwrap_or(&r.meta.title))
+                .collect();
+            format!(
+                "filter: {} ({}): '{}' applied to {} rule(s){}{}",
+                f.title,
+                f.path.display(),
+                f.condition_text(),
+                names.len(),
+                if names.is_empty() { "" } else { ": " },
+                names.join(", ")
+            )
+        })
+        .collect();
+    let n_filters = filters.len();
+    drop(filters);
     let transform = Transform::new(set.rules, &map, TransformOptions::default());
     let rules = transform.rules();
     let loaded = rules.len();
@@ -57,6 +109,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
                 "loaded": loaded,
                 "rejected": rej(&rejected),
                 "not_evaluated": rej(&not_evaluated),
+                "filters": filter_report,
                 "warnings": warnings,
                 "skipped_non_sigma": skipped.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
                 "unmapped_logsource": unmapped.iter().map(|(r, ls)| json!({
@@ -95,6 +148,9 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
             for p in &skipped {
                 out!("skipped (not a Sigma document): {}", p.display());
             }
+            for l in &filter_lines {
+                out!("{l}");
+            }
             for w in &warnings {
                 out!("warning: {w}");
             }
@@ -111,11 +167,12 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
             let pct = if total == 0 {
                 100.0
             } else {
-                100.0 * loaded as f64 / total as f64
+                100.0 * (loaded + n_filters) as f64 / total as f64
             };
             out!(
-                "{total} documents: {loaded} loaded ({pct:.2}%), {} rejected, {} not evaluated; \
+                "{total} documents: {} loaded ({pct:.2}%; {loaded} rules, {n_filters} filters), {} rejected, {} not evaluated; \
                  {} loaded rules have no logsource mapping; {unknown_tags} unknown ATT&CK tags",
+                loaded + n_filters,
                 rejected.len(),
                 not_evaluated.len(),
                 unmapped.len()

@@ -112,6 +112,10 @@ struct RunArgs {
     /// (`-r a -r b`). Overrides the config's rules.
     #[arg(long, short = 'r', num_args = 1, action = clap::ArgAction::Append, value_name = "PATH")]
     rules: Vec<PathBuf>,
+    /// A Sigma filter file or directory, kept apart from the rules it tunes; repeat the
+    /// flag for more. Adds to the config's `filters`.
+    #[arg(long, num_args = 1, action = clap::ArgAction::Append, value_name = "PATH")]
+    filters: Vec<PathBuf>,
     /// Transform config (TOML, YAML or JSON; a bare `sigma` block or a Vector config).
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
@@ -168,6 +172,9 @@ struct CheckArgs {
     /// Rule files or directories.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
+    /// A Sigma filter file or directory to apply to the rules (repeatable).
+    #[arg(long, num_args = 1, action = clap::ArgAction::Append, value_name = "PATH")]
+    filters: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,

@@ -149,6 +149,7 @@ fn config_from(args: &RunArgs) -> Result<SigmaConfig, CliError> {
     if !args.rules.is_empty() {
         cfg.rules = args.rules.clone();
     }
+    cfg.filters.extend(args.filters.iter().cloned());
     if let Some(s) = args.shape {
         cfg.shape = s;
     }
@@ -483,8 +484,9 @@ fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Durat
     let c = &tally.counters;
     let secs = elapsed.as_secs_f64();
     note!(
-        "sigma-transform: {} rules loaded of {} ({} rejected, {} not evaluated, {} deselected, {} will not fire), compiled in {:.2}s",
+        "sigma-transform: {} rules and {} filters loaded of {} ({} rejected, {} not evaluated, {} deselected, {} will not fire), compiled in {:.2}s",
         engine.rules().len(),
+        report.filters,
         report.total,
         report.rejected.len(),
         report.not_evaluated.len(),

@@ -70,6 +70,7 @@ pub async fn reload(pipeline: Arc<Pipeline>, cfg: SigmaConfig) {
 /// What `watch` compares: every rule file and data file with its size and change time.
 pub fn fingerprint(cfg: &SigmaConfig) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     let mut files = crate::document::rule_files(&cfg.rules).files;
+    files.extend(crate::document::rule_files(&cfg.filters).files);
     files.extend(
         [&cfg.logsources, &cfg.placeholders, &cfg.string_inserts]
             .into_iter()

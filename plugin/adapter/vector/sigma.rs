@@ -137,6 +137,10 @@ pub struct SigmaConfig {
     /// Relative paths are relative to Vector's working directory.
     #[configurable(metadata(docs::examples = "/etc/vector/sigma"))]
     rules: Vec<String>,
+    /// Sigma filter files or directories, kept apart from the rules they tune (filters in
+    /// `rules` paths are read too). Anything but a filter document here is rejected.
+    #[serde(default)]
+    filters: Vec<String>,
     /// The shape of incoming events; `auto` detects it per event.
     #[serde(default)]
     shape: SigmaShape,
@@ -186,7 +190,7 @@ impl GenerateConfig for SigmaConfig {
 impl SigmaConfig {
     /// The library's config: the same options under the same names.
     fn library(&self) -> crate::Result<LibraryConfig> {
-        for path in &self.rules {
+        for path in self.rules.iter().chain(&self.filters) {
             if !std::path::Path::new(path).exists() {
                 return Err(format!("sigma: rules path {path} does not exist").into());
             }
