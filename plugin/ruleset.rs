@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::document::{self, DocumentKind, RuleDocument};
+use crate::rule::correlation::{self, Correlation};
 use crate::rule::filter::{Filter, FilterTargets, refers_to};
 use crate::rule::{BuildOptions, Rejection, Rule, RuleError};
 
@@ -15,6 +16,9 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// Filter documents (from the rule paths and the filter paths).
     pub filters: Vec<Filter>,
+    /// Correlation documents that are valid and whose references resolve (listed in
+    /// `not_evaluated` too, until the stream evaluates them).
+    pub correlations: Vec<Correlation>,
     /// Documents that are not valid rules (or could not be read).
     pub rejected: Vec<Rejection>,
     /// Valid documents of kinds not evaluated yet (correlation).
@@ -47,7 +51,34 @@ impl RuleSet {
         set.read(filter_paths, opts, true);
         set.note_duplicate_ids();
         set.apply_filters();
+        set.resolve_correlations();
         set
+    }
+
+    /// Checks every correlation's references (and cycles); one that cannot be used is
+    /// moved to `rejected` with the reason.
+    fn resolve_correlations(&mut self) {
+        let resolved = correlation::resolve(&self.correlations, &self.rules);
+        let all = std::mem::take(&mut self.correlations);
+        for (c, r) in all.into_iter().zip(resolved) {
+            match r {
+                Ok(_) => {
+                    self.not_evaluated.push(Rejection {
+                        path: c.path.clone(),
+                        line: Some(c.line),
+                        rule: Some(c.meta.title.clone()),
+                        error: RuleError::NotEvaluated("correlation"),
+                    });
+                    self.correlations.push(c);
+                }
+                Err(e) => self.rejected.push(Rejection {
+                    path: c.path.clone(),
+                    line: Some(c.line),
+                    rule: Some(c.meta.title.clone()),
+                    error: e,
+                }),
+            }
+        }
     }
 
     fn read(&mut self, paths: &[PathBuf], opts: &BuildOptions, filters_only: bool) {
@@ -146,6 +177,7 @@ impl RuleSet {
             }
         }
         set.apply_filters();
+        set.resolve_correlations();
         set
     }
 
@@ -158,6 +190,13 @@ impl RuleSet {
         if doc.kind == DocumentKind::Filter {
             match Filter::from_document(doc, opts) {
                 Ok(f) => self.filters.push(f),
+                Err(e) => self.rejected.push(doc.reject(e)),
+            }
+            return;
+        }
+        if doc.kind == DocumentKind::Correlation {
+            match Correlation::from_document(doc) {
+                Ok(c) => self.correlations.push(c),
                 Err(e) => self.rejected.push(doc.reject(e)),
             }
             return;

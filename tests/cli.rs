@@ -180,7 +180,7 @@ fn check_reports_rejections_with_file_line_and_reason() {
     .unwrap();
     std::fs::write(
         dir.join("corr.yml"),
-        "title: C\ncorrelation: {type: event_count, rules: [a], timespan: 1h}\n",
+        "title: C\ncorrelation: {type: event_count, rules: [11111111-2222-3333-4444-555555555555], timespan: 1h, condition: {gte: 2}}\n",
     )
     .unwrap();
     let report = check_json(&dir);

@@ -44,6 +44,8 @@ pub enum RuleError {
         "only filter documents are read from filter paths (--filters, `filters`); load rules with --rules"
     )]
     NotAFilter,
+    #[error("correlation: {0}")]
+    Correlation(String),
     #[error("multi-document file: {0}")]
     Collection(String),
     #[error(

@@ -6,6 +6,7 @@
 //! [`values`] (modifier chains applied to values), [`condition`] (the condition grammar).
 
 pub mod condition;
+pub mod correlation;
 pub mod detection;
 pub mod encoding;
 mod error;

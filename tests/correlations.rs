@@ -1,0 +1,312 @@
+//! Correlation documents (sigma-correlation-rules-specification.md 2.1; issue 20): what
+//! loads, what is rejected and why. Every example of the specification loads once the
+//! rules it references are there; a correlation that references itself, directly or
+//! through another, is rejected with the path of references.
+//!
+//! Evaluation in the stream is not built yet: valid correlations are listed as "not
+//! evaluated" (and these tests check they are), invalid ones are rejected with a reason.
+
+mod common;
+
+use sigma_transform::rule::BuildOptions;
+use sigma_transform::rule::correlation::{CorrelationType, Op};
+use sigma_transform::ruleset::RuleSet;
+
+fn load(docs: &[&str]) -> RuleSet {
+    RuleSet::from_text("corr.yml", &docs.join("---\n"), &BuildOptions::default())
+}
+
+/// A detection rule with this id or name (the examples reference both).
+fn rule(id_or_name: &str) -> String {
+    let key = if id_or_name.contains('-') && id_or_name.len() == 36 {
+        "id"
+    } else {
+        "name"
+    };
+    format!(
+        "title: rule {id_or_name}\n{key}: {id_or_name}\nlogsource:\n    product: windows\ndetection:\n    sel:\n        EventID: 1\n    condition: sel\n"
+    )
+}
+
+fn reasons(set: &RuleSet) -> Vec<String> {
+    set.rejected.iter().map(|r| r.to_string()).collect()
+}
+
+#[test]
+fn every_specification_example_loads_with_the_rules_it_references() {
+    let Some(shared) = common::shared_or_skip("correlations::spec examples") else {
+        return;
+    };
+    let dir = shared.join("sigma-specification/examples/correlation");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 8, "{files:?}");
+    let mut kinds = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let alone = load(&[&text]);
+        // Alone, its references name nothing: rejected, saying which.
+        assert_eq!(alone.rejected.len(), 1, "{}", f.display());
+        assert!(
+            reasons(&alone)[0].contains("no loaded rule or correlation has as id or name"),
+            "{:?}",
+            reasons(&alone)
+        );
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let refs: Vec<String> = yaml["correlation"]["rules"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        let mut docs: Vec<String> = refs.iter().map(|r| rule(r)).collect();
+        docs.push(text);
+        let set = load(&docs.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            set.rejected.is_empty(),
+            "{}: {:?}",
+            f.display(),
+            reasons(&set)
+        );
+        assert_eq!(set.correlations.len(), 1);
+        assert_eq!(set.not_evaluated.len(), 1);
+        kinds.push(set.correlations[0].kind);
+    }
+    for k in [
+        CorrelationType::EventCount,
+        CorrelationType::ValueCount,
+        CorrelationType::Temporal,
+        CorrelationType::TemporalOrdered,
+        CorrelationType::ValueSum,
+        CorrelationType::ValueAvg,
+        CorrelationType::ValuePercentile,
+    ] {
+        assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
+    }
+}
+
+/// The specification's full example: a temporal_ordered correlation over an event_count
+/// correlation and a rule, referenced by name, in one multi-document file.
+#[test]
+fn the_chained_example_resolves_names_across_rules_and_correlations() {
+    let text = "title: Correlation - Multiple Failed Logins Followed by Successful Login
+id: b180ead8-d58f-40b2-ae54-c8940995b9b6
+correlation:
+    type: temporal_ordered
+    rules:
+        - multiple_failed_login
+        - successful_login
+    group-by:
+        - User
+    timespan: 10m
+level: high
+---
+title: Multiple failed logons
+id: a8418a5a-5fc4-46b5-b23b-6c73beb19d41
+name: multiple_failed_login
+correlation:
+    type: event_count
+    rules:
+        - failed_login
+    group-by:
+        - User
+    timespan: 10m
+    condition:
+        gte: 10
+---
+title: Single failed login
+name: failed_login
+logsource:
+    product: windows
+    service: security
+detection:
+    selection:
+        EventID: [529, 4625]
+    condition: selection
+---
+title: Successful login
+name: successful_login
+logsource:
+    product: windows
+    service: security
+detection:
+    selection:
+        EventID: [528, 4624]
+    condition: selection
+";
+    let set = RuleSet::from_text("chain.yml", text, &BuildOptions::default());
+    assert!(set.rejected.is_empty(), "{:?}", reasons(&set));
+    assert_eq!(set.rules.len(), 2);
+    assert_eq!(set.correlations.len(), 2);
+    let outer = &set.correlations[0];
+    assert_eq!(outer.kind, CorrelationType::TemporalOrdered);
+    assert_eq!(outer.timespan_secs, 600);
+    // No condition on a temporal type: every referenced rule, in order.
+    assert_eq!(outer.condition.tests, [(Op::Gte, 2.0)]);
+    assert_eq!(outer.meta.level.as_deref(), Some("high"));
+    let inner = &set.correlations[1];
+    assert_eq!(inner.condition.tests, [(Op::Gte, 10.0)]);
+}
+
+#[test]
+fn conditions_ranges_fields_aliases_and_generate_are_read() {
+    let c = "title: Range
+correlation:
+    type: value_count
+    rules: [a, b]
+    group-by: [internal_ip]
+    timespan: 1d
+    aliases:
+        internal_ip:
+            a: destination.ip
+            b: source.ip
+    condition:
+        field: [User, Host]
+        gt: 100
+        lte: 200
+generate: true
+";
+    let set = load(&[&rule("a"), &rule("b"), c]);
+    assert!(set.rejected.is_empty(), "{:?}", reasons(&set));
+    let c = &set.correlations[0];
+    assert_eq!(c.condition.tests, [(Op::Gt, 100.0), (Op::Lte, 200.0)]);
+    assert!(!c.condition.holds(100.0) && c.condition.holds(101.0) && !c.condition.holds(201.0));
+    assert_eq!(c.condition.fields, ["User", "Host"]);
+    assert_eq!(c.timespan_secs, 86_400);
+    assert!(c.generate);
+    assert_eq!(
+        c.group_field("internal_ip", Some("a")),
+        Some("destination.ip")
+    );
+    assert_eq!(c.group_field("internal_ip", Some("b")), Some("source.ip"));
+    assert_eq!(c.group_field("User", Some("a")), Some("User"));
+}
+
+#[test]
+fn a_correlation_that_references_itself_is_rejected_with_the_path() {
+    let own = "title: Self
+name: self_ref
+correlation:
+    type: event_count
+    rules: [self_ref]
+    timespan: 5m
+    condition: {gte: 2}
+";
+    let set = load(&[own]);
+    assert_eq!(set.correlations.len(), 0);
+    let r = reasons(&set);
+    assert!(
+        r[0].contains("references itself: self_ref -> self_ref"),
+        "{r:?}"
+    );
+
+    let a = "title: A
+name: corr_a
+correlation:
+    type: event_count
+    rules: [corr_b]
+    timespan: 5m
+    condition: {gte: 2}
+";
+    let b = "title: B
+name: corr_b
+correlation:
+    type: temporal
+    rules: [corr_a, base]
+    timespan: 5m
+";
+    let outer = "title: Outer
+correlation:
+    type: event_count
+    rules: [corr_a]
+    timespan: 5m
+    condition: {gte: 1}
+";
+    let set = load(&[&rule("base"), a, b, outer]);
+    let r = reasons(&set);
+    assert_eq!(r.len(), 3, "{r:?}");
+    assert!(
+        r.iter().any(|x| x.contains("corr_a -> corr_b -> corr_a")),
+        "{r:?}"
+    );
+    assert!(
+        r.iter().any(|x| x.contains("corr_b -> corr_a -> corr_b")),
+        "{r:?}"
+    );
+    // The correlation over the cycle cannot be used either, and says why.
+    assert!(
+        r.iter()
+            .any(|x| x.contains("references correlation 'A', which cannot be used")),
+        "{r:?}"
+    );
+    assert_eq!(set.rules.len(), 1, "the plain rule still loads");
+}
+
+#[test]
+fn malformed_correlations_are_rejected_with_reasons() {
+    let cases = [
+        (
+            "type: event_counts\n    rules: [a]\n    timespan: 1h\n    condition: {gte: 1}",
+            "attribute 'type' must be one of",
+        ),
+        (
+            "type: event_count\n    timespan: 1h\n    condition: {gte: 1}",
+            "'correlation.rules'",
+        ),
+        (
+            "type: event_count\n    rules: [a]\n    condition: {gte: 1}",
+            "'correlation.timespan'",
+        ),
+        (
+            "type: event_count\n    rules: [a]\n    timespan: 1w\n    condition: {gte: 1}",
+            "attribute 'timespan' must be",
+        ),
+        (
+            "type: event_count\n    rules: [a]\n    timespan: 0s\n    condition: {gte: 1}",
+            "attribute 'timespan' must be",
+        ),
+        (
+            "type: event_count\n    rules: [a]\n    timespan: 1h",
+            "'correlation.condition'",
+        ),
+        (
+            "type: value_count\n    rules: [a]\n    timespan: 1h\n    condition: {gte: 1}",
+            "'correlation.condition.field'",
+        ),
+        (
+            "type: event_count\n    rules: [a]\n    timespan: 1h\n    condition: {gte: 1, field: User}",
+            "event_count takes no 'field'",
+        ),
+        (
+            "type: event_count\n    rules: [a]\n    timespan: 1h\n    condition: {atleast: 1}",
+            "unknown key 'atleast'",
+        ),
+        (
+            "type: event_count\n    rules: [a]\n    timespan: 1h\n    condition: {gte: many}",
+            "attribute 'gte' must be a number",
+        ),
+        (
+            "type: value_sum\n    rules: [a]\n    timespan: 1h\n    condition: {field: [x, y], gt: 1}",
+            "attribute 'field' must be a field name",
+        ),
+        (
+            "type: temporal\n    rules: [a]\n    timespan: 1h\n    aliases: {ip: {z: src}}",
+            "alias 'ip' maps a field for 'z'",
+        ),
+        (
+            "type: value_percentile\n    rules: [a]\n    timespan: 1h\n    condition: {field: x, percentile: 101, lt: 5}",
+            "'percentile' must be a number from 0 to 100",
+        ),
+    ];
+    for (body, want) in cases {
+        let text = format!("title: Bad\ncorrelation:\n    {body}\n");
+        let set = load(&[&rule("a"), &text]);
+        let r = reasons(&set);
+        assert_eq!(r.len(), 1, "{body}: {r:?}");
+        assert!(r[0].contains(want), "{body}: want '{want}' in {r:?}");
+        assert_eq!(set.rules.len(), 1, "{body}");
+    }
+}
