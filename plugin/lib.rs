@@ -10,6 +10,7 @@
 //! 4. [`matcher`]: all rules compiled together (candidate narrowing by logsource, merged
 //!    per-field automata, boolean programs);
 //! 5. [`event`]: events as matchable documents; [`transform`]: parse, match, tag, write;
+//!    [`correlate`]: correlation rules over the stream (the one stateful layer);
 //!    [`attack`]: ATT&CK names for the tags;
 //! 6. [`catalog`]: rule pages, neighbours by implication, statistics, the HTML catalog;
 //! 7. [`adapter`]: ways to run it: the command line, and `serve`, a pipeline stage that
@@ -23,6 +24,7 @@ pub mod adapter;
 pub mod attack;
 pub mod catalog;
 pub mod config;
+pub mod correlate;
 pub mod document;
 pub mod event;
 pub mod hash;

@@ -16,12 +16,12 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// Filter documents (from the rule paths and the filter paths).
     pub filters: Vec<Filter>,
-    /// Correlation documents that are valid and whose references resolve (listed in
-    /// `not_evaluated` too, until the stream evaluates them).
+    /// Correlation documents that are valid and whose references resolve.
     pub correlations: Vec<Correlation>,
     /// Documents that are not valid rules (or could not be read).
     pub rejected: Vec<Rejection>,
-    /// Valid documents of kinds not evaluated yet (correlation).
+    /// Valid documents of kinds not evaluated (none since correlations are; kept for
+    /// kinds a later Sigma version adds).
     pub not_evaluated: Vec<Rejection>,
     /// YAML documents that are not Sigma at all (no `title`, `logsource`, `detection`,
     /// `correlation` or `filter`), such as the logsource mapping next to the rules. They
@@ -62,15 +62,7 @@ impl RuleSet {
         let all = std::mem::take(&mut self.correlations);
         for (c, r) in all.into_iter().zip(resolved) {
             match r {
-                Ok(_) => {
-                    self.not_evaluated.push(Rejection {
-                        path: c.path.clone(),
-                        line: Some(c.line),
-                        rule: Some(c.meta.title.clone()),
-                        error: RuleError::NotEvaluated("correlation"),
-                    });
-                    self.correlations.push(c);
-                }
+                Ok(_) => self.correlations.push(c),
                 Err(e) => self.rejected.push(Rejection {
                     path: c.path.clone(),
                     line: Some(c.line),
@@ -208,8 +200,12 @@ impl RuleSet {
         }
     }
 
-    /// Documents seen: rules and filters loaded, rejected and not evaluated.
+    /// Documents seen: rules, filters and correlations loaded, rejected and not evaluated.
     pub fn total(&self) -> usize {
-        self.rules.len() + self.filters.len() + self.rejected.len() + self.not_evaluated.len()
+        self.rules.len()
+            + self.filters.len()
+            + self.correlations.len()
+            + self.rejected.len()
+            + self.not_evaluated.len()
     }
 }

@@ -194,12 +194,10 @@ fn check_reports_rejections_with_file_line_and_reason() {
         rejected[0]["reason"],
         "unknown modifier 'endswithh' in 'Image|endswithh'"
     );
-    assert!(
-        report["not_evaluated"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("not evaluated yet")
-    );
+    // The correlation is loaded and listed (it is evaluated by `run`).
+    assert_eq!(report["not_evaluated"].as_array().unwrap().len(), 0);
+    assert_eq!(report["correlations"][0]["type"], "event_count");
+    assert_eq!(report["correlations"][0]["condition"], "gte 2");
 
     let text = bin().arg("check").arg(&dir).output().unwrap();
     let stdout = String::from_utf8(text.stdout).unwrap();

@@ -189,6 +189,9 @@ pub struct SigmaConfig {
     /// Bounds on what loading rules may cost (README, "Limits").
     #[serde(default)]
     pub limits: crate::rule::limits::RuleLimits,
+    /// Correlation state bounds and event time (docs/semantics.md, "Correlations").
+    #[serde(default)]
+    pub correlation: crate::correlate::CorrelationOptions,
     /// Start even when no rule is loaded (by default that is an error: a transform that
     /// tags nothing is almost always a wrong path or a filter that selects nothing).
     #[serde(default)]
@@ -220,6 +223,7 @@ impl SigmaConfig {
             strict: false,
             limits: Default::default(),
             allow_empty: false,
+            correlation: Default::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! engine over compiled rules; [`stage::SigmaTransform`] is the configured pipeline stage
 //! (modes, outputs, rule selection) built from a [`crate::config::SigmaConfig`].
 
+pub mod correlating;
 pub mod ecs;
 pub mod splice;
 pub mod stage;

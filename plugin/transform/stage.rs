@@ -100,6 +100,8 @@ pub struct LoadReport {
     pub deselected: usize,
     /// Filter documents loaded (applied to the rules they name before selection).
     pub filters: usize,
+    /// Correlations loaded and usable over the selected rules.
+    pub correlations: usize,
 }
 
 /// An event after the transform.
@@ -115,6 +117,9 @@ pub enum Output<T> {
 pub struct SigmaTransform {
     engine: Transform,
     report: LoadReport,
+    /// Correlations over the selected rules ([`super::correlating`] evaluates them).
+    correlations: crate::correlate::Compiled,
+    correlation_options: crate::correlate::CorrelationOptions,
 }
 
 fn read(path: &PathBuf) -> Result<String, BuildError> {
@@ -211,6 +216,16 @@ impl SigmaTransform {
         let total = set.total();
         let loaded = set.rules.len();
         let (rules, deselected) = select(set.rules, cfg);
+        let (correlations, unusable) =
+            crate::correlate::Compiled::new(set.correlations, &rules, &cfg.correlation);
+        let mut warnings = set.warnings;
+        for (c, why) in unusable {
+            warnings.push(format!(
+                "correlation '{}' ({}) is not evaluated: {why} (left out by min_level, include or exclude?)",
+                c.meta.title,
+                c.path.display()
+            ));
+        }
         if rules.is_empty() && !cfg.allow_empty {
             return Err(BuildError::NoRules {
                 loaded,
@@ -235,16 +250,33 @@ impl SigmaTransform {
                 rejected: set.rejected,
                 not_evaluated: set.not_evaluated,
                 skipped: set.skipped,
-                warnings: set.warnings,
+                warnings,
                 deselected,
                 filters: set.filters.len(),
+                correlations: correlations.correlations.len(),
             },
+            correlations,
+            correlation_options: cfg.correlation.clone(),
         })
     }
 
     /// The engine (rules, matcher, tags).
     pub fn engine(&self) -> &Transform {
         &self.engine
+    }
+
+    /// The correlations over the selected rules (empty when none is loaded).
+    pub fn correlations(&self) -> &crate::correlate::Compiled {
+        &self.correlations
+    }
+
+    /// The stage that evaluates the correlations over a stream, in order.
+    pub fn correlating(&self) -> super::correlating::Correlating<'_> {
+        super::correlating::Correlating::new(
+            self,
+            self.correlations.clone(),
+            self.correlation_options.clone(),
+        )
     }
 
     /// What loading gave.

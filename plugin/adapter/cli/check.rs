@@ -72,6 +72,45 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
         .collect();
     let n_filters = filters.len();
     drop(filters);
+    let n_corr = set.correlations.len();
+    let corr_report: Vec<serde_json::Value> = set
+        .correlations
+        .iter()
+        .map(|c| {
+            json!({
+                "title": c.meta.title,
+                "id": c.meta.id,
+                "name": c.meta.name,
+                "path": c.path.display().to_string(),
+                "type": c.kind.name(),
+                "rules": c.rules,
+                "group_by": c.group_by,
+                "timespan_secs": c.timespan_secs,
+                "condition": c.condition_text(),
+                "generate": c.generate,
+            })
+        })
+        .collect();
+    let corr_lines: Vec<String> = set
+        .correlations
+        .iter()
+        .map(|c| {
+            format!(
+                "correlation: {} ({}): {} over {} within {}s{}: {}",
+                c.meta.title,
+                c.path.display(),
+                c.kind.name(),
+                c.rules.join(", "),
+                c.timespan_secs,
+                if c.group_by.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {}", c.group_by.join(", "))
+                },
+                c.condition_text()
+            )
+        })
+        .collect();
     let transform = Transform::new(set.rules, &map, TransformOptions::default());
     let rules = transform.rules();
     let loaded = rules.len();
@@ -110,6 +149,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
                 "rejected": rej(&rejected),
                 "not_evaluated": rej(&not_evaluated),
                 "filters": filter_report,
+                "correlations": corr_report,
                 "warnings": warnings,
                 "skipped_non_sigma": skipped.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
                 "unmapped_logsource": unmapped.iter().map(|(r, ls)| json!({
@@ -148,7 +188,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
             for p in &skipped {
                 out!("skipped (not a Sigma document): {}", p.display());
             }
-            for l in &filter_lines {
+            for l in filter_lines.iter().chain(&corr_lines) {
                 out!("{l}");
             }
             for w in &warnings {
@@ -167,12 +207,12 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
             let pct = if total == 0 {
                 100.0
             } else {
-                100.0 * (loaded + n_filters) as f64 / total as f64
+                100.0 * (loaded + n_filters + n_corr) as f64 / total as f64
             };
             out!(
-                "{total} documents: {} loaded ({pct:.2}%; {loaded} rules, {n_filters} filters), {} rejected, {} not evaluated; \
+                "{total} documents: {} loaded ({pct:.2}%; {loaded} rules, {n_filters} filters, {n_corr} correlations), {} rejected, {} not evaluated; \
                  {} loaded rules have no logsource mapping; {unknown_tags} unknown ATT&CK tags",
-                loaded + n_filters,
+                loaded + n_filters + n_corr,
                 rejected.len(),
                 not_evaluated.len(),
                 unmapped.len()

@@ -4,6 +4,7 @@ mod blocks;
 mod catalog;
 mod check;
 mod evtx_files;
+mod in_order;
 mod input;
 pub(crate) mod output;
 mod run;
@@ -144,6 +145,10 @@ struct RunArgs {
     /// Mode route: where the `_unmatched` output goes (`matched` goes to standard output).
     #[arg(long, value_name = "FILE")]
     unmatched: Option<PathBuf>,
+    /// Where correlation alerts go (one line per firing); default: standard output, after
+    /// the event that completed the correlation.
+    #[arg(long, value_name = "FILE")]
+    correlations: Option<PathBuf>,
     /// Print no progress or summary on standard error.
     #[arg(long, short = 'q')]
     quiet: bool,

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::output::{note, note_raw, warn_note};
-use super::{CliError, RunArgs, blocks, evtx_files, input};
+use super::{CliError, RunArgs, blocks, evtx_files, in_order, input};
 use crate::adapter::evtx;
 use crate::config::{Mode, SigmaConfig};
 use crate::event::inserts::Fit;
@@ -345,21 +345,42 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         )?)),
         None => None,
     };
+    let mut alerts_out = match &args.correlations {
+        Some(p) => Some(io::BufWriter::new(std::fs::File::create(p).map_err(
+            |error| CliError::Read {
+                path: p.clone(),
+                error,
+            },
+        )?)),
+        None => None,
+    };
+    // With correlations, NDJSON is read in order on one thread (the state follows the
+    // stream); EVTX files are tagged without them.
+    let mut correlating = (!t.correlations().is_empty()).then(|| (t.correlating(), t.scratch()));
+    if correlating.is_some() && inputs.iter().any(|p| evtx::is_evtx(p)) {
+        warn_note!(
+            "sigma-transform: warning: correlations are evaluated over NDJSON input; EVTX files are tagged without them"
+        );
+    }
     let mut tally = Tally::new(rules);
     let mut progress = Progress {
         on: !args.quiet && io::stderr().is_terminal(),
         started,
         last: Instant::now(),
     };
-    let mut flush = |buf: &mut Buffers, main_out: &mut dyn Write| -> io::Result<()> {
+    fn flush(
+        buf: &mut Buffers,
+        main_out: &mut dyn Write,
+        unmatched: Option<&mut io::BufWriter<std::fs::File>>,
+    ) -> io::Result<()> {
         main_out.write_all(&buf.main)?;
         buf.main.clear();
-        if let Some(u) = unmatched_out.as_mut() {
+        if let Some(u) = unmatched {
             u.write_all(&buf.unmatched)?;
         }
         buf.unmatched.clear();
         Ok(())
-    };
+    }
     let mut buf = Buffers {
         main: Vec::with_capacity(1 << 16),
         unmatched: Vec::new(),
@@ -395,7 +416,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
                             );
                         }
                         tally.merge(file_tally);
-                        flush(&mut file_buf, &mut main_out)
+                        flush(&mut file_buf, &mut main_out, unmatched_out.as_mut())
                     }
                     evtx_files::Piece::End(error) => {
                         input_errors.extend(error);
@@ -422,6 +443,26 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         };
         let live = path.as_os_str() == "-";
         let max_line = args.max_line_bytes;
+        if let Some((stage, scratch)) = correlating.as_mut() {
+            flush(&mut buf, &mut main_out, unmatched_out.as_mut())?;
+            let mut sinks = in_order::Sinks {
+                main: &mut main_out,
+                unmatched: unmatched_out.as_mut().map(|u| u as &mut dyn Write),
+                alerts: alerts_out.as_mut().map(|a| a as &mut dyn Write),
+            };
+            let read = in_order::run(
+                stage,
+                scratch,
+                &mut reader,
+                max_line,
+                &mut tally,
+                &mut sinks,
+            )?;
+            if let Err(error) = read {
+                input_errors.push(format!("{shown}: {error}"));
+            }
+            continue;
+        }
         let read = blocks::run(&t, &mut reader, threads, live, max_line, |done| {
             tally.merge(done.tally);
             let lines = done
@@ -446,7 +487,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
                 tally.warned += 1;
             }
             let mut b = done.buf;
-            flush(&mut b, &mut main_out)?;
+            flush(&mut b, &mut main_out, unmatched_out.as_mut())?;
             if done.idle {
                 main_out.flush()?;
             }
@@ -456,11 +497,35 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         if let Err(error) = read {
             input_errors.push(format!("{shown}: {error}"));
         }
-        flush(&mut buf, &mut main_out)?;
+        flush(&mut buf, &mut main_out, unmatched_out.as_mut())?;
+    }
+    if let Some((stage, _)) = correlating.as_mut() {
+        let mut sinks = in_order::Sinks {
+            main: &mut main_out,
+            unmatched: None,
+            alerts: alerts_out.as_mut().map(|a| a as &mut dyn Write),
+        };
+        in_order::finish(stage, &mut sinks)?;
+        let c = stage.correlator().counters;
+        if !args.quiet {
+            note!(
+                "sigma-transform: correlations: {} evaluated, {} fired; {} events without a time of their own, {} hits too late, {} without a group-by or value field, {} groups and {} hits evicted",
+                t.report().correlations,
+                c.firings,
+                c.arrival_time,
+                c.too_late,
+                c.missing_field,
+                c.evicted_groups,
+                c.evicted_entries
+            );
+        }
     }
     main_out.flush()?;
     if let Some(u) = unmatched_out.as_mut() {
         u.flush()?;
+    }
+    if let Some(a) = alerts_out.as_mut() {
+        a.flush()?;
     }
     progress.clear();
     if !args.quiet {

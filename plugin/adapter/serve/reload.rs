@@ -23,6 +23,12 @@ pub fn build(cfg: &SigmaConfig) -> Result<Loaded, String> {
     for r in &t.report().rejected {
         tracing::warn!("rule rejected: {r}");
     }
+    if t.report().correlations > 0 {
+        tracing::warn!(
+            correlations = t.report().correlations,
+            "serve does not evaluate correlation rules yet (`sigma-transform run` does); the rules they reference tag events on their own"
+        );
+    }
     if t.engine().rules().is_empty() {
         return Err(format!(
             "no rule loaded from {}",

@@ -206,6 +206,12 @@ impl SigmaConfig {
     fn compile(&self) -> crate::Result<(LibraryConfig, SigmaTransform)> {
         let config = self.library()?;
         let transform = SigmaTransform::from_config(&config).map_err(|e| format!("sigma: {e}"))?;
+        if transform.report().correlations > 0 {
+            warn!(
+                message = "Sigma correlation rules are not evaluated by the Vector component yet (sigma-transform run does); the rules they reference tag events on their own.",
+                correlations = transform.report().correlations,
+            );
+        }
         if transform.engine().rules().is_empty() {
             return Err(format!(
                 "sigma: no rule loaded from {} ({} rejected)",

@@ -1,0 +1,225 @@
+//! The transform with correlations: events in stream order through the matcher and the
+//! [`Correlator`], one at a time.
+//!
+//! Per line: parse, match, feed the correlator (event time, hits, the event for group
+//! values), then write. A correlation that fires on the event adds
+//! `correlations: [{id, title, level, type, group, value, window, rules, author, attack}]`
+//! to the event's tag object (next to `matches`), and every firing is also written as an
+//! alert line of its own after the event (windows closed by time have no event: only their
+//! alert line). Rules a correlation references are not tagged on their own unless it says
+//! `generate: true` (or `correlation.emit_referenced_rules` is set); an event tagged only
+//! with correlations is a match for the modes.
+//!
+//! This is a separate stage, not a copy of the event path: it calls the same
+//! [`Transform`] for parsing, matching and the rule tags.
+
+use serde::Serialize;
+
+use super::{Outcome, Route, SigmaTransform, Transform, TransformScratch};
+use crate::attack::{Attack, AttackRef};
+use crate::config::OutputProfile;
+use crate::correlate::{Compiled, CorrelationOptions, Correlator, Firing, time};
+
+/// A correlation's fixed part of its entry, rendered once.
+#[derive(Serialize)]
+struct Fixed<'a> {
+    id: Option<&'a str>,
+    title: &'a str,
+    level: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    rules: &'a [String],
+    author: Option<&'a str>,
+    attack: AttackPart,
+}
+
+#[derive(Serialize)]
+struct AttackPart {
+    techniques: Vec<AttackRef>,
+    tactics: Vec<AttackRef>,
+}
+
+/// The transform and the correlation state.
+pub struct Correlating<'t> {
+    stage: &'t SigmaTransform,
+    correlator: Correlator,
+    /// Per correlation: its entry's JSON without the closing brace.
+    fixed: Vec<String>,
+    timestamp_field: Option<String>,
+    firings: Vec<Firing>,
+    emitted: Vec<usize>,
+}
+
+impl<'t> Correlating<'t> {
+    /// The stage over `stage`'s transform and its correlations.
+    pub fn new(stage: &'t SigmaTransform, compiled: Compiled, opts: CorrelationOptions) -> Self {
+        let attack = Attack::builtin();
+        let fixed = compiled
+            .correlations
+            .iter()
+            .map(|c| {
+                let resolved = attack.resolve(&c.meta.tags);
+                let f = Fixed {
+                    id: c.meta.id.as_deref(),
+                    title: &c.meta.title,
+                    level: c.meta.level.as_deref(),
+                    kind: c.kind.name(),
+                    rules: &c.rules,
+                    author: c.meta.author.as_deref(),
+                    attack: AttackPart {
+                        techniques: resolved.techniques,
+                        tactics: resolved.tactics,
+                    },
+                };
+                let mut s = serde_json::to_string(&f).expect("entries serialize");
+                s.pop();
+                s
+            })
+            .collect();
+        Correlating {
+            stage,
+            timestamp_field: opts.timestamp_field.clone(),
+            correlator: Correlator::new(compiled, opts),
+            fixed,
+            firings: Vec::new(),
+            emitted: Vec::new(),
+        }
+    }
+
+    /// Where an event with this outcome goes.
+    pub fn route(&self, o: Outcome) -> Route {
+        self.stage.engine().route(o)
+    }
+
+    pub fn correlator(&self) -> &Correlator {
+        &self.correlator
+    }
+
+    fn engine(&self) -> &Transform {
+        self.stage.engine()
+    }
+
+    /// Processes one line (no terminator). The event goes to `out` (with `route`), alert
+    /// lines (each without terminator) to `alerts`. Returns the outcome and route.
+    pub fn process_line(
+        &mut self,
+        line: &[u8],
+        scratch: &mut TransformScratch,
+        out: &mut Vec<u8>,
+        alerts: &mut Vec<Vec<u8>>,
+    ) -> (Outcome, Route) {
+        self.firings.clear();
+        let stage: &'t SigmaTransform = self.stage;
+        let engine = stage.engine();
+        if line.iter().all(u8::is_ascii_whitespace) {
+            out.extend_from_slice(line);
+            return (Outcome::Blank, engine.route(Outcome::Blank));
+        }
+        let Ok(event) = engine.read(line) else {
+            out.extend_from_slice(line);
+            return (Outcome::Unparsed, engine.route(Outcome::Unparsed));
+        };
+        let hits = engine.match_event(&event, scratch);
+        let t = time::event_time(&event, self.timestamp_field.as_deref());
+        self.correlator.observe(t, &hits, &event, &mut self.firings);
+        let silent = &self.correlator.compiled().silent;
+        self.emitted.clear();
+        self.emitted
+            .extend(hits.iter().copied().filter(|&h| !silent[h]));
+        let quiet = &self.correlator.compiled().silent_correlations;
+        self.firings.retain(|f| !quiet[f.correlation]);
+        let on_event: Vec<usize> = (0..self.firings.len())
+            .filter(|&i| self.firings[i].on_event)
+            .collect();
+        let n = self.emitted.len() + on_event.len();
+        let outcome = if n == 0 {
+            Outcome::Unmatched
+        } else {
+            Outcome::Matched(n)
+        };
+        let route = engine.route(outcome);
+        if n == 0 {
+            out.extend_from_slice(line);
+        } else {
+            self.write_event(line, &on_event, out);
+        }
+        for f in &self.firings {
+            alerts.push(self.alert(f));
+        }
+        (outcome, route)
+    }
+
+    /// End of input: decides every open window; their alert lines go to `alerts`.
+    pub fn finish(&mut self, alerts: &mut Vec<Vec<u8>>) {
+        self.firings.clear();
+        self.correlator.finish(&mut self.firings);
+        let quiet = &self.correlator.compiled().silent_correlations;
+        self.firings.retain(|f| !quiet[f.correlation]);
+        for f in &self.firings {
+            alerts.push(self.alert(f));
+        }
+    }
+
+    fn entry(&self, f: &Firing, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.fixed[f.correlation].as_bytes());
+        let group: serde_json::Map<String, serde_json::Value> = f
+            .group
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let rest = serde_json::json!({
+            "group": group,
+            "value": f.value,
+            "window": {"start": time::format(f.start), "end": time::format(f.end)},
+        });
+        let rest = serde_json::to_string(&rest).expect("serializes");
+        out.push(b',');
+        out.extend_from_slice(&rest.as_bytes()[1..]);
+    }
+
+    fn write_event(&self, line: &[u8], on_event: &[usize], out: &mut Vec<u8>) {
+        let engine = self.engine();
+        let opts = engine.options();
+        if opts.output == OutputProfile::Ecs || on_event.is_empty() {
+            // ECS maps rules; a correlation on the event is in its alert line.
+            engine.write_tags(line, &self.emitted, out);
+            return;
+        }
+        let tags = engine.tags();
+        super::splice::replace_member(line, &opts.field, out, |o| {
+            o.extend_from_slice(b"{\"matches\":[");
+            for (i, h) in self.emitted.iter().enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                o.extend_from_slice(tags[*h].json.as_bytes());
+            }
+            o.extend_from_slice(b"],\"correlations\":[");
+            for (i, &k) in on_event.iter().enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                self.entry(&self.firings[k], o);
+            }
+            o.extend_from_slice(b"]}");
+        });
+    }
+
+    /// An alert line: `{"@timestamp": window end, "message": ..., <field>: {"correlations": [entry]}}`.
+    fn alert(&self, f: &Firing) -> Vec<u8> {
+        let c = &self.correlator.compiled().correlations[f.correlation];
+        let head = serde_json::json!({
+            "@timestamp": time::format(f.end),
+            "message": format!("Sigma correlation: {}", c.meta.title),
+        });
+        let mut out = serde_json::to_vec(&head).expect("serializes");
+        out.pop();
+        out.extend_from_slice(b",");
+        let field = serde_json::to_string(&self.engine().options().field).expect("serializes");
+        out.extend_from_slice(field.as_bytes());
+        out.extend_from_slice(b":{\"matches\":[],\"correlations\":[");
+        self.entry(f, &mut out);
+        out.extend_from_slice(b"]}}");
+        out
+    }
+}
