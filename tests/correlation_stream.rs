@@ -424,11 +424,7 @@ type RefEvent = (i64, Vec<(u32, Vec<String>, RefHit)>);
 
 /// The firings of one correlation over `events` (each: time ms, hits as (pos, group,
 /// text, number)), as (group, value, start, end), value rounded to text.
-fn reference(
-    c: &Correlation,
-    lateness: i64,
-    events: &[RefEvent],
-) -> Vec<Fired> {
+fn reference(c: &Correlation, lateness: i64, events: &[RefEvent]) -> Vec<Fired> {
     let span = c.timespan_secs as i64 * 1000;
     let early = c
         .condition
