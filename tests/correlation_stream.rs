@@ -341,6 +341,38 @@ fn a_million_groups_stay_within_the_group_bound() {
     assert!(out.is_empty());
 }
 
+/// Extreme options and times are clamped, never an overflow: lateness of u64::MAX
+/// seconds, bounds of zero, times at the edges of what an event can say.
+#[test]
+fn extreme_options_and_times_do_not_overflow() {
+    let c = "title: quiet
+correlation:
+    type: event_count
+    rules: [a]
+    group-by: [User]
+    timespan: 3650d
+    condition: {lt: 3}
+";
+    for (count, early) in [(COUNT, true), (c, false)] {
+        let mut e = engine(
+            count,
+            CorrelationOptions {
+                allowed_lateness_secs: u64::MAX,
+                max_groups: 0,
+                max_entries_per_group: 0,
+                ..Default::default()
+            },
+        );
+        let mut out = Vec::new();
+        let doc = JsonEvent::parse(br#"{"User":"x"}"#).unwrap();
+        for t in [0, 253_402_300_799_999, 0, 1, 253_402_300_799_999] {
+            e.observe(Some(t), &[0], &doc, &mut out);
+        }
+        e.finish(&mut out);
+        assert!(e.groups_held() <= 1, "early: {early}");
+    }
+}
+
 #[test]
 fn hits_past_the_allowed_lateness_are_dropped_and_counted() {
     let mut e = engine(

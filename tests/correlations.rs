@@ -428,3 +428,40 @@ detection: {selection: {EventID: 4624}, condition: selection}
     assert!(alert_lines[1].contains("Failed then success"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The bundled example (examples/correlation): alice fails six times then logs on (fires);
+/// bob fails three times (too few); carol fails five times over forty minutes (never five
+/// within ten). Exactly alice's logon is tagged, and one alert line follows it.
+#[test]
+fn the_bundled_brute_force_example_fires_for_alice_only() {
+    let rules = common::project("examples/correlation/brute_force.yml");
+    let events = common::project("examples/correlation/logons.ndjson");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sigma-transform"))
+        .args(["run", "-q", "-r"])
+        .arg(&rules)
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 18, "17 events and one alert");
+    let tagged: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].get("sigma").is_some())
+        .collect();
+    assert_eq!(tagged, [6, 7], "alice's logon and the alert after it");
+    let c = &lines[6]["sigma"]["correlations"][0];
+    assert_eq!(c["group"]["TargetUserName"], "alice");
+    assert_eq!(c["attack"]["techniques"][0]["id"], "T1110");
+    assert_eq!(
+        lines[7]["message"],
+        "Sigma correlation: Successful logon after repeated failures"
+    );
+}

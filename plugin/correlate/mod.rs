@@ -245,8 +245,13 @@ pub struct Correlator {
 }
 
 impl Correlator {
-    pub fn new(compiled: Compiled, opts: CorrelationOptions) -> Correlator {
+    pub fn new(compiled: Compiled, mut opts: CorrelationOptions) -> Correlator {
         let n = compiled.correlations.len();
+        // Bounded so that window arithmetic stays far inside i64 (ten years is more
+        // lateness than any stream has).
+        opts.allowed_lateness_secs = opts.allowed_lateness_secs.min(10 * 366 * 86_400);
+        opts.max_groups = opts.max_groups.max(1);
+        opts.max_entries_per_group = opts.max_entries_per_group.max(1);
         Correlator {
             compiled,
             opts,

@@ -54,6 +54,10 @@ fn at<'t>(root: NodeRef<'t>, keys: &[&str]) -> Option<NodeRef<'t>> {
     Some(n)
 }
 
+/// Times after this (the year 10000, in ms) are not times: a hostile number must not
+/// push window arithmetic past `i64`.
+const LATEST: i64 = 253_402_300_800_000;
+
 fn node_time(n: NodeRef<'_>) -> Option<i64> {
     if let Some(s) = n.as_str() {
         return parse(s);
@@ -62,11 +66,8 @@ fn node_time(n: NodeRef<'_>) -> Option<i64> {
     if !f.is_finite() || f < 0.0 {
         return None;
     }
-    Some(if f < 1e11 {
-        (f * 1000.0) as i64
-    } else {
-        f as i64
-    })
+    let ms = if f < 1e11 { f * 1000.0 } else { f };
+    (ms < LATEST as f64).then_some(ms as i64)
 }
 
 fn digits(s: &[u8], n: usize) -> Option<i64> {
@@ -229,5 +230,14 @@ mod tests {
         }
         let ev = JsonEvent::parse(br#"{"x":1}"#).unwrap();
         assert_eq!(event_time(&ev, None), None);
+        // Numbers past the year 9999, negative or not finite are not times.
+        for bad in [
+            r#"{"when":1e300}"#,
+            r#"{"when":-5}"#,
+            r#"{"when":253402300800000}"#,
+        ] {
+            let ev = JsonEvent::parse(bad.as_bytes()).unwrap();
+            assert_eq!(event_time(&ev, Some("when")), None, "{bad}");
+        }
     }
 }
