@@ -14,9 +14,9 @@
 //! Run: `cargo bench --bench correlation [-- --rounds N]`. Results go to
 //! benches/README.md as ratios.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::Read;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
@@ -53,38 +53,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn events() -> Vec<Vec<u8>> {
-    let gz = root().join("../shared/events/evtx-attack-samples.ndjson.gz");
-    let text = if gz.exists() {
-        let mut s = String::new();
-        flate2::read::MultiGzDecoder::new(std::fs::File::open(gz).unwrap())
-            .read_to_string(&mut s)
-            .unwrap();
-        s
-    } else {
-        eprintln!("correlation bench: ../shared is not present; using the bundled samples");
-        std::fs::read_to_string(root().join("examples/events/windows-sample.ndjson")).unwrap()
-    };
-    text.lines().map(|l| l.as_bytes().to_vec()).collect()
-}
-
-fn rule_paths() -> Vec<PathBuf> {
-    let sigma = root().join("../shared/sigma");
-    if sigma.exists() {
-        vec![
-            sigma.join("rules/windows"),
-            sigma.join("rules-emerging-threats"),
-            sigma.join("rules-threat-hunting/windows"),
-        ]
-    } else {
-        vec![root().join("rules")]
-    }
-}
-
 /// Events per second through the ordered stage, best of `rounds`.
 fn rate(t: &SigmaTransform, events: &[Vec<u8>], rounds: usize) -> (f64, u64, u64) {
     let mut best = 0.0f64;
@@ -111,15 +79,9 @@ fn rate(t: &SigmaTransform, events: &[Vec<u8>], rounds: usize) -> (f64, u64, u64
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let rounds = args
-        .iter()
-        .position(|a| a == "--rounds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(5);
-    let events = events();
-    let paths = rule_paths();
+    let rounds = common::arg("--rounds", 5);
+    let events = common::events_or_bundled();
+    let paths = common::rule_paths_or_bundled();
 
     // The 50 rules that match the most sample events.
     let plain = SigmaTransform::from_config(&SigmaConfig::new(paths.clone())).unwrap();

@@ -10,8 +10,7 @@
 //!
 //! Run: `cargo bench --bench transform`. Results go to benches/README.md as ratios.
 
-use std::io::Read;
-use std::path::PathBuf;
+mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sigma_transform::logsource::LogsourceMap;
@@ -19,41 +18,10 @@ use sigma_transform::rule::BuildOptions;
 use sigma_transform::ruleset::RuleSet;
 use sigma_transform::transform::{Transform, TransformOptions};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn events() -> Vec<Vec<u8>> {
-    let gz = root().join("../shared/events/evtx-attack-samples.ndjson.gz");
-    let text = if gz.exists() {
-        let mut s = String::new();
-        flate2::read::MultiGzDecoder::new(std::fs::File::open(gz).unwrap())
-            .read_to_string(&mut s)
-            .unwrap();
-        s
-    } else {
-        std::fs::read_to_string(root().join("examples/events/windows-sample.ndjson")).unwrap()
-    };
-    text.lines().map(|l| l.as_bytes().to_vec()).collect()
-}
-
-fn rule_paths() -> Vec<PathBuf> {
-    let sigma = root().join("../shared/sigma");
-    if sigma.exists() {
-        vec![
-            sigma.join("rules/windows"),
-            sigma.join("rules-emerging-threats"),
-            sigma.join("rules-threat-hunting/windows"),
-        ]
-    } else {
-        vec![root().join("rules")]
-    }
-}
-
 fn bench(c: &mut Criterion) {
-    let events = events();
+    let events = common::events_or_bundled();
     let bytes: usize = events.iter().map(Vec::len).sum();
-    let set = RuleSet::load(&rule_paths(), &BuildOptions::default());
+    let set = RuleSet::load(&common::rule_paths_or_bundled(), &BuildOptions::default());
     let transform = Transform::new(
         set.rules,
         &LogsourceMap::builtin(),

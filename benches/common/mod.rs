@@ -1,4 +1,4 @@
-//! Shared by `benches/throughput.rs` and `benches/scaling.rs`: the rule set and the events
+//! Shared by the benches (`throughput`, `scaling`, `transform`, `correlation`): the rule set and the events
 //! of issue 4, read from `../shared`, and the flat event shape the peer engines expect.
 //!
 //! - Rules: every `.yml` under `sigma/rules/windows`, `sigma/rules-emerging-threats` and
@@ -16,6 +16,36 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
+
+/// The sample events as lines: ../shared's 8,255 when present, else the bundled samples.
+pub fn events_or_bundled() -> Vec<Vec<u8>> {
+    let gz = root().join("../shared/events/evtx-attack-samples.ndjson.gz");
+    let text = if gz.exists() {
+        let mut s = String::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(gz).unwrap())
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    } else {
+        eprintln!("bench: ../shared is not present; using the bundled samples");
+        std::fs::read_to_string(root().join("examples/events/windows-sample.ndjson")).unwrap()
+    };
+    text.lines().map(|l| l.as_bytes().to_vec()).collect()
+}
+
+/// The SigmaHQ Windows rule folders when ../shared is present, else the bundled rules.
+pub fn rule_paths_or_bundled() -> Vec<PathBuf> {
+    let sigma = root().join("../shared/sigma");
+    if sigma.exists() {
+        vec![
+            sigma.join("rules/windows"),
+            sigma.join("rules-emerging-threats"),
+            sigma.join("rules-threat-hunting/windows"),
+        ]
+    } else {
+        vec![root().join("rules")]
+    }
+}
 
 /// The number after `name` on the bench's command line, or `default`.
 pub fn arg(name: &str, default: usize) -> usize {

@@ -93,37 +93,24 @@ impl Compiled {
         rules: &[Rule],
         opts: &CorrelationOptions,
     ) -> (Compiled, Vec<(Correlation, String)>) {
-        let resolved = crate::rule::correlation::resolve(&correlations, rules);
-        let mut keep = Vec::new();
+        // Dropping one may leave another pointing at it: resolve again on what is kept
+        // until every kept one resolves (each pass drops at least one, or stops).
+        let mut keep = correlations;
         let mut dropped = Vec::new();
-        let mut targets = Vec::new();
-        for (c, r) in correlations.into_iter().zip(resolved) {
-            match r {
-                Ok(t) => {
-                    keep.push(c);
-                    targets.push(t);
-                }
-                Err(e) => dropped.push((c, e.to_string())),
+        let targets = loop {
+            let resolved = crate::rule::correlation::resolve(&keep, rules);
+            if resolved.iter().all(Result::is_ok) {
+                break resolved.into_iter().map(Result::unwrap).collect::<Vec<_>>();
             }
-        }
-        // Dropping one may leave another pointing at it: resolve again on what is kept.
-        if !dropped.is_empty() {
-            let again = crate::rule::correlation::resolve(&keep, rules);
-            if again.iter().any(Result::is_err) {
-                let mut k2 = Vec::new();
-                targets.clear();
-                for (c, r) in keep.into_iter().zip(again) {
-                    match r {
-                        Ok(t) => {
-                            k2.push(c);
-                            targets.push(t);
-                        }
-                        Err(e) => dropped.push((c, e.to_string())),
-                    }
+            let mut next = Vec::new();
+            for (c, r) in keep.into_iter().zip(resolved) {
+                match r {
+                    Ok(_) => next.push(c),
+                    Err(e) => dropped.push((c, e.to_string())),
                 }
-                keep = k2;
             }
-        }
+            keep = next;
+        };
         let mut by_rule = vec![Vec::new(); rules.len()];
         let mut parents = vec![Vec::new(); keep.len()];
         let mut silent = vec![false; rules.len()];

@@ -280,18 +280,7 @@ fn bad(attr: &str, expected: &'static str) -> RuleError {
 }
 
 fn strings(body: &Value, key: &str) -> Result<Vec<String>, RuleError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Sequence(seq)) => seq
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s.clone()),
-                _ => Err(bad(key, "a list of strings")),
-            })
-            .collect(),
-        Some(_) => Err(bad(key, "a string or a list of strings")),
-    }
+    super::str_list(body, key)
 }
 
 /// Seconds in `Ns`, `Nm`, `Nh`, `Nd`; None for anything else (or zero, or over 10 years).

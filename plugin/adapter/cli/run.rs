@@ -336,24 +336,20 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         .collect();
     let stdout = io::stdout();
     let mut main_out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut unmatched_out = match &args.unmatched {
-        Some(p) => Some(io::BufWriter::new(std::fs::File::create(p).map_err(
-            |error| CliError::Read {
-                path: p.clone(),
-                error,
-            },
-        )?)),
-        None => None,
+    let create = |p: &Option<PathBuf>| -> Result<Option<io::BufWriter<std::fs::File>>, CliError> {
+        p.as_ref()
+            .map(|p| {
+                std::fs::File::create(p)
+                    .map(io::BufWriter::new)
+                    .map_err(|error| CliError::Read {
+                        path: p.clone(),
+                        error,
+                    })
+            })
+            .transpose()
     };
-    let mut alerts_out = match &args.correlations {
-        Some(p) => Some(io::BufWriter::new(std::fs::File::create(p).map_err(
-            |error| CliError::Read {
-                path: p.clone(),
-                error,
-            },
-        )?)),
-        None => None,
-    };
+    let mut unmatched_out = create(&args.unmatched)?;
+    let mut alerts_out = create(&args.correlations)?;
     // With correlations, NDJSON is read in order on one thread (the state follows the
     // stream); EVTX files are tagged without them.
     let mut correlating = (!t.correlations().is_empty()).then(|| (t.correlating(), t.scratch()));
