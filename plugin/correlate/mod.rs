@@ -325,17 +325,7 @@ impl Correlator {
         let Some(opened) = g.opened else { return };
         let corr = &self.compiled.correlations[c];
         let end = opened + corr.timespan_secs as i64 * 1000;
-        let entries: Vec<&Entry> = g
-            .entries
-            .iter()
-            .filter(|e| e.time >= opened && e.time <= end)
-            .collect();
-        let value = window::measure(
-            corr.kind,
-            &entries,
-            corr.rules.len(),
-            corr.condition.percentile,
-        );
+        let (value, _) = window_value(corr, &g.entries, opened, end);
         let span = end - opened;
         // Hits after this window's end (kept while lateness held it open) open the next.
         let rest: VecDeque<Entry> = g.entries.iter().filter(|e| e.time > end).cloned().collect();
@@ -459,19 +449,9 @@ impl Correlator {
         while g.entries.front().is_some_and(|e| e.time < horizon) {
             g.entries.pop_front();
         }
-        let entries: Vec<&Entry> = g
-            .entries
-            .iter()
-            .filter(|e| e.time >= t - span && e.time <= t)
-            .collect();
-        let value = window::measure(
-            corr.kind,
-            &entries,
-            corr.rules.len(),
-            corr.condition.percentile,
-        );
+        let (value, first) = window_value(corr, &g.entries, t - span, t);
         if corr.condition.holds(value) {
-            let start = entries.first().map_or(t, |e| e.time);
+            let start = first.unwrap_or(t);
             g.entries.clear();
             self.counters.firings += 1;
             out.push(Firing {
@@ -506,6 +486,26 @@ fn evict_oldest(
     {
         deadlines.remove(&(opened + span, c, oldest));
     }
+}
+
+/// The measure of `corr` over the entries timed in `[from, to]`, and the first such time.
+fn window_value(
+    corr: &Correlation,
+    entries: &VecDeque<Entry>,
+    from: i64,
+    to: i64,
+) -> (f64, Option<i64>) {
+    let inside: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.time >= from && e.time <= to)
+        .collect();
+    let value = window::measure(
+        corr.kind,
+        &inside,
+        corr.rules.len(),
+        corr.condition.percentile,
+    );
+    (value, inside.first().map(|e| e.time))
 }
 
 fn group_pairs(corr: &Correlation, key: &[String]) -> Vec<(String, String)> {
