@@ -41,6 +41,20 @@ fn build() -> Vec<Transform> {
         .collect()
 }
 
+/// Every leaf of `v` (an array is one leaf; an empty object has none) by its path of keys.
+fn leaves(v: &Value, path: &[String], out: &mut Vec<(Vec<String>, Value)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let mut p = path.to_vec();
+                p.push(k.clone());
+                leaves(v, &p, out);
+            }
+        }
+        _ => out.push((path.to_vec(), v.clone())),
+    }
+}
+
 /// `v` written and read back, as the output is read (floats read back as serde_json reads
 /// their text).
 fn reparsed(v: &Value) -> Value {
@@ -115,17 +129,26 @@ proptest! {
         for t in transforms() {
             let mut out = Vec::new();
             let outcome = t.process_line(&line, &mut t.scratch(), &mut out);
-            let owned = (t.options().output == OutputProfile::Sigma).then_some("sigma");
+            // Both profiles own the tag field (`ecs` keeps its tag entries there).
+            let owned = Some("sigma");
             match outcome {
                 Outcome::Matched(_) => {
                     let mut tagged: Value = serde_json::from_slice(&out).unwrap();
                     prop_assert!(tagged.is_object());
-                    // Spliced: the event's own members are all there, as they were.
-                    if let Some(field) = owned {
-                        let mut own = v.clone();
-                        own.as_object_mut().unwrap().remove(field);
-                        tagged.as_object_mut().unwrap().remove(field);
+                    let mut own = v.clone();
+                    own.as_object_mut().unwrap().remove("sigma");
+                    tagged.as_object_mut().unwrap().remove("sigma");
+                    if t.options().output == OutputProfile::Sigma {
+                        // Spliced: the event's own members are all there, as they were.
                         prop_assert_eq!(tagged, reparsed(&own));
+                    } else {
+                        // Merged into the event's objects: every value it had is still there.
+                        let mut had = Vec::new();
+                        leaves(&reparsed(&own), &[], &mut had);
+                        for (path, value) in had {
+                            let got = path.iter().try_fold(&tagged, |v, k| v.get(k));
+                            prop_assert_eq!(got, Some(&value), "{:?} kept", path);
+                        }
                     }
                 }
                 // An unmatched event comes out as it came, but for a tag field it came

@@ -1,5 +1,5 @@
-//! The configured transform stage: modes and their outputs, rule selection, the ECS
-//! profile, parsed-value processing, `validate`, `config schema`, the example configs and
+//! The configured transform stage: modes and their outputs, rule selection (the ECS
+//! profile is in tests/ecs.rs), parsed-value processing, `validate`, `config schema`, the example configs and
 //! the example program, and EVTX input giving the same matches as evtx_dump NDJSON.
 
 mod common;
@@ -105,75 +105,6 @@ fn rule_selection_by_level_id_tag_and_status() {
         count(&|c| c.exclude.statuses = vec!["experimental".into()]),
         all - experimental
     );
-}
-
-#[test]
-fn ecs_profile_writes_ecs_fields_without_overwriting() {
-    let t = bundled(Mode::Tag, OutputProfile::Ecs);
-    let mut s = t.scratch();
-    let mut c = Counters::default();
-    let Output::Pass(_, bytes) =
-        t.process(Bytes::from_static(PSEXEC_7045.as_bytes()), &mut s, &mut c)
-    else {
-        panic!()
-    };
-    let v: Value = serde_json::from_slice(&bytes).unwrap();
-    assert!(
-        bytes.starts_with(&PSEXEC_7045.as_bytes()[..PSEXEC_7045.len() - 1]),
-        "spliced into the original bytes"
-    );
-    assert_eq!(
-        v["rule"]["id"],
-        json!(["05dbc954-2e98-4623-a653-c3fbd62f2867"])
-    );
-    assert_eq!(v["rule"]["name"], json!(["PsExec Service Installed"]));
-    assert_eq!(v["rule"]["ruleset"], "sigma");
-    assert!(v["rule"]["author"][0].is_string());
-    assert!(
-        v["rule"]["description"][0]
-            .as_str()
-            .unwrap()
-            .contains("PSEXESVC")
-    );
-    assert_eq!(v["event"]["severity"], 47);
-    assert_eq!(v["threat"]["framework"], "MITRE ATT&CK");
-    assert_eq!(v["threat"]["technique"]["id"], json!(["T1569"]));
-    assert_eq!(v["threat"]["technique"]["name"], json!(["System Services"]));
-    assert_eq!(
-        v["threat"]["technique"]["subtechnique"]["id"],
-        json!(["T1569.002"])
-    );
-    assert_eq!(
-        v["threat"]["technique"]["subtechnique"]["name"],
-        json!(["Service Execution"])
-    );
-    assert_eq!(v["threat"]["tactic"]["id"], json!(["TA0002"]));
-    assert_eq!(v["threat"]["tactic"]["name"], json!(["Execution"]));
-    // ECS types for what we write: keywords (strings or arrays of strings), severity a long.
-    for path in [
-        "/rule/id",
-        "/rule/name",
-        "/rule/author",
-        "/threat/technique/id",
-        "/threat/tactic/name",
-    ] {
-        let f = v.pointer(path).unwrap();
-        assert!(
-            f.as_array().unwrap().iter().all(Value::is_string),
-            "{path} is a keyword array"
-        );
-    }
-    assert!(v["event"]["severity"].is_i64());
-
-    // An ECS event that already has event.severity and event.code keeps both.
-    let winlogbeat = json!({"event": {"code": "7045", "severity": 5}, "winlog": {"channel": "System", "event_id": "7045",
-        "provider_name": "Service Control Manager", "event_data": {"ServiceName": "PSEXESVC"}}});
-    let Output::Pass(_, tagged) = t.process_value(winlogbeat, &mut s, &mut c) else {
-        panic!()
-    };
-    assert_eq!(tagged["event"]["severity"], 5);
-    assert_eq!(tagged["event"]["code"], "7045");
-    assert_eq!(tagged["rule"]["name"], json!(["PsExec Service Installed"]));
 }
 
 #[test]

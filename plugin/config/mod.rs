@@ -49,8 +49,9 @@ pub enum OutputProfile {
     /// level, status, author, tags and ATT&CK techniques and tactics.
     #[default]
     Sigma,
-    /// Elastic Common Schema: `rule.*`, `event.severity`, `threat.*`, merged into the event
-    /// without overwriting fields it already has.
+    /// Elastic Common Schema 8.x: `event.kind`, `event.risk_score`, `rule.*` (one element
+    /// per match), `threat.*`, spliced into the event without dropping any of its values;
+    /// the tag entries, and what could not be placed, go under `field`.
     Ecs,
 }
 
@@ -160,7 +161,8 @@ pub struct SigmaConfig {
     /// Which events leave the transform, and where.
     #[serde(default)]
     pub mode: Mode,
-    /// The top-level field that receives the tag object (output profile `sigma`).
+    /// The top-level field that receives the tag object (output `sigma`), or the tag
+    /// entries and displaced ECS values (output `ecs`).
     #[serde(default = "default_field")]
     pub field: String,
     /// Logsource mapping file; the built-in `rules/logsources.yaml` when unset.

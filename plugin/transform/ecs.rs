@@ -1,23 +1,84 @@
-//! The `ecs` output profile: matches written as Elastic Common Schema fields, merged into
-//! the event without overwriting any field it already has.
+//! The `ecs` output profile: matches written as Elastic Common Schema (8.x) fields, spliced
+//! into the event without dropping any value it already has.
 //!
-//! | field | value |
-//! | --- | --- |
-//! | `rule.id`, `rule.name`, `rule.author`, `rule.description` | per matched rule (keyword arrays) |
-//! | `rule.ruleset` | `sigma` |
-//! | `event.severity` | highest matched level: informational 1, low 21, medium 47, high 73, critical 99 (Elastic's detection-rule scale) |
-//! | `threat.framework` | `MITRE ATT&CK` |
-//! | `threat.technique.id` / `.name` | techniques, sub-techniques as their parent |
-//! | `threat.technique.subtechnique.id` / `.name` | sub-techniques |
-//! | `threat.tactic.id` / `.name` | tactics |
+//! | field | ECS type | value |
+//! | --- | --- | --- |
+//! | `event.kind` | keyword | `alert` |
+//! | `event.risk_score`, `event.risk_score_norm` | float | highest matched level: informational 1, low 21, medium 47, high 73, critical 99 (Elastic's detection-rule scale, already 0–100) |
+//! | `rule.id`, `rule.name`, `rule.description`, `rule.author`, `rule.reference`, `rule.license`, `rule.version`, `rule.category`, `rule.ruleset` | keyword | one element per matched rule, index `i` always match `i` (`null` where the rule has no such value) |
+//! | `threat.framework` | keyword | `MITRE ATT&CK` |
+//! | `threat.technique.{id,name,reference}` | keyword | techniques (a sub-technique's parent included), one element per id |
+//! | `threat.technique.subtechnique.{id,name,reference}` | keyword | sub-techniques |
+//! | `threat.tactic.{id,name,reference}` | keyword | tactics |
+//! | `<field>.matches` | object | the `sigma` profile's tag entries, in the same order as `rule.*`: level, status, tags, references |
+//!
+//! `event.severity` is the source's own severity in ECS and is never written. A rule
+//! writes `rule.reference` as its first reference (all of them are in `<field>.matches`),
+//! `rule.version` as its `modified` or else `date`, `rule.category` as its logsource
+//! category, service or product, and `rule.license` as its `license` or else `DRL-1.1`,
+//! the license of the SigmaHQ rules.
+//!
+//! Nothing the event has is dropped. `rule` and `threat` are written whole or not at all:
+//! when the event already has a `rule` (Elastic's Sysmon pipeline maps `RuleName` there)
+//! or a `threat`, ours goes to `<field>.rule` / `<field>.threat`, so that `rule.id` never
+//! sits beside another tool's `rule.name`. An `event.*` leaf the event already has (a
+//! Winlogbeat `event.kind: event`) stays, and ours is written at `<field>.event.*`.
 
 use serde_json::{Map, Value, json};
 
 use super::tag::RuleTag;
+use crate::attack::AttackRef;
 use crate::config::Level;
+use crate::rule::Rule;
 
-/// `event.severity` for a level.
-pub fn severity(level: Option<&str>) -> i64 {
+/// `rule.license` of a rule that names none: the Detection Rule License of SigmaHQ.
+pub const DEFAULT_LICENSE: &str = "DRL-1.1";
+
+/// `rule.ruleset` of every match.
+pub const RULESET: &str = "sigma";
+
+/// `threat.framework`.
+pub const FRAMEWORK: &str = "MITRE ATT&CK";
+
+/// A rule's ECS values, worked out once when the rules compile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EcsRule {
+    /// `event.risk_score` of the rule's level.
+    pub risk_score: u8,
+    /// The first of the rule's `references`.
+    pub reference: Option<String>,
+    /// The rule's `license`, or [`DEFAULT_LICENSE`].
+    pub license: String,
+    /// The rule's `modified`, or else its `date`.
+    pub version: Option<String>,
+    /// The logsource category, else service, else product.
+    pub category: Option<String>,
+}
+
+impl EcsRule {
+    /// The ECS values of `rule`.
+    pub fn new(rule: &Rule) -> EcsRule {
+        let ls = &rule.logsource;
+        EcsRule {
+            risk_score: risk_score(rule.meta.level.as_deref()),
+            reference: rule.meta.references.first().cloned(),
+            license: rule
+                .meta
+                .license
+                .clone()
+                .unwrap_or_else(|| DEFAULT_LICENSE.to_string()),
+            version: rule.meta.modified.clone().or(rule.meta.date.clone()),
+            category: ls
+                .category
+                .clone()
+                .or(ls.service.clone())
+                .or(ls.product.clone()),
+        }
+    }
+}
+
+/// `event.risk_score` for a level (Elastic's detection-rule scale).
+pub fn risk_score(level: Option<&str>) -> u8 {
     match level.and_then(Level::parse) {
         Some(Level::Critical) => 99,
         Some(Level::High) => 73,
@@ -27,114 +88,170 @@ pub fn severity(level: Option<&str>) -> i64 {
     }
 }
 
-fn push_unique(list: &mut Vec<Value>, v: &str) {
-    if !list.iter().any(|x| x == v) {
-        list.push(Value::String(v.to_string()));
+/// The ATT&CK page of a technique (`T1059`, `T1059.001`) or tactic (`TA0002`).
+pub fn attack_reference(id: &str) -> String {
+    if id.starts_with("TA") {
+        format!("https://attack.mitre.org/tactics/{id}/")
+    } else {
+        format!(
+            "https://attack.mitre.org/techniques/{}/",
+            id.replace('.', "/")
+        )
     }
 }
 
-/// The ECS fields for a set of matches.
-pub fn fields(hits: &[usize], tags: &[RuleTag]) -> Value {
-    let (mut ids, mut names, mut authors, mut descriptions) = (vec![], vec![], vec![], vec![]);
-    let (mut tech_ids, mut tech_names, mut sub_ids, mut sub_names) =
-        (vec![], vec![], vec![], vec![]);
-    let (mut tactic_ids, mut tactic_names) = (vec![], vec![]);
-    let mut sev = 0;
+/// Entries of one `threat.*` object, one per id, with their fields kept in line.
+#[derive(Default)]
+struct Entries {
+    ids: Vec<Value>,
+    names: Vec<Value>,
+    references: Vec<Value>,
+}
+
+impl Entries {
+    fn push(&mut self, id: &str, name: &str) {
+        if self.ids.iter().any(|x| x == id) {
+            return;
+        }
+        self.ids.push(Value::String(id.to_string()));
+        self.names.push(Value::String(name.to_string()));
+        self.references.push(Value::String(attack_reference(id)));
+    }
+
+    fn into_value(self) -> Option<Value> {
+        (!self.ids.is_empty())
+            .then(|| json!({ "id": self.ids, "name": self.names, "reference": self.references }))
+    }
+}
+
+/// `threat.*` of the matched rules' techniques and tactics.
+fn threat(hits: &[usize], tags: &[RuleTag]) -> Option<Value> {
+    let (mut techniques, mut subtechniques, mut tactics) =
+        (Entries::default(), Entries::default(), Entries::default());
     for &h in hits {
-        let t = &tags[h].entry;
-        ids.push(Value::String(t.id.clone().unwrap_or_default()));
-        names.push(Value::String(t.title.clone()));
-        if let Some(a) = &t.author {
-            push_unique(&mut authors, a);
-        }
-        if let Some(d) = &t.description {
-            descriptions.push(Value::String(d.clone()));
-        }
-        sev = sev.max(severity(t.level.as_deref()));
-        for tech in &t.attack.techniques {
-            match tech.id.split_once('.') {
+        let attack = &tags[h].entry.attack;
+        for AttackRef { id, name } in &attack.techniques {
+            match id.split_once('.') {
+                // A sub-technique's name is "Parent: Sub".
                 Some((parent, _)) => {
-                    push_unique(&mut sub_ids, &tech.id);
-                    push_unique(
-                        &mut sub_names,
-                        tech.name.split_once(": ").map_or(&tech.name, |(_, s)| s),
-                    );
-                    push_unique(&mut tech_ids, parent);
-                    push_unique(
-                        &mut tech_names,
-                        tech.name.split_once(": ").map_or(&tech.name, |(p, _)| p),
-                    );
+                    let (parent_name, sub_name) = name.split_once(": ").unwrap_or((name, name));
+                    techniques.push(parent, parent_name);
+                    subtechniques.push(id, sub_name);
                 }
-                None => {
-                    push_unique(&mut tech_ids, &tech.id);
-                    push_unique(&mut tech_names, &tech.name);
-                }
+                None => techniques.push(id, name),
             }
         }
-        for tactic in &t.attack.tactics {
-            push_unique(&mut tactic_ids, &tactic.id);
-            push_unique(&mut tactic_names, &tactic.name);
+        for AttackRef { id, name } in &attack.tactics {
+            tactics.push(id, name);
         }
     }
-    let mut rule = json!({ "id": ids, "name": names, "ruleset": "sigma" });
-    if !authors.is_empty() {
-        rule["author"] = Value::Array(authors);
-    }
-    if !descriptions.is_empty() {
-        rule["description"] = Value::Array(descriptions);
-    }
-    let mut out = json!({ "rule": rule, "event": { "severity": sev } });
-    if !tech_ids.is_empty() || !tactic_ids.is_empty() {
-        let mut threat = json!({ "framework": "MITRE ATT&CK" });
-        if !tech_ids.is_empty() {
-            threat["technique"] = json!({ "id": tech_ids, "name": tech_names });
-            if !sub_ids.is_empty() {
-                threat["technique"]["subtechnique"] = json!({ "id": sub_ids, "name": sub_names });
-            }
+    let techniques = techniques.into_value().map(|mut t| {
+        if let Some(sub) = subtechniques.into_value() {
+            t["subtechnique"] = sub;
         }
-        if !tactic_ids.is_empty() {
-            threat["tactic"] = json!({ "id": tactic_ids, "name": tactic_names });
+        t
+    });
+    let tactics = tactics.into_value();
+    if techniques.is_none() && tactics.is_none() {
+        return None;
+    }
+    let mut threat = json!({ "framework": FRAMEWORK });
+    if let Some(t) = techniques {
+        threat["technique"] = t;
+    }
+    if let Some(t) = tactics {
+        threat["tactic"] = t;
+    }
+    Some(threat)
+}
+
+/// The `rule.*` fields, in the order they are written.
+const RULE_FIELDS: [&str; 9] = [
+    "id",
+    "name",
+    "description",
+    "author",
+    "reference",
+    "license",
+    "version",
+    "category",
+    "ruleset",
+];
+
+/// A rule's value of `rule.<field>`.
+fn rule_value<'t>(t: &'t RuleTag, field: &str) -> Option<&'t str> {
+    match field {
+        "id" => t.entry.id.as_deref(),
+        "name" => Some(&t.entry.title),
+        "description" => t.entry.description.as_deref(),
+        "author" => t.entry.author.as_deref(),
+        "reference" => t.ecs.reference.as_deref(),
+        "license" => Some(&t.ecs.license),
+        "version" => t.ecs.version.as_deref(),
+        "category" => t.ecs.category.as_deref(),
+        _ => Some(RULESET),
+    }
+}
+
+/// The ECS fields for a set of matches (`rule`, `event`, `threat`; see the module table).
+pub fn fields(hits: &[usize], tags: &[RuleTag]) -> Map<String, Value> {
+    let mut rule = Map::new();
+    for field in RULE_FIELDS {
+        let values: Vec<Value> = hits
+            .iter()
+            .map(|&h| rule_value(&tags[h], field).map_or(Value::Null, |s| Value::String(s.into())))
+            .collect();
+        // A field no matched rule has is left out; otherwise one value per match.
+        if values.iter().any(|v| !v.is_null()) {
+            rule.insert(field.to_string(), Value::Array(values));
         }
-        out["threat"] = threat;
+    }
+    let score = hits
+        .iter()
+        .map(|&h| tags[h].ecs.risk_score)
+        .max()
+        .unwrap_or(1);
+    let mut out = Map::new();
+    out.insert("rule".into(), Value::Object(rule));
+    out.insert(
+        "event".into(),
+        json!({ "kind": "alert", "risk_score": score, "risk_score_norm": score }),
+    );
+    if let Some(t) = threat(hits, tags) {
+        out.insert("threat".into(), t);
     }
     out
 }
 
-/// Merges `add` into `base`; where both have a value that is not an object, `base` keeps
-/// its own.
-pub fn merge_keep_existing(base: &mut Map<String, Value>, add: Map<String, Value>) {
-    for (k, v) in add {
-        match (base.get_mut(&k), v) {
-            (Some(Value::Object(b)), Value::Object(a)) => merge_keep_existing(b, a),
-            (Some(_), _) => {}
-            (None, v) => {
-                base.insert(k, v);
-            }
+/// Writes the event with ECS fields spliced into its own bytes ([`super::splice::merge`]),
+/// and the tag entries with whatever could not be placed under `field` (see the module
+/// documentation). A `field` member the event came with is replaced.
+pub fn write(line: &[u8], field: &str, hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
+    let mut add = fields(hits, tags);
+    let mut displaced = Map::new();
+    for whole in ["rule", "threat"] {
+        if super::splice::has_member(line, whole)
+            && let Some(v) = add.remove(whole)
+        {
+            displaced.insert(whole.to_string(), v);
         }
     }
-}
-
-/// Writes the event with ECS fields spliced into its own bytes ([`super::splice::merge`]):
-/// into the `rule`, `event` and `threat` objects it already has, keeping its own values.
-/// An added value that meets one of the event's (a leaf it already has, or a `rule`
-/// that is not an object) is written under `sigma` at the same path instead, so nothing
-/// is dropped; an event's own `sigma` member is replaced.
-pub fn write(line: &[u8], hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
-    let Value::Object(add) = fields(hits, tags) else {
-        unreachable!("fields are an object")
-    };
-    let mut merged = Vec::with_capacity(line.len() + 512);
+    let mut merged = Vec::with_capacity(line.len() + 1024);
     let conflicts = super::splice::merge(line, &add, &mut merged);
-    if conflicts.is_empty() {
-        super::splice::remove_member(&merged, "sigma", out).unwrap_or_else(|| {
-            out.extend_from_slice(&merged);
-            0
-        });
-    } else {
-        super::splice::replace_member(&merged, "sigma", out, |o| {
-            serde_json::to_writer(o, &Value::Object(conflicts)).expect("values serialize")
-        });
+    for (k, v) in conflicts {
+        displaced.insert(k, v);
     }
+    super::splice::replace_member(&merged, field, out, |o| {
+        o.extend_from_slice(b"{\"matches\":");
+        super::tag::write_entries(hits, tags, o);
+        for (k, v) in &displaced {
+            o.push(b',');
+            serde_json::to_writer(&mut *o, k).expect("a string serializes");
+            o.push(b':');
+            serde_json::to_writer(&mut *o, v).expect("values serialize");
+        }
+        o.push(b'}');
+    });
 }
 
 #[cfg(test)]
@@ -142,23 +259,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn existing_fields_win() {
-        let mut base = json!({"event": {"severity": 3, "code": "1"}, "x": 1});
-        let add = json!({"event": {"severity": 73}, "rule": {"id": ["a"]}});
-        merge_keep_existing(
-            base.as_object_mut().unwrap(),
-            add.as_object().unwrap().clone(),
+    fn risk_scores_follow_the_level() {
+        assert_eq!(risk_score(Some("critical")), 99);
+        assert_eq!(risk_score(Some("High")), 73);
+        assert_eq!(risk_score(Some("medium")), 47);
+        assert_eq!(risk_score(Some("low")), 21);
+        assert_eq!(risk_score(Some("informational")), 1);
+        assert_eq!(risk_score(None), 1);
+    }
+
+    #[test]
+    fn attack_references_are_the_attack_pages() {
+        assert_eq!(
+            attack_reference("T1059"),
+            "https://attack.mitre.org/techniques/T1059/"
         );
         assert_eq!(
-            base,
-            json!({"event": {"severity": 3, "code": "1"}, "x": 1, "rule": {"id": ["a"]}})
+            attack_reference("T1059.001"),
+            "https://attack.mitre.org/techniques/T1059/001/"
+        );
+        assert_eq!(
+            attack_reference("TA0002"),
+            "https://attack.mitre.org/tactics/TA0002/"
         );
     }
 
     #[test]
-    fn severities() {
-        assert_eq!(severity(Some("critical")), 99);
-        assert_eq!(severity(Some("High")), 73);
-        assert_eq!(severity(None), 1);
+    fn entries_keep_one_per_id_in_line() {
+        let mut e = Entries::default();
+        e.push("T1", "Same");
+        e.push("T2", "Same");
+        e.push("T1", "Same");
+        let v = e.into_value().unwrap();
+        assert_eq!(v["id"], json!(["T1", "T2"]));
+        assert_eq!(v["name"], json!(["Same", "Same"]), "a name per id");
+        assert_eq!(v["reference"].as_array().unwrap().len(), 2);
     }
 }

@@ -294,9 +294,7 @@ impl Transform {
         if scratch.hits.is_empty() {
             // A tag the event came with did not come from these rules: it is removed, so
             // that downstream a tag always means a match here.
-            if self.opts.output == OutputProfile::Sigma
-                && event.root().get(&self.opts.field).is_some()
-            {
+            if event.root().get(&self.opts.field).is_some() {
                 scratch.rewrote = splice::remove_member(line, &self.opts.field, out).is_some();
             }
             return Outcome::Unmatched;
@@ -311,7 +309,7 @@ impl Transform {
             OutputProfile::Sigma => {
                 tag::write_tagged(line, &self.opts.field, hits, &self.tags, out);
             }
-            OutputProfile::Ecs => ecs::write(line, hits, &self.tags, out),
+            OutputProfile::Ecs => ecs::write(line, &self.opts.field, hits, &self.tags, out),
         }
     }
 
@@ -327,27 +325,16 @@ impl Transform {
         !scratch.hits.is_empty() || scratch.rewrote
     }
 
-    /// Tags a parsed event in place (for pipelines that hold parsed values).
+    /// Tags a parsed event in place (for pipelines that hold parsed values): written as
+    /// the line path writes it ([`Transform::write_tags`]), so both give the same event.
     pub fn tag_value(&self, value: &mut serde_json::Value, hits: &[usize]) {
-        let Some(obj) = value.as_object_mut() else {
+        if !value.is_object() {
             return;
-        };
-        match self.opts.output {
-            OutputProfile::Sigma => {
-                let mut tag = Vec::new();
-                tag::write_tag_object(hits, &self.tags, &mut tag);
-                obj.insert(
-                    self.opts.field.clone(),
-                    serde_json::from_slice(&tag).expect("tags are JSON"),
-                );
-            }
-            OutputProfile::Ecs => {
-                let serde_json::Value::Object(add) = ecs::fields(hits, &self.tags) else {
-                    return;
-                };
-                ecs::merge_keep_existing(obj, add);
-            }
         }
+        let line = serde_json::to_vec(value).expect("values serialize");
+        let mut out = Vec::with_capacity(line.len() + 1024);
+        self.write_tags(&line, hits, &mut out);
+        *value = serde_json::from_slice(&out).expect("a tagged object is JSON");
     }
 
     /// Processes one event held in [`Bytes`]: unmatched and unparsed events come back as

@@ -168,6 +168,11 @@ fn root_open(text: &[u8]) -> usize {
     skip_ws(text, 0)
 }
 
+/// True when the top-level object of `text` has a member named `name`.
+pub fn has_member(text: &[u8], name: &str) -> bool {
+    members(text, root_open(text)).any(|m| key(text, &m) == name)
+}
+
 /// Writes `text` (a JSON object) without its top-level members named `name`, with
 /// `"name":` and what `value` writes appended. Returns how many members were removed.
 pub fn replace_member(

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::{Counters, Outcome, Route, Transform, TransformOptions, TransformScratch};
-use crate::config::{Level, OutputProfile, SigmaConfig};
+use crate::config::{Level, SigmaConfig};
 use crate::event::inserts::InsertNames;
 use crate::event::json::EventReader;
 use crate::logsource::LogsourceMap;
@@ -190,7 +190,7 @@ impl SigmaTransform {
                 EventReader::new(cfg.shape, Arc::new(table))
             }
         };
-        if cfg.output == OutputProfile::Sigma && EVENT_NAMES.contains(&cfg.field.as_str()) {
+        if EVENT_NAMES.contains(&cfg.field.as_str()) {
             return Err(BuildError::Field(cfg.field.clone()));
         }
         // Fail closed: a rules path that is not there is a mistake, not an empty set.

@@ -1,10 +1,11 @@
 //! The tag written into matching events: one entry per matched rule with id, title,
-//! level, status, author (the Detection Rule License asks that matches keep the rule's
+//! level, status, author, references (the Detection Rule License asks that matches keep the rule's
 //! author identifiable), tags and resolved ATT&CK techniques and tactics. Each rule's
 //! entry is rendered to JSON once, at compile time; tagging an event only joins them.
 
 use serde::Serialize;
 
+use super::ecs::EcsRule;
 use crate::attack::{Attack, AttackRef};
 use crate::rule::Rule;
 
@@ -20,6 +21,9 @@ pub struct RuleTagEntry {
     pub status: Option<String>,
     pub author: Option<String>,
     pub tags: Vec<String>,
+    /// The rule's `references` (URLs an analyst reads next).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
     pub attack: AttackEntry,
 }
 
@@ -37,6 +41,8 @@ pub struct RuleTag {
     /// `attack.*` tags that resolved to nothing known.
     pub unknown_attack_tags: Vec<String>,
     pub json: String,
+    /// The rule's values for the `ecs` profile.
+    pub ecs: EcsRule,
 }
 
 impl RuleTag {
@@ -51,6 +57,7 @@ impl RuleTag {
             status: rule.meta.status.clone(),
             author: rule.meta.author.clone(),
             tags: rule.meta.tags.clone(),
+            references: rule.meta.references.clone(),
             attack: AttackEntry {
                 techniques: resolved.techniques,
                 tactics: resolved.tactics,
@@ -61,19 +68,28 @@ impl RuleTag {
             entry,
             unknown_attack_tags: resolved.unknown,
             json,
+            ecs: EcsRule::new(rule),
         }
     }
 }
 
-pub fn write_tag_object(hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"matches\":[");
+/// Writes the JSON array of the entries of `hits`.
+pub fn write_entries(hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
+    out.push(b'[');
     for (i, h) in hits.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(tags[*h].json.as_bytes());
     }
-    out.extend_from_slice(b"]}");
+    out.push(b']');
+}
+
+/// Writes the tag object of `hits`: `{"matches":[entries]}`.
+pub fn write_tag_object(hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"matches\":");
+    write_entries(hits, tags, out);
+    out.push(b'}');
 }
 
 /// Writes `line` with the tag for `hits` under `field`, spliced into the event's own bytes

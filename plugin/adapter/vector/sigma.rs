@@ -72,8 +72,9 @@ pub enum SigmaOutput {
     /// level, status, author, tags and ATT&CK techniques and tactics.
     #[default]
     Sigma,
-    /// Elastic Common Schema fields, merged into the event without overwriting fields it
-    /// already has.
+    /// Elastic Common Schema 8.x fields (`event.kind`, `event.risk_score`, `rule.*` one
+    /// element per match, `threat.*`), merged into the event without dropping any of its
+    /// values; the tag entries, and what could not be placed, go under `field`.
     Ecs,
 }
 
@@ -150,7 +151,8 @@ pub struct SigmaConfig {
     /// Which events leave the transform, and where.
     #[serde(default)]
     mode: SigmaMode,
-    /// The top-level field that receives the tag object (output `sigma`).
+    /// The top-level field that receives the tag object (output `sigma`), or the tag
+    /// entries and displaced ECS values (output `ecs`).
     #[serde(default = "default_field")]
     field: String,
     /// Logsource mapping file; the built-in `rules/logsources.yaml` when unset.
