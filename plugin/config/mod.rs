@@ -198,6 +198,15 @@ pub struct SigmaConfig {
     /// tags nothing is almost always a wrong path or a filter that selects nothing).
     #[serde(default)]
     pub allow_empty: bool,
+    /// Match an event serialized as JSON in a `message` or `log` string (Vector's `file`
+    /// source without `decoding.codec = "json"`, Fluent Bit's `tail` without a parser),
+    /// when the event has no other shape. The tags go on the event as it came.
+    #[serde(default = "default_true")]
+    pub wrapped_json: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_field() -> String {
@@ -225,6 +234,7 @@ impl SigmaConfig {
             strict: false,
             limits: Default::default(),
             allow_empty: false,
+            wrapped_json: true,
             correlation: Default::default(),
         }
     }

@@ -95,7 +95,8 @@ impl<'t> Correlating<'t> {
         &self.correlator
     }
 
-    fn engine(&self) -> &Transform {
+    /// The engine it runs the rules with.
+    pub fn engine(&self) -> &Transform {
         self.stage.engine()
     }
 

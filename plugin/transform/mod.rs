@@ -16,6 +16,7 @@ use crate::attack::Attack;
 use crate::config::{Mode, OutputProfile};
 use crate::event::inserts::Fit;
 use crate::event::json::{EventReader, JsonEvent, ReadError};
+use crate::event::shape::Concrete;
 use crate::logsource::LogsourceMap;
 use crate::matcher::{CompileNote, Matcher, Scratch};
 use crate::rule::Rule;
@@ -34,7 +35,14 @@ pub struct TransformOptions {
     pub mode: Mode,
     /// How events are read (shape, StringInserts names).
     pub reader: EventReader,
+    /// Match the event serialized as JSON in a `message` or `log` string of an event of
+    /// no other shape ([`WRAPPER_FIELDS`]).
+    pub wrapped_json: bool,
 }
+
+/// Members that may carry a whole event serialized as JSON: Vector's `file` source without
+/// a JSON codec puts the line in `message`, Fluent Bit's `tail` without a parser in `log`.
+pub const WRAPPER_FIELDS: [&str; 2] = ["message", "log"];
 
 impl Default for TransformOptions {
     fn default() -> Self {
@@ -43,8 +51,14 @@ impl Default for TransformOptions {
             output: OutputProfile::Sigma,
             mode: Mode::Tag,
             reader: EventReader::default(),
+            wrapped_json: true,
         }
     }
+}
+
+/// An event of no known shape: read as flat, with no top-level `EventID`.
+fn unknown_shape(event: &JsonEvent) -> bool {
+    event.shape() == Concrete::Flat && event.root().get("EventID").is_none()
 }
 
 /// Where an event goes after the transform.
@@ -94,6 +108,10 @@ pub struct Counters {
     pub unparsed: u64,
     /// Events dropped on purpose (mode `filter`).
     pub discarded: u64,
+    /// Events matched on the JSON event in their `message` or `log` (`wrapped_json`).
+    pub unwrapped: u64,
+    /// Events of no known shape ([`Transform::last_unknown_shape`]).
+    pub unknown_shape: u64,
 }
 
 impl Counters {
@@ -112,6 +130,14 @@ impl Counters {
         self.matches += other.matches;
         self.unparsed += other.unparsed;
         self.discarded += other.discarded;
+        self.unwrapped += other.unwrapped;
+        self.unknown_shape += other.unknown_shape;
+    }
+
+    /// Adds how the last event of `engine` was read (unwrapped, of no known shape).
+    pub fn record_reading(&mut self, engine: &Transform, scratch: &TransformScratch) {
+        self.unwrapped += u64::from(engine.last_unwrapped(scratch));
+        self.unknown_shape += u64::from(engine.last_unknown_shape(scratch));
     }
 
     /// Adds one outcome.
@@ -149,6 +175,12 @@ pub struct TransformScratch {
     /// The last line was written to `out` though no rule matched (a tag field that came
     /// with the event was removed).
     rewrote: bool,
+    /// The last event was matched on the JSON in its `message` or `log`.
+    unwrapped: bool,
+    /// The last event was of no known shape ([`Transform::last_unknown_shape`]).
+    unknown_shape: bool,
+    /// The text of a wrapped event, unescaped.
+    wrapped: Vec<u8>,
 }
 
 impl Transform {
@@ -195,6 +227,9 @@ impl Transform {
             inserts_fit: None,
             rewrote: false,
             lenient: false,
+            unwrapped: false,
+            unknown_shape: false,
+            wrapped: Vec::new(),
         }
     }
 
@@ -244,9 +279,55 @@ impl Transform {
     /// The indices of the rules matching a parsed event.
     pub fn match_event(&self, event: &JsonEvent, scratch: &mut TransformScratch) -> Vec<usize> {
         scratch.hits.clear();
+        scratch.lenient = false;
+        let mut wrapped = std::mem::take(&mut scratch.wrapped);
+        match self.unwrap(event, &mut wrapped) {
+            Some(inner) => self.match_read(&inner, true, scratch),
+            None => self.match_read(event, false, scratch),
+        }
+        scratch.wrapped = wrapped;
+        scratch.hits.clone()
+    }
+
+    /// The event inside `event`'s `message` or `log` string, when `wrapped_json` is on,
+    /// `event` is of no known shape (flat, no `EventID`) and the string holds a JSON object (its text is unescaped
+    /// into `buf`).
+    fn unwrap<'b>(&self, event: &JsonEvent, buf: &'b mut Vec<u8>) -> Option<JsonEvent<'b>> {
+        if !self.opts.wrapped_json || !unknown_shape(event) {
+            return None;
+        }
+        let text = WRAPPER_FIELDS
+            .iter()
+            .filter_map(|k| event.root().get(k)?.as_str())
+            .find(|t| t.trim_start().starts_with('{'))?;
+        buf.clear();
+        buf.extend_from_slice(text.as_bytes());
+        self.opts.reader.read(buf).ok()
+    }
+
+    /// Matches the event to be matched (the wrapped one, if any) into `scratch.hits`, and
+    /// notes what it was.
+    fn match_read(&self, event: &JsonEvent, unwrapped: bool, scratch: &mut TransformScratch) {
+        scratch.unwrapped = unwrapped;
+        scratch.unknown_shape = unknown_shape(event);
+        scratch.lacked_template = event.lacks_template();
+        scratch.inserts_fit = event.inserts_fit();
+        scratch.lenient |= event.lenient();
         self.matcher
             .matches(event, &mut scratch.matcher, &mut scratch.hits);
-        scratch.hits.clone()
+    }
+
+    /// True when the last event was matched on the JSON event in its `message` or `log`
+    /// (`wrapped_json`).
+    pub fn last_unwrapped(&self, scratch: &TransformScratch) -> bool {
+        scratch.unwrapped
+    }
+
+    /// True when the last event was of no known shape: read as flat (after unwrapping)
+    /// with no top-level `EventID`, so that no Windows rule can match it by its event id.
+    /// Counted, and warned about once, by every adapter.
+    pub fn last_unknown_shape(&self, scratch: &TransformScratch) -> bool {
+        scratch.unknown_shape
     }
 
     /// Processes one line (without its line terminator), appending the output line (without
@@ -282,15 +363,18 @@ impl Transform {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Outcome::Blank;
         }
+        scratch.unwrapped = false;
+        scratch.unknown_shape = false;
         let event = match self.opts.reader.read(line) {
             Ok(e) => e,
             Err(_) => return Outcome::Unparsed,
         };
-        scratch.lacked_template = event.lacks_template();
-        scratch.inserts_fit = event.inserts_fit();
-        scratch.lenient = event.lenient();
-        self.matcher
-            .matches(&event, &mut scratch.matcher, &mut scratch.hits);
+        let mut wrapped = std::mem::take(&mut scratch.wrapped);
+        match self.unwrap(&event, &mut wrapped) {
+            Some(inner) => self.match_read(&inner, true, scratch),
+            None => self.match_read(&event, false, scratch),
+        }
+        scratch.wrapped = wrapped;
         if scratch.hits.is_empty() {
             // A tag the event came with did not come from these rules: it is removed, so
             // that downstream a tag always means a match here.

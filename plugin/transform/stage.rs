@@ -241,6 +241,7 @@ impl SigmaTransform {
                 output: cfg.output,
                 mode: cfg.mode,
                 reader,
+                wrapped_json: cfg.wrapped_json,
             },
         );
         Ok(SigmaTransform {
@@ -300,6 +301,7 @@ impl SigmaTransform {
         let (out, outcome) = self.engine.process_bytes(event, scratch);
         let route = self.engine.route(outcome);
         counters.record_routed(outcome, route);
+        counters.record_reading(&self.engine, scratch);
         match route {
             Route::Discarded => Output::Discarded,
             r => Output::Pass(r, out),
@@ -332,6 +334,7 @@ impl SigmaTransform {
         };
         let route = self.engine.route(outcome);
         counters.record_routed(outcome, route);
+        counters.record_reading(&self.engine, scratch);
         if route == Route::Discarded {
             return Output::Discarded;
         }

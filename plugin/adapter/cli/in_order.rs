@@ -113,6 +113,7 @@ pub fn run(
         out.clear();
         let (outcome, route) = stage.process_line(&line[..end], scratch, &mut out, &mut alerts);
         tally.counters.record_routed(outcome, route);
+        tally.counters.record_reading(stage.engine(), scratch);
         sinks.event(route, &out, &terminator)?;
         sinks.alerts(&mut alerts)?;
     }

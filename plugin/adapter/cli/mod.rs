@@ -155,6 +155,10 @@ struct RunArgs {
     /// Run even when no rule is loaded (by default an error, exit status 2).
     #[arg(long)]
     allow_empty: bool,
+    /// Do not look for an event serialized as JSON in `message` or `log` (config
+    /// `wrapped_json = false`).
+    #[arg(long)]
+    no_wrapped_json: bool,
     /// Longest line read as an event, in bytes; a longer line is passed through unchanged,
     /// in pieces, and counted (it is never held in memory whole).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]

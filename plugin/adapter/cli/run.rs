@@ -105,6 +105,7 @@ pub(super) fn one(
     let outcome = engine.process_tagged(line, scratch, tmp);
     let route = engine.route(outcome);
     tally.counters.record_routed(outcome, route);
+    tally.counters.record_reading(engine, scratch);
     for &h in engine.last_hits(scratch) {
         tally.per_rule[h] += 1;
     }
@@ -173,6 +174,7 @@ fn config_from(args: &RunArgs) -> Result<SigmaConfig, CliError> {
     }
     cfg.strict |= args.opts.strict;
     cfg.allow_empty |= args.allow_empty;
+    cfg.wrapped_json &= !args.no_wrapped_json;
     Ok(cfg)
 }
 
@@ -592,6 +594,18 @@ fn summary(t: &SigmaTransform, tally: &Tally, compiled: Duration, elapsed: Durat
         secs,
         c.events as f64 / secs.max(1e-9)
     );
+    if c.unwrapped > 0 {
+        note!(
+            "sigma-transform: {} events were matched on the JSON event in their `message` or `log` string (wrapped_json)",
+            c.unwrapped
+        );
+    }
+    if c.unknown_shape > 0 {
+        warn_note!(
+            "sigma-transform: warning: {} events are of no known shape (flat, with no EventID): Windows rules cannot match them. Is the event JSON inside a string field (set the shipper's JSON codec or parser), or under another name? docs/shapes.md lists the shapes",
+            c.unknown_shape
+        );
+    }
     let mut top: Vec<(usize, u64)> = tally
         .per_rule
         .iter()

@@ -147,8 +147,12 @@ pub struct Metrics {
     pub rules_loaded: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
-    /// Events that passed with no known shape or were not JSON objects.
+    /// Events that were not JSON objects.
     pub unparsed_events: AtomicU64,
+    /// Events of no known shape (flat, with no `EventID`), passed through.
+    pub unknown_shape_events: AtomicU64,
+    /// Events matched on the JSON event in their `message` or `log` string.
+    pub unwrapped_events: AtomicU64,
     /// From a request's arrival to its acknowledgement (or refusal).
     pub request_latency: Histogram,
     /// Time in the transform per batch.
@@ -164,6 +168,8 @@ impl Metrics {
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             unparsed_events: AtomicU64::new(0),
+            unknown_shape_events: AtomicU64::new(0),
+            unwrapped_events: AtomicU64::new(0),
             request_latency: Histogram::default(),
             transform_latency: Histogram::default(),
         }
@@ -368,6 +374,18 @@ impl Metrics {
             "counter",
             "Events that were not JSON objects, passed through unchanged.",
             plain(&self.unparsed_events),
+        );
+        family(
+            "sigma_unknown_shape_events_total",
+            "counter",
+            "Events of no known shape (flat, with no EventID): Windows rules cannot match them.",
+            plain(&self.unknown_shape_events),
+        );
+        family(
+            "sigma_unwrapped_events_total",
+            "counter",
+            "Events matched on the JSON event in their message or log string (wrapped_json).",
+            plain(&self.unwrapped_events),
         );
         for (name, help, h) in [
             (

@@ -162,6 +162,21 @@ impl Workers {
         self.metrics
             .unparsed_events
             .fetch_add(out.counters.unparsed, Ordering::Relaxed);
+        self.metrics
+            .unwrapped_events
+            .fetch_add(out.counters.unwrapped, Ordering::Relaxed);
+        let unknown = out.counters.unknown_shape;
+        if unknown > 0
+            && self
+                .metrics
+                .unknown_shape_events
+                .fetch_add(unknown, Ordering::Relaxed)
+                == 0
+        {
+            tracing::warn!(
+                "events of no known shape (flat, with no EventID) arrive: Windows rules cannot match them; is the event JSON inside a string field (set the shipper's JSON codec or parser)? Counted in sigma_unknown_shape_events_total; warned once"
+            );
+        }
         for route in [Route::Default, Route::Matched, Route::Unmatched] {
             let (count, bytes) = out
                 .events

@@ -177,11 +177,24 @@ pub struct SigmaConfig {
     /// Refuse to start when any rule is rejected.
     #[serde(default)]
     strict: bool,
+    /// Match an event serialized as JSON in a `message` or `log` string (a `file` source
+    /// without `decoding.codec = "json"`), when the event has no other shape; the tags
+    /// go on the event as it came.
+    #[serde(default = "default_wrapped_json")]
+    wrapped_json: bool,
 }
 
 fn default_field() -> String {
     "sigma".into()
 }
+
+const fn default_wrapped_json() -> bool {
+    true
+}
+
+/// Set once the first event of no known shape has been warned about.
+static WARNED_UNKNOWN_SHAPE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 impl GenerateConfig for SigmaConfig {
     fn generate_config() -> serde_json::Value {
@@ -319,6 +332,19 @@ impl Sigma {
             .transform
             .process(Bytes::from(json), &mut self.scratch, &mut self.counters);
         let engine = self.transform.engine();
+        if engine.last_unwrapped(&self.scratch) {
+            #[allow(clippy::disallowed_macros)]
+            metrics::counter!("sigma_unwrapped_events_total").increment(1);
+        }
+        if engine.last_unknown_shape(&self.scratch) {
+            #[allow(clippy::disallowed_macros)]
+            metrics::counter!("sigma_unknown_shape_events_total").increment(1);
+            if !WARNED_UNKNOWN_SHAPE.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                warn!(
+                    message = "Events of no known shape (flat, with no EventID) arrive: Windows rules cannot match them. Is the event JSON inside a string field (set the source's decoding.codec = \"json\")? Counted in sigma_unknown_shape_events_total; warned once."
+                );
+            }
+        }
         let hits = engine.last_hits(&self.scratch);
         for &h in hits {
             let meta = &engine.rules()[h].meta;
