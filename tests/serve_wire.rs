@@ -169,6 +169,21 @@ address = "127.0.0.1:18782"
     good += 3;
     assert!(metrics("127.0.0.1:18782").contains("sigma_unparsed_events_total 2"));
 
+    // An event serialized in `message` (a file source without a JSON codec) is matched as
+    // itself; one of no known shape is counted.
+    let wrapped = serde_json::json!({"message": EVENT, "host": "h"}).to_string();
+    let (code, _) = post(
+        addr,
+        "",
+        format!("{wrapped}\n{{\"host\":\"h\"}}\n").as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(code, 200);
+    good += 2;
+    let m = metrics("127.0.0.1:18782");
+    assert!(m.contains("sigma_unwrapped_events_total 1"), "{m}");
+    assert!(m.contains("sigma_unknown_shape_events_total 1"), "{m}");
+
     // A slow client trickling its headers is cut off; others are served meanwhile.
     let mut slow = TcpStream::connect(addr).unwrap();
     slow.write_all(b"POST / HTTP/1.1\r\n").unwrap();
