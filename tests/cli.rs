@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -402,6 +402,83 @@ fn run_streams_each_line_of_a_live_pipe_before_the_next_arrives() {
     }
     drop(stdin);
     assert!(child.wait().unwrap().success());
+}
+
+/// SIGTERM while standard input is still open: every line read, the last one without its
+/// newline included, is written, the summary is printed, and the exit status is 0.
+#[test]
+fn sigterm_with_input_open_loses_nothing_read() {
+    use std::io::BufRead;
+    let dir = temp_dir("sigterm");
+    std::fs::write(dir.join("rule.yml"), PSEXEC).unwrap();
+    let mut child = bin()
+        .args([
+            "run",
+            "--rules",
+            dir.join("rule.yml").to_str().unwrap(),
+            "--",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    for _ in 0..35 {
+        writeln!(stdin, "{EVENT}").unwrap();
+    }
+    // The 36th line has no newline yet: read, but not a whole line.
+    write!(stdin, "{EVENT}").unwrap();
+    stdin.flush().unwrap();
+    for i in 0..35 {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("line {i} came out before the signal"));
+        assert!(line.contains("\"sigma\":"), "{line}");
+    }
+    // Give the process time to read the partial line; it cannot write it yet.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let last = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the line without its newline is written after SIGTERM");
+    assert!(last.contains("\"sigma\":"), "{last}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(stdin);
+    reader.join().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("36 events, 36 matched"), "{err}");
 }
 
 #[test]

@@ -133,11 +133,18 @@ fn read_blocks(
     let mut line_no = 0u64;
     // Inside a line longer than the limit: its pieces are passed through.
     let mut oversized = false;
+    // The start of a line whose end has not arrived, held over from the last block.
+    let mut carry = Vec::new();
     loop {
         if tokens.recv().is_err() || stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let mut bytes = Vec::new();
+        // SIGTERM: a file stops here, between blocks; standard input ends once what was
+        // read is taken (super::stop::StopAwareStdin).
+        if !live && super::stop::requested() {
+            return Ok(());
+        }
+        let mut bytes = std::mem::take(&mut carry);
         let first_line = line_no + 1;
         let mut lines = 0u64;
         // Where the line being read starts in `bytes`.
@@ -231,6 +238,12 @@ fn read_blocks(
                 if idle || bytes.len() >= BLOCK_BYTES || lines >= BLOCK_LINES as u64 {
                     break;
                 }
+            } else if live && lines > 0 && reader.buffer().is_empty() {
+                // The start of a line whose end has not arrived: the whole lines before
+                // it go out now, and it waits in the next block.
+                carry = bytes.split_off(line_start);
+                idle = true;
+                break;
             }
         }
         let first_line = if raw.is_some() {

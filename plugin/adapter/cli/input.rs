@@ -13,7 +13,11 @@ pub type Input = BufReader<Box<dyn Read + Send>>;
 /// Opens an input: `-` is standard input.
 pub fn open(path: &Path) -> io::Result<Input> {
     if path.as_os_str() == "-" {
-        return Ok(BufReader::with_capacity(1 << 16, Box::new(io::stdin())));
+        // Read by a pump thread, so that SIGTERM ends a quiet open pipe (super::stop).
+        return Ok(BufReader::with_capacity(
+            1 << 16,
+            Box::new(super::stop::StopAwareStdin::new()),
+        ));
     }
     let file = File::open(path)?;
     let reader: Box<dyn Read + Send> = if path.extension().is_some_and(|e| e == "gz") {

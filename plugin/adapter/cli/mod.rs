@@ -8,6 +8,7 @@ mod in_order;
 mod input;
 pub(crate) mod output;
 mod run;
+mod stop;
 mod validate;
 
 use std::path::PathBuf;

@@ -292,6 +292,8 @@ impl Progress {
 
 pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let started = Instant::now();
+    // SIGTERM and SIGINT end the input as its end would (super::stop).
+    super::stop::install();
     let cfg = config_from(&args)?;
     if cfg.mode == Mode::Route && args.unmatched.is_none() {
         return Err(CliError::Usage(
@@ -390,7 +392,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     // Consecutive EVTX inputs run in parallel, a file per thread; NDJSON inputs in blocks
     // of lines on `threads` threads, written in order.
     let mut i = 0;
-    while i < inputs.len() {
+    while i < inputs.len() && !super::stop::requested() {
         if evtx::is_evtx(&inputs[i]) {
             let start = i;
             while i < inputs.len() && evtx::is_evtx(&inputs[i]) {
