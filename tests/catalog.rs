@@ -139,8 +139,10 @@ fn explain_psexec_shows_every_section_of_the_reference_page() {
         let out = bin()
             .arg("explain")
             .arg(PSEXEC_ID)
-            .arg("--rules")
-            .args(dirs)
+            .args(
+                dirs.iter()
+                    .flat_map(|d| [std::ffi::OsStr::new("--rules"), d.as_os_str()]),
+            )
             .args(["--format", format])
             .output()
             .unwrap();
@@ -271,6 +273,22 @@ fn explain_psexec_shows_every_section_of_the_reference_page() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("did you mean"), "nothing near: {err}");
+    // A few words of the title: the error names the rules that come nearest.
+    let out = bin()
+        .args(["explain", "PsExec", "-r"])
+        .arg(&scm_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "did you mean: \"PsExec Service Installation\" (42c575ea-e41e-41f1-b248-8093c3e82a28)"
+        ),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1624,8 +1642,11 @@ fn html_catalog_works_in_a_headless_browser() {
     let out = bin()
         .args(["catalog", "html", "--out"])
         .arg(&site)
-        .arg("--rules")
-        .args(&rule_dirs)
+        .args(
+            rule_dirs
+                .iter()
+                .flat_map(|d| [std::ffi::OsStr::new("--rules"), d.as_os_str()]),
+        )
         .output()
         .unwrap();
     let secs = t0.elapsed().as_secs_f64();
@@ -1786,4 +1807,89 @@ fn html_catalog_works_in_a_headless_browser() {
         );
         eprintln!("screenshot: {}", png.display());
     }
+}
+
+/// `coverage` counts the rules that can fire: a rule with no logsource mapping is left
+/// out, and `--config` applies the config's selection (`min_level`) as `run` would.
+#[test]
+fn coverage_leaves_out_rules_that_cannot_fire_and_takes_a_config() {
+    let dir = std::env::temp_dir().join(format!("sigma-coverage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rule = |title: &str, id: u8, logsource: &str, level: &str, tag: &str| {
+        format!(
+            "title: {title}\nid: 00000000-0000-4000-8000-0000000000{id:02x}\nlogsource:\n{logsource}\ndetection:\n    selection:\n        EventID: 1\n    condition: selection\nlevel: {level}\ntags:\n    - {tag}\n"
+        )
+    };
+    let rules = [
+        rule(
+            "Mapped high",
+            1,
+            "    product: windows\n    service: system",
+            "high",
+            "attack.t1569.002",
+        ),
+        rule(
+            "Unmapped",
+            2,
+            "    product: nosuchproduct",
+            "high",
+            "attack.t1059",
+        ),
+        rule(
+            "Mapped low",
+            3,
+            "    product: windows\n    service: security",
+            "low",
+            "attack.t1003",
+        ),
+    ]
+    .join("---\n");
+    std::fs::write(dir.join("rules.yml"), rules).unwrap();
+    std::fs::write(
+        dir.join("sigma.toml"),
+        "rules = [\"rules.yml\"]\nmin_level = \"medium\"\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = bin()
+            .arg("coverage")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (text, note) = run(&["--rules", "rules.yml"]);
+    assert!(
+        text.contains("T1569.002") && text.contains("T1003"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("T1059"),
+        "an unmapped rule cannot fire: {text}"
+    );
+    assert!(note.contains("left out: 1 that will not fire"), "{note}");
+    let (text, note) = run(&["--config", "sigma.toml"]);
+    assert!(text.contains("T1569.002"), "{text}");
+    assert!(!text.contains("T1003"), "below min_level: {text}");
+    assert!(!text.contains("T1059"), "{text}");
+    assert!(note.contains("1 deselected"), "{note}");
+    let (layer, _) = run(&["--config", "sigma.toml", "--format", "navigator"]);
+    let layer: serde_json::Value = serde_json::from_str(&layer).unwrap();
+    let ids: Vec<&str> = layer["techniques"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["techniqueID"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["T1569.002"]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -862,9 +862,57 @@ impl Catalog {
                 }
             }
         }
+        let near = self.near_titles(q, 5);
+        let hint = if near.is_empty() {
+            String::new()
+        } else {
+            format!("; did you mean: {}", near.join("; "))
+        };
         Err(format!(
-            "no loaded rule has the id, name, title or file '{q}' (explain takes a rule id, its name, its title or its file path)"
+            "no loaded rule has the id, name, title or file '{q}' (explain takes a rule id, its name, its title or its file path){hint}"
         ))
+    }
+
+    /// Up to `n` rules whose title, name or file name come nearest `query`, as
+    /// `"title" (id)`: the most query words (case-insensitive, of 3 letters or more) found
+    /// in them first, then the shorter title.
+    pub fn near_titles(&self, query: &str, n: usize) -> Vec<String> {
+        let words: Vec<String> = query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() >= 3)
+            .map(str::to_lowercase)
+            .collect();
+        if words.is_empty() {
+            return Vec::new();
+        }
+        let mut scored: Vec<(usize, usize, usize)> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let hay = format!(
+                    "{} {} {}",
+                    r.meta.title,
+                    r.meta.name.as_deref().unwrap_or(""),
+                    r.path
+                        .file_stem()
+                        .map(|f| f.to_string_lossy())
+                        .unwrap_or_default()
+                )
+                .to_lowercase();
+                let score = words.iter().filter(|w| hay.contains(w.as_str())).count();
+                (score > 0).then_some((score, r.meta.title.len(), i))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        scored
+            .iter()
+            .take(n)
+            .map(|&(_, _, i)| {
+                let m = &self.rules[i].meta;
+                format!("\"{}\" ({})", m.title, m.id.as_deref().unwrap_or("no id"))
+            })
+            .collect()
     }
 
     /// Rules whose event coverage equals rule `i`'s (mapped rules with known event ids

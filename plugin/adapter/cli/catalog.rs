@@ -9,7 +9,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::output::note;
 use super::{CliError, RuleOptions};
 use crate::catalog::Catalog;
+use crate::config::SigmaConfig;
+use crate::matcher::CompileNote;
 use crate::ruleset::RuleSet;
+use crate::transform::stage::SigmaTransform;
 
 /// Output formats of `explain`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -38,8 +41,9 @@ pub enum CoverageFormat {
 /// Rules to load, shared by the catalog commands.
 #[derive(Args, Debug)]
 pub struct CatalogRules {
-    /// Rule files or directories (searched for .yml/.yaml).
-    #[arg(long, short = 'r', num_args = 1.., required = true, value_name = "PATH")]
+    /// A rule file or directory (searched for .yml/.yaml); repeat the flag for more
+    /// (`-r a -r b`).
+    #[arg(long, short = 'r', num_args = 1, action = clap::ArgAction::Append, required = true, value_name = "PATH")]
     pub rules: Vec<PathBuf>,
     /// Sigma filter files or directories to apply to the rules (repeatable).
     #[arg(long, num_args = 1, action = clap::ArgAction::Append, value_name = "PATH")]
@@ -86,8 +90,19 @@ pub enum CatalogCommand {
 
 #[derive(Args, Debug)]
 pub struct CoverageArgs {
+    /// A rule file or directory (searched for .yml/.yaml); repeat the flag for more.
+    /// Overrides the config's rules.
+    #[arg(long, short = 'r', num_args = 1, action = clap::ArgAction::Append, value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// A Sigma filter file or directory; repeat the flag for more.
+    #[arg(long, num_args = 1, action = clap::ArgAction::Append, value_name = "PATH")]
+    pub filters: Vec<PathBuf>,
+    /// A transform config: its rules, filters, mapping and rule selection (`min_level`,
+    /// `include`, `exclude`) decide what is counted, as `run --config` would load it.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
-    pub load: CatalogRules,
+    pub opts: RuleOptions,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: CoverageFormat,
@@ -179,8 +194,57 @@ pub fn catalog(cmd: CatalogCommand) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// ATT&CK coverage of the rules that can fire: loaded as `run` loads them (the config's
+/// selection applied), without the rules that will not fire (no logsource mapping, or a
+/// pattern over a size limit), which are counted in a note.
 pub fn coverage(args: CoverageArgs) -> Result<ExitCode, CliError> {
-    let cat = load(&args.load)?;
+    let mut cfg = match &args.config {
+        Some(path) => crate::config::load(path, None)?.config,
+        None if args.rules.is_empty() => {
+            return Err(CliError::Usage("give --rules PATH or --config FILE".into()));
+        }
+        None => SigmaConfig::new(Vec::new()),
+    };
+    if !args.rules.is_empty() {
+        cfg.rules = args.rules.clone();
+    }
+    cfg.filters.extend(args.filters.iter().cloned());
+    if let Some(p) = &args.opts.logsources {
+        cfg.logsources = Some(p.clone());
+    }
+    if let Some(p) = &args.opts.placeholders {
+        cfg.placeholders = Some(p.clone());
+    }
+    cfg.strict |= args.opts.strict;
+    let t = SigmaTransform::from_config(&cfg)?;
+    let engine = t.engine();
+    let silent: std::collections::HashSet<usize> = engine
+        .notes()
+        .iter()
+        .map(|n| match n {
+            CompileNote::UnmappedLogsource { rule, .. } | CompileNote::TooLarge { rule, .. } => {
+                *rule
+            }
+        })
+        .collect();
+    let report = t.report();
+    note!(
+        "sigma-transform: coverage of {} rules that can fire ({} loaded; left out: {} that will not fire, {} deselected, {} rejected)",
+        engine.rules().len() - silent.len(),
+        report.total,
+        silent.len(),
+        report.deselected,
+        report.rejected.len()
+    );
+    let rules: Vec<_> = engine
+        .rules()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !silent.contains(i))
+        .map(|(_, r)| r.clone())
+        .collect();
+    let map = crate::transform::stage::load_mapping(cfg.logsources.as_ref())?;
+    let cat = Catalog::build(rules, &map);
     let text = match args.format {
         CoverageFormat::Navigator => {
             let layer = cat.navigator_layer("Sigma rule coverage");
