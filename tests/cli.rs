@@ -404,6 +404,136 @@ fn run_streams_each_line_of_a_live_pipe_before_the_next_arrives() {
     assert!(child.wait().unwrap().success());
 }
 
+/// `run --format table|csv`: one timeline row per detection, in input order, with the
+/// event's time, computer, channel and id, the rule, the values of the fields it reads, and
+/// the file and line it came from; CSV quotes as RFC 4180 says. EVTX records name their
+/// file and record.
+#[test]
+fn run_formats_a_timeline_row_per_detection() {
+    let sample = common::project("examples/events/windows-sample.ndjson");
+    let ndjson = bin()
+        .args(["run", "-q", "-r"])
+        .arg(common::project("rules"))
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert!(ndjson.status.success());
+    // (line, rule id) of every detection, from the tagged NDJSON.
+    let mut want = Vec::new();
+    for (i, line) in String::from_utf8(ndjson.stdout)
+        .unwrap()
+        .lines()
+        .enumerate()
+    {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        for m in v["sigma"]["matches"].as_array().into_iter().flatten() {
+            want.push((i + 1, m["id"].as_str().unwrap().to_string()));
+        }
+    }
+    assert!(want.len() > 5, "the sample has detections");
+    let run = |format: &str| {
+        let out = bin()
+            .args(["run", "-q", "--format", format, "-r"])
+            .arg(common::project("rules"))
+            .arg(&sample)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = run("table");
+    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split(" | ").collect()).collect();
+    assert_eq!(
+        rows[0],
+        [
+            "time", "computer", "channel", "event_id", "level", "rule", "rule_id", "details",
+            "source"
+        ]
+    );
+    assert_eq!(rows.len() - 1, want.len(), "a row per detection");
+    for (row, (line, id)) in rows[1..].iter().zip(&want) {
+        assert_eq!(row.len(), 9, "{row:?}");
+        assert_eq!(row[6], id);
+        assert_eq!(row[8], format!("{}:{line}", sample.display()));
+        assert!(row[0].starts_with("2026-"), "event time: {row:?}");
+    }
+    let psexec = &rows[1];
+    assert_eq!(psexec[2], "System");
+    assert_eq!(psexec[3], "7045");
+    assert_eq!(psexec[5], "PsExec Service Installed");
+    assert!(
+        psexec[7].contains("ServiceName: "),
+        "the rule's fields: {psexec:?}"
+    );
+    // CSV: the same rows, a cell with a comma or quote quoted.
+    let csv = run("csv");
+    assert!(csv.starts_with("time,computer,channel,event_id,level,rule,rule_id,details,source\n"));
+    // Records: unquoted line breaks end them, unquoted commas separate exactly 9 cells.
+    let (mut records, mut cells, mut quoted) = (Vec::new(), 1, false);
+    for c in csv.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => cells += 1,
+            '\n' if !quoted => {
+                records.push(cells);
+                cells = 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(records.len(), rows.len(), "the same rows as the table");
+    assert!(records.iter().all(|&n| n == 9), "{records:?}");
+    // Route mode has no place in a timeline.
+    let out = bin()
+        .args(["run", "--format", "table", "--mode", "route", "-r"])
+        .arg(common::project("rules"))
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    if let Some(shared) = common::shared_or_skip("run_formats_a_timeline_row_per_detection (EVTX)")
+    {
+        let dir = shared.join("regression/rules/windows/image_load");
+        let evtx: Vec<std::path::PathBuf> = walk_evtx(&dir);
+        assert!(!evtx.is_empty(), "EVTX samples in {}", dir.display());
+        let out = bin()
+            .args(["run", "-q", "--format", "table", "-r"])
+            .arg(shared.join("sigma/rules/windows/image_load"))
+            .args(&evtx)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let rows: Vec<&str> = text.lines().skip(1).collect();
+        assert!(!rows.is_empty(), "the image_load samples fire");
+        for row in rows {
+            let source = row.rsplit(" | ").next().unwrap();
+            let (file, record) = source.rsplit_once(':').unwrap();
+            assert!(file.ends_with(".evtx"), "{row}");
+            assert!(record.parse::<u64>().unwrap() >= 1, "{row}");
+        }
+    }
+}
+
+fn walk_evtx(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_evtx(&p));
+        } else if p.extension().is_some_and(|x| x == "evtx") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
 /// SIGTERM while standard input is still open: every line read, the last one without its
 /// newline included, is written, the summary is printed, and the exit status is 0.
 #[test]

@@ -9,6 +9,7 @@ mod input;
 pub(crate) mod output;
 mod run;
 mod stop;
+mod timeline;
 mod validate;
 
 use std::path::PathBuf;
@@ -160,6 +161,11 @@ struct RunArgs {
     /// `wrapped_json = false`).
     #[arg(long)]
     no_wrapped_json: bool,
+    /// What standard output gets: the tagged events (`ndjson`), or a timeline row per
+    /// detection (`table`, `csv`: time, computer, channel, event id, level, rule, the
+    /// rule's fields, source file and line). `table` and `csv` run in mode `tag`.
+    #[arg(long, value_enum, default_value = "ndjson")]
+    format: timeline::Format,
     /// Longest line read as an event, in bytes; a longer line is passed through unchanged,
     /// in pieces, and counted (it is never held in memory whole).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]

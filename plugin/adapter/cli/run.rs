@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::output::{note, note_raw, warn_note};
-use super::{CliError, RunArgs, blocks, evtx_files, in_order, input};
+use super::{CliError, RunArgs, blocks, evtx_files, in_order, input, timeline};
 use crate::adapter::evtx;
 use crate::config::{Mode, SigmaConfig};
 use crate::event::inserts::Fit;
@@ -294,7 +294,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let started = Instant::now();
     // SIGTERM and SIGINT end the input as its end would (super::stop).
     super::stop::install();
-    let cfg = config_from(&args)?;
+    let mut cfg = config_from(&args)?;
+    if args.format != timeline::Format::Ndjson {
+        if args.unmatched.is_some() || cfg.mode == Mode::Route {
+            return Err(CliError::Usage(
+                "--format table|csv shows the detections of every event: it runs in mode tag, without --unmatched".into(),
+            ));
+        }
+        cfg.mode = Mode::Tag;
+    }
     if cfg.mode == Mode::Route && args.unmatched.is_none() {
         return Err(CliError::Usage(
             "mode route writes `matched` to standard output and needs --unmatched FILE for `_unmatched`".into(),
@@ -339,7 +347,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         .map(|(p, why)| format!("{}: {why}", p.display()))
         .collect();
     let stdout = io::stdout();
-    let mut main_out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let timeline = (args.format != timeline::Format::Ndjson)
+        .then(|| timeline::Timeline::new(args.format, t.engine()));
+    let mut main_out = timeline::Output::new(
+        io::BufWriter::with_capacity(1 << 16, stdout.lock()),
+        timeline,
+    );
     let create = |p: &Option<PathBuf>| -> Result<Option<io::BufWriter<std::fs::File>>, CliError> {
         p.as_ref()
             .map(|p| {
@@ -416,6 +429,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
                             );
                         }
                         tally.merge(file_tally);
+                        main_out.set_source(&batch[k].display().to_string());
                         flush(&mut file_buf, &mut main_out, unmatched_out.as_mut())
                     }
                     evtx_files::Piece::End(error) => {
@@ -442,6 +456,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             path.display().to_string()
         };
         let live = path.as_os_str() == "-";
+        main_out.set_source(&shown);
         let max_line = args.max_line_bytes;
         if let Some((stage, scratch)) = correlating.as_mut() {
             flush(&mut buf, &mut main_out, unmatched_out.as_mut())?;
