@@ -517,6 +517,20 @@ fn run_formats_a_timeline_row_per_detection() {
             assert!(file.ends_with(".evtx"), "{row}");
             assert!(record.parse::<u64>().unwrap() >= 1, "{row}");
         }
+        // In NDJSON, every record names its file as ECS `log.file.path`.
+        let out = bin()
+            .args(["run", "-q", "-r"])
+            .arg(shared.join("sigma/rules/windows/image_load"))
+            .arg(&evtx[0])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.lines().count() > 0);
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["log"]["file"]["path"], evtx[0].to_str().unwrap());
+            assert!(v["Event"]["System"].is_object(), "still evtx_dump's record");
+        }
     }
 }
 

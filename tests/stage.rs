@@ -264,7 +264,16 @@ fn evtx_files_match_like_their_evtx_dump_ndjson() {
         let mut lines: Vec<String> = String::from_utf8(out.stdout)
             .unwrap()
             .lines()
-            .map(String::from)
+            .map(|l| {
+                // An EVTX record names its file (`log.file.path`, before the tag).
+                match l.find(",\"log\":{\"file\":{\"path\":\"") {
+                    Some(at) => {
+                        let end = at + l[at..].find(".evtx\"}}").expect("an .evtx path") + 8;
+                        format!("{}{}", &l[..at], &l[end..])
+                    }
+                    None => l.to_string(),
+                }
+            })
             .collect();
         lines.sort();
         lines

@@ -2,6 +2,8 @@
 //! does (the `evtx` crate, one object per line, `#attributes` for XML attributes), so an
 //! `.evtx` file and its evtx_dump NDJSON give the same matches.
 //!
+//! `run` appends the file each record came from as ECS `log.file.path` ([`add_source`]).
+//!
 //! A record that cannot be parsed is reported and skipped; the rest of the file is read.
 //! A record whose rendering holds a raw control character (a corrupt record's name or
 //! value with a line break in it) has it escaped, so every record is one line of valid
@@ -17,6 +19,28 @@ use evtx::{EvtxParser, ParserSettings};
 pub struct EvtxError {
     pub path: String,
     pub reason: String,
+}
+
+/// The member every record of `path` gets in `run`: ECS `log.file.path`, the file it came
+/// from (written as the path was given), appended to the record's top-level object.
+pub fn source_member(path: &Path) -> Vec<u8> {
+    let mut m = b",\"log\":{\"file\":{\"path\":".to_vec();
+    serde_json::to_writer(&mut m, &path.to_string_lossy()).expect("a string serializes");
+    m.extend_from_slice(b"}}}");
+    m
+}
+
+/// Appends [`source_member`] (`member`) to a rendered record: its closing brace is
+/// replaced by the member and a new closing brace. A record that does not end in `}` is
+/// left as it is.
+pub fn add_source(record: &mut Vec<u8>, member: &[u8]) {
+    while record.last().is_some_and(u8::is_ascii_whitespace) {
+        record.pop();
+    }
+    if record.last() == Some(&b'}') && record.len() > 2 {
+        record.pop();
+        record.extend_from_slice(member);
+    }
 }
 
 /// True when the path names an EVTX file (by extension).

@@ -73,12 +73,14 @@ pub fn run(
                     };
                     let (mut buf, mut tally) = fresh();
                     let mut gone = false;
+                    let source = evtx::source_member(&files[k]);
                     let error = evtx::for_each_record(&files[k], |rec| {
                         if gone {
                             return;
                         }
                         match rec {
-                            Ok(json) => {
+                            Ok(mut json) => {
+                                evtx::add_source(&mut json, &source);
                                 one(
                                     t,
                                     &mut scratch,
