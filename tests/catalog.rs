@@ -1850,23 +1850,7 @@ fn coverage_leaves_out_rules_that_cannot_fire_and_takes_a_config() {
         "rules = [\"rules.yml\"]\nmin_level = \"medium\"\n",
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        let out = bin()
-            .arg("coverage")
-            .args(args)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
-    };
+    let run = |args: &[&str]| common::run_ok(bin().arg("coverage").args(args).current_dir(&dir));
     let (text, note) = run(&["--rules", "rules.yml"]);
     assert!(
         text.contains("T1569.002") && text.contains("T1003"),

@@ -363,34 +363,45 @@ fn run_on_several_threads_writes_what_one_thread_writes_in_order() {
     assert!(err.contains("21 unparsable lines passed through"), "{err}");
 }
 
-#[test]
-fn run_streams_each_line_of_a_live_pipe_before_the_next_arrives() {
+/// `run` of the PsExec rule on standard input, a pipe kept open: the child, its stdin, and
+/// its output lines as they come (read by the returned thread).
+fn run_on_a_pipe(
+    name: &str,
+    flags: &[&str],
+) -> (
+    std::process::Child,
+    std::process::ChildStdin,
+    std::sync::mpsc::Receiver<String>,
+    std::thread::JoinHandle<()>,
+) {
     use std::io::BufRead;
-    let dir = temp_dir("live");
+    let dir = temp_dir(name);
     std::fs::write(dir.join("rule.yml"), PSEXEC).unwrap();
     let mut child = bin()
-        .args([
-            "run",
-            "-q",
-            "--rules",
-            dir.join("rule.yml").to_str().unwrap(),
-            "--",
-            "-",
-        ])
+        .arg("run")
+        .args(flags)
+        .args(["--rules", dir.join("rule.yml").to_str().unwrap(), "--", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
+    let stdin = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout).lines() {
             if tx.send(line.unwrap()).is_err() {
                 break;
             }
         }
     });
+    (child, stdin, rx, reader)
+}
+
+#[test]
+fn run_streams_each_line_of_a_live_pipe_before_the_next_arrives() {
+    let (mut child, mut stdin, rx, _reader) = run_on_a_pipe("live", &["-q"]);
     for i in 0..3 {
         writeln!(stdin, "{EVENT}").unwrap();
         stdin.flush().unwrap();
@@ -434,18 +445,13 @@ fn run_formats_a_timeline_row_per_detection() {
     }
     assert!(want.len() > 5, "the sample has detections");
     let run = |format: &str| {
-        let out = bin()
-            .args(["run", "-q", "--format", format, "-r"])
-            .arg(common::project("rules"))
-            .arg(&sample)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        common::run_ok(
+            bin()
+                .args(["run", "-q", "--format", format, "-r"])
+                .arg(common::project("rules"))
+                .arg(&sample),
+        )
+        .0
     };
     let table = run("table");
     let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split(" | ").collect()).collect();
@@ -552,32 +558,7 @@ fn walk_evtx(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// newline included, is written, the summary is printed, and the exit status is 0.
 #[test]
 fn sigterm_with_input_open_loses_nothing_read() {
-    use std::io::BufRead;
-    let dir = temp_dir("sigterm");
-    std::fs::write(dir.join("rule.yml"), PSEXEC).unwrap();
-    let mut child = bin()
-        .args([
-            "run",
-            "--rules",
-            dir.join("rule.yml").to_str().unwrap(),
-            "--",
-            "-",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, mut stdin, rx, reader) = run_on_a_pipe("sigterm", &[]);
     for _ in 0..35 {
         writeln!(stdin, "{EVENT}").unwrap();
     }

@@ -72,3 +72,13 @@ pub fn regression_events(shared: &std::path::Path) -> Vec<(String, String)> {
     assert_eq!(lines.len(), expected.len(), "one expectation per line");
     lines.into_iter().zip(expected).collect()
 }
+
+/// Runs `cmd`, asserts that it succeeded (its standard error in the message), and returns
+/// its standard output and standard error as text.
+#[track_caller]
+pub fn run_ok(cmd: &mut std::process::Command) -> (String, String) {
+    let out = cmd.output().expect("the command starts");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{cmd:?} failed: {err}");
+    (String::from_utf8(out.stdout).expect("UTF-8 output"), err)
+}
