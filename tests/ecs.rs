@@ -458,3 +458,112 @@ fn the_sigma_profile_carries_references_too() {
     );
     assert!(v.get("rule").is_none() && v.get("threat").is_none());
 }
+
+/// Output `alerts`: one ECS document per (event, rule), the event's own fields copied to
+/// the top level, its `event`, `rule` and `threat` kept under `sigma.original_*`, each
+/// document checked against the ECS table.
+#[test]
+fn alerts_are_one_ecs_document_per_match_carrying_the_event() {
+    let table = ecs_fields();
+    let t = engine(OutputProfile::Alerts);
+    let input = json!({"CommandLine": "evil", "host": {"name": "ws1"},
+        "event": {"kind": "event", "code": "1"}, "rule": {"name": "sysmon"},
+        "@timestamp": "2026-12-07T01:02:03Z", "sigma": "forged"});
+    let line = input.to_string();
+    let mut s = t.scratch();
+    let mut out = Vec::new();
+    assert_eq!(
+        t.process_line(line.as_bytes(), &mut s, &mut out),
+        Outcome::Matched(3)
+    );
+    let docs: Vec<Value> = out
+        .split(|b| *b == b'\n')
+        .map(|l| serde_json::from_slice(l).expect("one JSON document per line"))
+        .collect();
+    assert_eq!(docs.len(), 3, "one per matched rule");
+    let ids = [
+        "00000000-0000-4000-8000-000000000001",
+        "00000000-0000-4000-8000-000000000002",
+        "00000000-0000-4000-8000-000000000003",
+    ];
+    for (d, id) in docs.iter().zip(ids) {
+        assert_eq!(
+            d["CommandLine"], "evil",
+            "the event's fields at the top level"
+        );
+        assert_eq!(d["host"]["name"], "ws1");
+        assert_eq!(
+            d["@timestamp"], "2026-12-07T01:02:03Z",
+            "the event's own time"
+        );
+        assert_eq!(d["rule"]["id"], id);
+        assert_eq!(d["sigma"]["match"]["id"], id);
+        assert_eq!(d["rule"]["name"], d["sigma"]["match"]["title"]);
+        assert_eq!(d["event"]["kind"], "alert");
+        assert_eq!(
+            d["sigma"]["original_event"],
+            json!({"kind": "event", "code": "1"})
+        );
+        assert_eq!(d["sigma"]["original_rule"], json!({"name": "sysmon"}));
+        assert!(d["sigma"].get("original_threat").is_none());
+        assert!(d["sigma"].get("forged").is_none() && d["sigma"].is_object());
+        let mut written = Vec::new();
+        leaves(d, "", &mut written);
+        for (path, value) in written {
+            let top = path.split('.').next().unwrap();
+            if !["event", "rule", "threat"].contains(&top) {
+                continue;
+            }
+            let def = table.get(&path).unwrap_or_else(|| panic!("{path} is ECS"));
+            match (&value, def.array) {
+                (Value::Array(a), true) => assert!(a.iter().all(Value::is_string), "{path}"),
+                (Value::Array(_), false) => panic!("{path} is one value per alert"),
+                (v, _) if def.ty == "float" => assert!(v.is_number(), "{path}"),
+                (v, _) => assert!(v.is_string(), "{path}: {v}"),
+            }
+        }
+    }
+    assert_eq!(docs[1]["event"]["risk_score"], 73, "Second is high");
+    assert_eq!(docs[0]["rule"]["author"], json!(["Ann"]), "an array in ECS");
+    assert_eq!(
+        docs[0]["threat"]["technique"]["subtechnique"]["id"],
+        json!(["T1583.005"]),
+        "each alert has its own rule's techniques"
+    );
+    assert!(
+        docs[1]["threat"]["tactic"].is_null(),
+        "Second names no tactic"
+    );
+    // No time of its own: the event time, else now; never missing.
+    out.clear();
+    t.process_line(
+        br#"{"CommandLine":"evil","EventTime":"2026-01-02 03:04:05"}"#,
+        &mut s,
+        &mut out,
+    );
+    let first: Value = serde_json::from_slice(out.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(first["@timestamp"], "2026-01-02T03:04:05.000Z");
+    // The parsed-value path gives the same documents, as an array.
+    let mut v = input.clone();
+    t.tag_value(&mut v, &[0, 1, 2]);
+    assert_eq!(v, Value::Array(docs));
+    // An unmatched event leaves as it came.
+    out.clear();
+    assert_eq!(
+        t.process_line(br#"{"CommandLine":"fine"}"#, &mut s, &mut out),
+        Outcome::Unmatched
+    );
+    assert_eq!(out, br#"{"CommandLine":"fine"}"#);
+}
+
+#[test]
+fn alert_documents_are_split_by_parsing_not_by_line_breaks() {
+    use sigma_transform::transform::alerts::documents;
+    let data = Bytes::from_static(b"{\"a\":\n 1}\n{\"b\":[\n2]}");
+    let docs = documents(&data);
+    assert_eq!(docs.len(), 2);
+    assert_eq!(&docs[0][..], b"{\"a\":\n 1}");
+    assert_eq!(&docs[1][..], b"{\"b\":[\n2]}");
+    let one = Bytes::from_static(b"{\"a\":1}");
+    assert_eq!(documents(&one), vec![one.clone()]);
+}

@@ -327,3 +327,63 @@ fn watch_reloads_changed_rules_and_keeps_the_running_set_when_the_new_one_fails(
         serve.log_text()
     );
 }
+
+/// Output `alerts` in mode `filter`: serve writes one alert document per match, each an
+/// event of its own, and nothing else.
+#[test]
+fn alerts_output_sends_one_document_per_match() {
+    let dir = scratch("alerts");
+    let out = dir.join("out.ndjson");
+    std::fs::write(
+        dir.join("serve.toml"),
+        format!(
+            "[sources.in]\ntype = \"stdin\"\n[transforms.sigma]\ntype = \"sigma\"\ninputs = [\"in\"]\nrules = [{:?}]\noutput = \"alerts\"\nmode = \"filter\"\n[sinks.out]\ntype = \"file\"\ninputs = [\"sigma\"]\npath = {:?}\nencoding.codec = \"json\"\n",
+            rules(),
+            out
+        ),
+    )
+    .unwrap();
+    let mut child = sigma_transform()
+        .args(["serve", "--config"])
+        .arg(dir.join("serve.toml"))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..30 {
+        if i % 10 == 0 {
+            writeln!(stdin, "{EVENT}").unwrap();
+        } else {
+            writeln!(stdin, "{{\"n\":{i}}}").unwrap();
+        }
+    }
+    drop(stdin);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    let docs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        docs.len(),
+        3,
+        "one alert per matching event (one rule each): {text}"
+    );
+    for d in &docs {
+        assert_eq!(d["event"]["kind"], "alert");
+        assert_eq!(d["rule"]["id"], "05dbc954-2e98-4623-a653-c3fbd62f2867");
+        assert_eq!(d["Event"]["EventData"]["ServiceName"], "PSEXESVC");
+    }
+}

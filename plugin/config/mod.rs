@@ -53,6 +53,10 @@ pub enum OutputProfile {
     /// per match), `threat.*`, spliced into the event without dropping any of its values;
     /// the tag entries, and what could not be placed, go under `field`.
     Ecs,
+    /// One ECS alert document per (event, matched rule), one per line, carrying the event's
+    /// own fields as Elastic's detection alerts do; for SIEMs that index alerts apart
+    /// from events. Unmatched events leave as they came (or are dropped in mode filter).
+    Alerts,
 }
 
 /// Sigma rule levels, in order.

@@ -181,7 +181,7 @@ impl<'t> Correlating<'t> {
     fn write_event(&self, line: &[u8], on_event: &[usize], out: &mut Vec<u8>) {
         let engine = self.engine();
         let opts = engine.options();
-        if opts.output == OutputProfile::Ecs || on_event.is_empty() {
+        if opts.output != OutputProfile::Sigma || on_event.is_empty() {
             // ECS maps rules; a correlation on the event is in its alert line.
             engine.write_tags(line, &self.emitted, out);
             return;

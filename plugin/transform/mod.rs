@@ -4,6 +4,7 @@
 //! engine over compiled rules; [`stage::SigmaTransform`] is the configured pipeline stage
 //! (modes, outputs, rule selection) built from a [`crate::config::SigmaConfig`].
 
+pub mod alerts;
 pub mod correlating;
 pub mod ecs;
 pub mod splice;
@@ -394,6 +395,7 @@ impl Transform {
                 tag::write_tagged(line, &self.opts.field, hits, &self.tags, out);
             }
             OutputProfile::Ecs => ecs::write(line, &self.opts.field, hits, &self.tags, out),
+            OutputProfile::Alerts => alerts::write(line, &self.opts.field, hits, &self.tags, out),
         }
     }
 
@@ -411,6 +413,7 @@ impl Transform {
 
     /// Tags a parsed event in place (for pipelines that hold parsed values): written as
     /// the line path writes it ([`Transform::write_tags`]), so both give the same event.
+    /// With output `alerts` the value becomes the array of its alert documents.
     pub fn tag_value(&self, value: &mut serde_json::Value, hits: &[usize]) {
         if !value.is_object() {
             return;
@@ -418,7 +421,15 @@ impl Transform {
         let line = serde_json::to_vec(value).expect("values serialize");
         let mut out = Vec::with_capacity(line.len() + 1024);
         self.write_tags(&line, hits, &mut out);
-        *value = serde_json::from_slice(&out).expect("a tagged object is JSON");
+        // Output `alerts` writes a document per match, one per line: an array of them.
+        let docs: Vec<serde_json::Value> = serde_json::Deserializer::from_slice(&out)
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .expect("tagged objects are JSON");
+        *value = match (self.opts.output, docs.len()) {
+            (OutputProfile::Alerts, _) => serde_json::Value::Array(docs),
+            _ => docs.into_iter().next().expect("one tagged object"),
+        };
     }
 
     /// Processes one event held in [`Bytes`]: unmatched and unparsed events come back as

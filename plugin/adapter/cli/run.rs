@@ -302,6 +302,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             ));
         }
         cfg.mode = Mode::Tag;
+        // The timeline reads the tag entries; how they would be written does not matter.
+        cfg.output = crate::config::OutputProfile::Sigma;
     }
     if cfg.mode == Mode::Route && args.unmatched.is_none() {
         return Err(CliError::Usage(

@@ -255,13 +255,27 @@ fn run_job(
     per_rule.resize(t.engine().rules().len(), 0);
     let mut counters = Counters::default();
     let mut events = Vec::with_capacity(input.len());
+    let alerts = t.engine().options().output == crate::config::OutputProfile::Alerts;
     for e in input {
         let out = t.process(e.data, s, &mut counters);
         for &h in t.engine().last_hits(s) {
             per_rule[h] += 1;
         }
-        if let Output::Pass(route, data) = out {
-            events.push((route, Event { data, meta: e.meta }));
+        match out {
+            // Output `alerts`: a document per match, each an event of its own.
+            Output::Pass(route, data) if alerts && !t.engine().last_hits(s).is_empty() => {
+                for doc in crate::transform::alerts::documents(&data) {
+                    events.push((
+                        route,
+                        Event {
+                            data: doc,
+                            meta: e.meta.clone(),
+                        },
+                    ));
+                }
+            }
+            Output::Pass(route, data) => events.push((route, Event { data, meta: e.meta })),
+            Output::Discarded => {}
         }
     }
     if counters.matches > 0 {

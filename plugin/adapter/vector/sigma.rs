@@ -382,7 +382,8 @@ impl Sigma {
                 }
                 log
             }
-            OutputProfile::Ecs => {
+            // The component's config offers no `alerts` (SigmaOutput): never reached.
+            OutputProfile::Ecs | OutputProfile::Alerts => {
                 let (_, metadata) = log.into_parts();
                 LogEvent::from_parts(serde_json::Value::Object(object).into(), metadata)
             }
