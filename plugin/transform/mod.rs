@@ -281,18 +281,25 @@ impl Transform {
     pub fn match_event(&self, event: &JsonEvent, scratch: &mut TransformScratch) -> Vec<usize> {
         scratch.hits.clear();
         scratch.lenient = false;
+        self.match_unwrapping(event, scratch);
+        scratch.hits.clone()
+    }
+
+    /// Matches `event`, or the event serialized in its `message` or `log` ([`Self::unwrap`]),
+    /// into `scratch.hits`.
+    fn match_unwrapping(&self, event: &JsonEvent, scratch: &mut TransformScratch) {
+        scratch.lenient |= event.lenient();
         let mut wrapped = std::mem::take(&mut scratch.wrapped);
         match self.unwrap(event, &mut wrapped) {
             Some(inner) => self.match_read(&inner, true, scratch),
             None => self.match_read(event, false, scratch),
         }
         scratch.wrapped = wrapped;
-        scratch.hits.clone()
     }
 
     /// The event inside `event`'s `message` or `log` string, when `wrapped_json` is on,
-    /// `event` is of no known shape (flat, no `EventID`) and the string holds a JSON object (its text is unescaped
-    /// into `buf`).
+    /// `event` is of no known shape (flat, no `EventID`) and the string holds a JSON
+    /// object (its text is unescaped into `buf`).
     fn unwrap<'b>(&self, event: &JsonEvent, buf: &'b mut Vec<u8>) -> Option<JsonEvent<'b>> {
         if !self.opts.wrapped_json || !unknown_shape(event) {
             return None;
@@ -370,12 +377,7 @@ impl Transform {
             Ok(e) => e,
             Err(_) => return Outcome::Unparsed,
         };
-        let mut wrapped = std::mem::take(&mut scratch.wrapped);
-        match self.unwrap(&event, &mut wrapped) {
-            Some(inner) => self.match_read(&inner, true, scratch),
-            None => self.match_read(&event, false, scratch),
-        }
-        scratch.wrapped = wrapped;
+        self.match_unwrapping(&event, scratch);
         if scratch.hits.is_empty() {
             // A tag the event came with did not come from these rules: it is removed, so
             // that downstream a tag always means a match here.
