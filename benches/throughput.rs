@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Options: `--events N` (events per engine, default 1,000,000; also `THROUGHPUT_EVENTS`),
-//! `--engines a,b` (subset of `passthrough,passthrough-tree,sigma-transform,rsigma,sigma-rust`),
+//! `--engines a,b` (subset of `passthrough,passthrough-tree,sigma-transform,rsigma,sigma-rust`,
+//! or `sigma-transform-fields`, not run by default),
 //! `--max-seconds S` (time cap of one engine's timed loop, default 120: sigma-rust, at a
 //! few hundred events/s, stops there and reports the events it did),
 //! `--diff PATH` (where the sigma-transform vs RSigma match differences go; default
@@ -36,6 +37,8 @@
 //!   `IgnoredAny`, so the floor is whichever of the two is faster in the run.
 //! - `sigma-transform`: `Transform::process_line` on the evtx_dump lines (parse, match, tag,
 //!   write).
+//! - `sigma-transform-fields`: the same with `matched_fields` on (each match's entry
+//!   carries the fields and values that decided it): its cost.
 //! - `rsigma`: `rsigma-eval` `Engine::evaluate` on the same events flattened to Sigma field
 //!   names (the shape it expects; flattening is done before timing), parsed per event into a
 //!   `serde_json::Value`. Its witness candidate index is always on; its logsource routing
@@ -169,7 +172,7 @@ fn parent(a: &Args) {
     std::fs::create_dir_all(&tmp).unwrap();
     for engine in &a.engines {
         assert!(
-            ENGINES.contains(&engine.as_str()),
+            ENGINES.contains(&engine.as_str()) || engine == "sigma-transform-fields",
             "unknown engine {engine}"
         );
     }
@@ -491,7 +494,8 @@ fn child(engine: &str, a: &Args) {
             }),
             0,
         ),
-        "sigma-transform" => SigmaTransform::build(&rules, &originals),
+        "sigma-transform" => SigmaTransform::build(&rules, &originals, false),
+        "sigma-transform-fields" => SigmaTransform::build(&rules, &originals, true),
         "rsigma" => Rsigma::build(&rules, &flat, &ls),
         "sigma-rust" => SigmaRust::build(&rules, &flat, &ls),
         e => panic!("unknown engine {e}"),
@@ -597,7 +601,11 @@ struct SigmaTransform<'a> {
 }
 
 impl<'a> SigmaTransform<'a> {
-    fn build(rules: &[RuleFile], lines: &'a [String]) -> (Box<dyn Engine + 'a>, usize) {
+    fn build(
+        rules: &[RuleFile],
+        lines: &'a [String],
+        matched_fields: bool,
+    ) -> (Box<dyn Engine + 'a>, usize) {
         use sigma_transform::logsource::LogsourceMap;
         use sigma_transform::rule::BuildOptions;
         use sigma_transform::ruleset::RuleSet;
@@ -615,7 +623,10 @@ impl<'a> SigmaTransform<'a> {
         let transform = Transform::new(
             loaded,
             &LogsourceMap::builtin(),
-            TransformOptions::default(),
+            TransformOptions {
+                matched_fields,
+                ..TransformOptions::default()
+            },
         );
         let scratch = transform.scratch();
         (

@@ -1009,6 +1009,7 @@ static PAIRS: AtomicUsize = AtomicUsize::new(0);
 static MATCHES: AtomicUsize = AtomicUsize::new(0);
 static EVENTS_WITH_HIT: AtomicUsize = AtomicUsize::new(0);
 static EVENTS: AtomicUsize = AtomicUsize::new(0);
+static DECIDING: AtomicUsize = AtomicUsize::new(0);
 
 fn check(specs: &[RuleSpec], events: &[Value], map: &LogsourceMap) -> Result<(), TestCaseError> {
     let texts: Vec<String> = specs.iter().enumerate().map(|(i, s)| s.yaml(i)).collect();
@@ -1060,6 +1061,30 @@ fn check(specs: &[RuleSpec], events: &[Value], map: &LogsourceMap) -> Result<(),
             ));
             return Err(TestCaseError::fail(msg));
         }
+        // Each match's deciding fields (`matched_fields`), as the reference finds them.
+        for &r in &got {
+            let mut preds = Vec::new();
+            matcher.deciding_predicates(r, &doc, &scratch, &mut preds);
+            let engine: std::collections::BTreeSet<String> = preds
+                .into_iter()
+                .filter_map(|p| matcher.predicate_field(p))
+                .filter(|&id| {
+                    let mut n = 0;
+                    matcher.field_values(&doc, id, &mut |_| n += 1);
+                    n > 0
+                })
+                .map(|id| matcher.field_name(id).to_string())
+                .collect();
+            let want = reference::deciding_fields(&rules[r], map, event);
+            DECIDING.fetch_add(want.len(), Ordering::Relaxed);
+            prop_assert_eq!(
+                &engine,
+                &want,
+                "deciding fields of rule\n{}\non {}",
+                texts[r],
+                serde_json::to_string(event).unwrap()
+            );
+        }
     }
     Ok(())
 }
@@ -1092,8 +1117,9 @@ fn compiled_matcher_agrees_with_reference() {
     let matches = MATCHES.load(Ordering::Relaxed);
     let events = EVENTS.load(Ordering::Relaxed);
     let hit_events = EVENTS_WITH_HIT.load(Ordering::Relaxed);
+    let deciding = DECIDING.load(Ordering::Relaxed);
     eprintln!(
-        "differential: {pairs} (rule, event) pairs, {matches} matching ({:.1}%), {hit_events}/{events} events hit by some rule, {:.1}s",
+        "differential: {pairs} (rule, event) pairs, {matches} matching ({:.1}%), {hit_events}/{events} events hit by some rule, {deciding} deciding fields, {:.1}s",
         100.0 * matches as f64 / pairs.max(1) as f64,
         started.elapsed().as_secs_f64()
     );
@@ -1108,6 +1134,12 @@ fn compiled_matcher_agrees_with_reference() {
     assert!(
         matches as f64 > 0.05 * pairs as f64,
         "too few matching pairs ({matches} of {pairs}): the generators no longer produce matches"
+    );
+    // Most generated matches hold through `not`, absent fields or keywords (about one
+    // deciding field per 20 matches): enough that the comparison is not vacuous.
+    assert!(
+        deciding * 50 > matches,
+        "too few deciding fields ({deciding} over {matches} matches)"
     );
 }
 

@@ -545,7 +545,11 @@ fn alerts_are_one_ecs_document_per_match_carrying_the_event() {
     assert_eq!(first["@timestamp"], "2026-01-02T03:04:05.000Z");
     // The parsed-value path gives the same documents, as an array.
     let mut v = input.clone();
-    t.tag_value(&mut v, &[0, 1, 2]);
+    t.tag_value(
+        &mut v,
+        &[0, 1, 2],
+        &sigma_transform::transform::decided::NONE,
+    );
     assert_eq!(v, Value::Array(docs));
     // An unmatched event leaves as it came.
     out.clear();

@@ -1,7 +1,7 @@
 //! The native `sigma` transform inside a Vector built by `tools/vector/build.sh` (issue
 //! 18): the SigmaHQ regression events and the 8,255 sample events through `file` ->
-//! `remap` -> `sigma` (the SigmaHQ rules) -> `file`, tagged field for field as
-//! `sigma-transform run` tags them; mode route sending matched and unmatched events to two sinks with none lost or
+//! `remap` -> `sigma` (the SigmaHQ rules, `matched_fields` on) -> `file`, tagged field
+//! for field as `sigma-transform run --matched-fields` tags them; mode route sending matched and unmatched events to two sinks with none lost or
 //! doubled; the example configs validated and run; and bad configs refused with our
 //! message.
 //!
@@ -67,7 +67,8 @@ fn native_transform_tags_as_run_does_and_routes_without_loss() {
     write_lines(&dir.join("events.ndjson"), &events);
     // The SigmaHQ rules (all of rules/): thousands of matches to compare.
     let rules = shared.join("sigma/rules");
-    let expected = run_tags_with(&dir.join("events.ndjson"), &rules);
+    // With `matched_fields` on, so that each match's `fields` are compared too.
+    let expected = run_tags_with(&dir.join("events.ndjson"), &rules, &["--matched-fields"]);
     std::fs::write(
         dir.join("vector.toml"),
         format!(
@@ -85,11 +86,13 @@ source = '. = parse_json!(string!(.message))'
 type = "sigma"
 inputs = ["parse"]
 rules = [{rules:?}]
+matched_fields = true
 [transforms.split]
 type = "sigma"
 inputs = ["parse"]
 rules = [{rules:?}]
 mode = "route"
+matched_fields = true
 [sinks.tagged]
 type = "file"
 inputs = ["tag"]

@@ -207,6 +207,10 @@ pub struct SigmaConfig {
     /// when the event has no other shape. The tags go on the event as it came.
     #[serde(default = "default_true")]
     pub wrapped_json: bool,
+    /// Each match's tag entry carries `fields`: the event's values of the fields whose
+    /// tests decided it (off by default; it costs time on matched events).
+    #[serde(default)]
+    pub matched_fields: bool,
 }
 
 fn default_true() -> bool {
@@ -239,6 +243,7 @@ impl SigmaConfig {
             limits: Default::default(),
             allow_empty: false,
             wrapped_json: true,
+            matched_fields: false,
             correlation: Default::default(),
         }
     }

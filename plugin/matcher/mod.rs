@@ -144,6 +144,19 @@ fn pred_weight(m: &crate::rule::detection::Matcher) -> u32 {
     }
 }
 
+/// Sorts `out[start..]` and removes its duplicates, in place.
+fn sort_dedup_from<T: Ord + Copy>(out: &mut Vec<T>, start: usize) {
+    out[start..].sort_unstable();
+    let mut w = start;
+    for r in start..out.len() {
+        if w == start || out[w - 1] != out[r] {
+            out[w] = out[r];
+            w += 1;
+        }
+    }
+    out.truncate(w);
+}
+
 /// Why a loaded rule will not fire, found while compiling.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CompileNote {
@@ -180,6 +193,11 @@ pub struct Matcher {
     vocab: Vocabulary,
     n_preds: usize,
     n_rules: usize,
+    /// Per predicate: its field name's id in `vocab` (the keyword pseudo-field for
+    /// keywords), for [`Matcher::predicate_field`].
+    pred_names: Vec<u32>,
+    /// Per rule: its variants.
+    rule_variants: Lists,
     /// Regex cache slots of the scanners ([`ScanScratch::new`]).
     regex_caches: usize,
 }
@@ -246,6 +264,8 @@ struct Compiler<'a> {
     /// predicates only, so a pattern of a rare kind costs nothing on other events.
     field_ids: HashMap<(u32, String), u32>,
     pred_rules: Vec<Vec<u32>>,
+    /// Per predicate: the field it tests (after the kind's renames).
+    pred_fields: Vec<String>,
     /// Per predicate: its [`pred_weight`].
     pred_weights: Vec<u32>,
     errors: Vec<(u32, String)>,
@@ -291,6 +311,7 @@ impl Compiler<'_> {
         }
         let id = self.pred_rules.len() as u32;
         self.pred_rules.push(vec![self.rule]);
+        self.pred_fields.push(field.to_string());
         self.pred_weights.push(pred_weight(m));
         if let Err(e) = self.fields[fid as usize].add(id, m) {
             self.errors.push((self.rule, e));
@@ -395,6 +416,7 @@ impl Matcher {
             fields: Vec::new(),
             field_ids: HashMap::new(),
             pred_rules: Vec::new(),
+            pred_fields: Vec::new(),
             pred_weights: Vec::new(),
             errors: Vec::new(),
             rule: 0,
@@ -530,6 +552,19 @@ impl Matcher {
             .iter()
             .map(|f| u8::from(f.folds_case()) * FOLDS + u8::from(f.has_presence()) * PRESENCE)
             .collect();
+        let pred_names = c
+            .pred_fields
+            .iter()
+            .map(|f| {
+                vocab
+                    .id(f.as_bytes())
+                    .expect("the vocabulary holds every name")
+            })
+            .collect();
+        let mut rule_variants = vec![Vec::new(); rules.len()];
+        for (vi, v) in variants.iter().enumerate() {
+            rule_variants[v.rule as usize].push(vi as u32);
+        }
         let field_names = fields
             .iter()
             .map(|f| {
@@ -554,6 +589,8 @@ impl Matcher {
                 vocab,
                 n_preds,
                 n_rules: rules.len(),
+                pred_names,
+                rule_variants: Lists::new(&rule_variants),
                 regex_caches,
             },
             notes,
@@ -628,6 +665,100 @@ impl Matcher {
             fields: plan,
             keywords,
         }
+    }
+
+    /// The predicates that decided rule `rule`'s match on `doc`, the last event matched
+    /// with `scratch`: those that made its condition hold ([`program::deciding`]), in
+    /// every variant of the event's kinds that holds. Appended to `out`, ascending, each
+    /// once; [`Matcher::predicate_field`] names their fields. Costs a walk of the rule's
+    /// programs: for explaining matches (opt-in), not on the matching path.
+    pub fn deciding_predicates(
+        &self,
+        rule: usize,
+        doc: &dyn Document,
+        scratch: &Scratch,
+        out: &mut Vec<u32>,
+    ) {
+        let start = out.len();
+        for &vi in self.rule_variants.get(rule) {
+            let v = &self.variants[vi as usize];
+            if scratch.kind_gen[v.kind as usize] != scratch.generation
+                || !(doc.is_complete()
+                    || self
+                        .variant_fields
+                        .get(vi as usize)
+                        .iter()
+                        .all(|&f| doc.knows(&self.fields[f as usize].name)))
+            {
+                continue;
+            }
+            let nodes = &self.programs[v.program.0 as usize..][..v.program.1 as usize];
+            program::deciding(nodes, |p| scratch.fired.contains(p), out);
+        }
+        sort_dedup_from(out, start);
+    }
+
+    /// The field predicate `p` tests, as a vocabulary id ([`Matcher::field_name`]); `None`
+    /// for a keyword search, which tests every value ([`Matcher::keyword_values`]).
+    pub fn predicate_field(&self, p: u32) -> Option<u32> {
+        let name = self.pred_names[p as usize];
+        (Some(name) != self.keywords).then_some(name)
+    }
+
+    /// Calls `visit` with each value of `doc` in which one of the keyword predicates
+    /// `preds` holds: where a keyword search found what it looks for. Scans every value of
+    /// the event again (for explaining matches, opt-in).
+    pub fn keyword_values(
+        &self,
+        preds: &[u32],
+        doc: &dyn Document,
+        scratch: &mut Scratch,
+        visit: &mut dyn FnMut(Scalar<'_>),
+    ) {
+        let Some(keywords) = self.keywords else {
+            return;
+        };
+        let scanners: Vec<&FieldScanner> = self
+            .field_names
+            .iter()
+            .zip(&self.fields)
+            .filter(|(name, _)| **name == keywords)
+            .map(|(_, f)| f)
+            .collect();
+        let fold = scanners.iter().any(|f| f.folds_case());
+        let Scratch {
+            scan,
+            text_buf,
+            lower_buf,
+            ..
+        } = scratch;
+        doc.all_values(&mut |s| {
+            let mut held = false;
+            let v = Value::prepare(s, fold, text_buf, lower_buf);
+            for f in &scanners {
+                f.scan_value(&v, doc, &self.vocab, scan, &mut |p| {
+                    held |= preds.contains(&p);
+                });
+            }
+            if held {
+                visit(s);
+            }
+        });
+    }
+
+    /// The name of a field by its vocabulary id.
+    pub fn field_name(&self, id: u32) -> &str {
+        self.vocab.name(id)
+    }
+
+    /// Calls `visit` with each value of field `id` in `doc`; false when it is absent.
+    pub fn field_values(
+        &self,
+        doc: &dyn Document,
+        id: u32,
+        visit: &mut dyn FnMut(Scalar<'_>),
+    ) -> bool {
+        doc.field_in(&self.vocab, id, visit)
     }
 
     /// Appends to `out` the indices (into the compiled rule list) of the rules that match
@@ -759,15 +890,7 @@ impl Matcher {
                 eval(vi, scratch, out);
             }
         }
-        out[start..].sort_unstable();
-        let mut w = start;
-        for r in start..out.len() {
-            if w == start || out[w - 1] != out[r] {
-                out[w] = out[r];
-                w += 1;
-            }
-        }
-        out.truncate(w);
+        sort_dedup_from(out, start);
     }
 }
 

@@ -248,6 +248,60 @@ fn unwind(mut v: bool, frames: &mut Vec<Frame>, i: &mut usize) -> Option<bool> {
     }
 }
 
+/// The predicates that decided a program that holds: those that held in the groups that
+/// made it hold (every child of a holding `and`, the holding children of an `or` or an
+/// `at least`), never one under a `not` (an absence shows nothing). Nothing when the
+/// program does not hold. Two passes over every node, no short-circuit: this explains a
+/// match (opt-in `matched_fields`), it is not on the matching path.
+pub fn deciding(nodes: &[Node], pred: impl Fn(u32) -> bool, out: &mut Vec<u32>) {
+    let len = |i: usize| match nodes[i] {
+        Node::Pred(_) | Node::Const(_) => 1,
+        Node::Not { len } | Node::And { len, .. } | Node::Or { len, .. } => len as usize,
+        Node::AtLeast { len, .. } => len as usize,
+    };
+    let children = |i: usize| {
+        let end = i + len(i);
+        let mut c = i + 1;
+        std::iter::from_fn(move || {
+            (c < end).then(|| {
+                let this = c;
+                c += len(this);
+                this
+            })
+        })
+    };
+    // Children come after their group: one backward pass gives every node's value.
+    let mut value = vec![false; nodes.len()];
+    for i in (0..nodes.len()).rev() {
+        value[i] = match nodes[i] {
+            Node::Pred(p) => pred(p),
+            Node::Const(b) => b,
+            Node::Not { .. } => !value[i + 1],
+            Node::And { .. } => children(i).all(|c| value[c]),
+            Node::Or { .. } => children(i).any(|c| value[c]),
+            Node::AtLeast { k, .. } => children(i).filter(|&c| value[c]).count() >= k as usize,
+        };
+    }
+    let mut decides = vec![false; nodes.len()];
+    if let Some(root) = decides.first_mut() {
+        *root = value[0];
+    }
+    for i in 0..nodes.len() {
+        if !decides[i] {
+            continue;
+        }
+        match nodes[i] {
+            Node::Pred(p) => out.push(p),
+            Node::Const(_) | Node::Not { .. } => {}
+            Node::And { .. } | Node::Or { .. } | Node::AtLeast { .. } => {
+                for c in children(i) {
+                    decides[c] = value[c];
+                }
+            }
+        }
+    }
+}
+
 /// Runs the postfix program `ops` with a value stack, every op read: the reference that
 /// [`run`] over [`prefix`] is tested against.
 #[cfg(test)]
@@ -367,6 +421,63 @@ mod tests {
             held > total / 5 && held < total * 4 / 5,
             "{held} of {total}"
         );
+    }
+
+    #[test]
+    fn deciding_predicates_are_those_that_made_it_hold() {
+        // (p0 and not p1) or p2 or (p3 and p4)
+        let ops = [
+            Op::Pred(0),
+            Op::Pred(1),
+            Op::Not,
+            Op::And(2),
+            Op::Pred(2),
+            Op::Pred(3),
+            Op::Pred(4),
+            Op::And(2),
+            Op::Or(3),
+        ];
+        let nodes = prefix(&ops);
+        let decided = |bits: u32| {
+            let mut out = Vec::new();
+            deciding(&nodes, |p| bits & (1 << p) != 0, &mut out);
+            out
+        };
+        assert_eq!(decided(0b00001), [0], "p1 is under `not`");
+        assert_eq!(decided(0b01101), [0, 2], "p3 held, but its `and` did not");
+        assert_eq!(decided(0b11010), [3, 4]);
+        assert!(decided(0b01010).is_empty(), "the program does not hold");
+    }
+
+    /// With no `not`, the deciding predicates held, and they alone make the program hold.
+    #[test]
+    fn deciding_predicates_suffice() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let (mut stack, mut checked) = (Vec::new(), 0);
+        for round in 0..5_000u32 {
+            let mut ops = Vec::new();
+            random_program(&mut rng, 1 + round % 5, 6, &mut ops);
+            if ops.contains(&Op::Not) {
+                continue;
+            }
+            let nodes = prefix(&ops);
+            for bits in 0..64u32 {
+                let holds = |p: u32| bits & (1 << p) != 0;
+                let mut out = Vec::new();
+                deciding(&nodes, holds, &mut out);
+                if !eval(&ops, holds, &mut stack) {
+                    assert!(out.is_empty(), "{ops:?} {bits:b}");
+                    continue;
+                }
+                assert!(out.iter().all(|&p| holds(p)), "{ops:?} {bits:b} {out:?}");
+                assert!(
+                    eval(&ops, |p| out.contains(&p), &mut stack),
+                    "{ops:?} {bits:b} {out:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 use serde_json::{Value, json};
 
+use super::decided::Decided;
 use super::splice;
 use super::tag::RuleTag;
 use crate::correlate::time;
@@ -29,7 +30,14 @@ const REPLACED: [&str; 3] = ["event", "rule", "threat"];
 
 /// Writes the alert documents of `line` for `hits`, separated by `\n` (no terminator after
 /// the last).
-pub fn write(line: &[u8], field: &str, hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
+pub fn write(
+    line: &[u8],
+    field: &str,
+    hits: &[usize],
+    tags: &[RuleTag],
+    decided: &Decided,
+    out: &mut Vec<u8>,
+) {
     let open = splice::skip_ws(line, 0);
     // The event's members: copied, or kept aside as its originals (the first of a name).
     let mut copied: Vec<&[u8]> = Vec::new();
@@ -79,7 +87,7 @@ pub fn write(line: &[u8], field: &str, hits: &[usize], tags: &[RuleTag], out: &m
         }
         serde_json::to_writer(&mut *out, field).expect("a string serializes");
         out.extend_from_slice(b":{\"match\":");
-        out.extend_from_slice(tags[h].json.as_bytes());
+        super::tag::write_entry(h, tags, decided, out);
         for (k, raw) in &originals {
             out.push(b',');
             serde_json::to_writer(&mut *out, k).expect("a string serializes");

@@ -15,6 +15,7 @@
 
 use serde::Serialize;
 
+use super::decided::Decided;
 use super::{Outcome, Route, SigmaTransform, Transform, TransformScratch};
 use crate::attack::{Attack, AttackRef};
 use crate::config::OutputProfile;
@@ -142,7 +143,7 @@ impl<'t> Correlating<'t> {
         if n == 0 {
             out.extend_from_slice(line);
         } else {
-            self.write_event(line, &on_event, out);
+            self.write_event(line, &on_event, engine.last_decided(scratch), out);
         }
         for f in &self.firings {
             alerts.push(self.alert(f));
@@ -178,24 +179,19 @@ impl<'t> Correlating<'t> {
         out.extend_from_slice(&rest.as_bytes()[1..]);
     }
 
-    fn write_event(&self, line: &[u8], on_event: &[usize], out: &mut Vec<u8>) {
+    fn write_event(&self, line: &[u8], on_event: &[usize], decided: &Decided, out: &mut Vec<u8>) {
         let engine = self.engine();
         let opts = engine.options();
         if opts.output != OutputProfile::Sigma || on_event.is_empty() {
             // ECS maps rules; a correlation on the event is in its alert line.
-            engine.write_tags(line, &self.emitted, out);
+            engine.write_tags(line, &self.emitted, decided, out);
             return;
         }
         let tags = engine.tags();
         super::splice::replace_member(line, &opts.field, out, |o| {
-            o.extend_from_slice(b"{\"matches\":[");
-            for (i, h) in self.emitted.iter().enumerate() {
-                if i > 0 {
-                    o.push(b',');
-                }
-                o.extend_from_slice(tags[*h].json.as_bytes());
-            }
-            o.extend_from_slice(b"],\"correlations\":[");
+            o.extend_from_slice(b"{\"matches\":");
+            super::tag::write_entries(&self.emitted, tags, decided, o);
+            o.extend_from_slice(b",\"correlations\":[");
             for (i, &k) in on_event.iter().enumerate() {
                 if i > 0 {
                     o.push(b',');

@@ -26,6 +26,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::decided::Decided;
 use super::tag::RuleTag;
 use crate::attack::AttackRef;
 use crate::config::Level;
@@ -226,7 +227,14 @@ pub fn fields(hits: &[usize], tags: &[RuleTag]) -> Map<String, Value> {
 /// Writes the event with ECS fields spliced into its own bytes ([`super::splice::merge`]),
 /// and the tag entries with whatever could not be placed under `field` (see the module
 /// documentation). A `field` member the event came with is replaced.
-pub fn write(line: &[u8], field: &str, hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
+pub fn write(
+    line: &[u8],
+    field: &str,
+    hits: &[usize],
+    tags: &[RuleTag],
+    decided: &Decided,
+    out: &mut Vec<u8>,
+) {
     let mut add = fields(hits, tags);
     let mut displaced = Map::new();
     for whole in ["rule", "threat"] {
@@ -243,7 +251,7 @@ pub fn write(line: &[u8], field: &str, hits: &[usize], tags: &[RuleTag], out: &m
     }
     super::splice::replace_member(&merged, field, out, |o| {
         o.extend_from_slice(b"{\"matches\":");
-        super::tag::write_entries(hits, tags, o);
+        super::tag::write_entries(hits, tags, decided, o);
         for (k, v) in &displaced {
             o.push(b',');
             serde_json::to_writer(&mut *o, k).expect("a string serializes");

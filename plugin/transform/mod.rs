@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod correlating;
+pub mod decided;
 pub mod ecs;
 pub mod splice;
 pub mod stage;
@@ -39,6 +40,9 @@ pub struct TransformOptions {
     /// Match the event serialized as JSON in a `message` or `log` string of an event of
     /// no other shape ([`WRAPPER_FIELDS`]).
     pub wrapped_json: bool,
+    /// Each match's tag entry carries the fields and values that decided it
+    /// ([`decided`]).
+    pub matched_fields: bool,
 }
 
 /// Members that may carry a whole event serialized as JSON: Vector's `file` source without
@@ -53,6 +57,7 @@ impl Default for TransformOptions {
             mode: Mode::Tag,
             reader: EventReader::default(),
             wrapped_json: true,
+            matched_fields: false,
         }
     }
 }
@@ -182,6 +187,8 @@ pub struct TransformScratch {
     unknown_shape: bool,
     /// The text of a wrapped event, unescaped.
     wrapped: Vec<u8>,
+    /// The fields that decided the last event's matches (`matched_fields`).
+    decided: decided::Decided,
 }
 
 impl Transform {
@@ -231,6 +238,7 @@ impl Transform {
             unwrapped: false,
             unknown_shape: false,
             wrapped: Vec::new(),
+            decided: decided::Decided::default(),
         }
     }
 
@@ -280,6 +288,7 @@ impl Transform {
     /// The indices of the rules matching a parsed event.
     pub fn match_event(&self, event: &JsonEvent, scratch: &mut TransformScratch) -> Vec<usize> {
         scratch.hits.clear();
+        scratch.decided.clear();
         scratch.lenient = false;
         self.match_unwrapping(event, scratch);
         scratch.hits.clone()
@@ -321,8 +330,22 @@ impl Transform {
         scratch.lacked_template = event.lacks_template();
         scratch.inserts_fit = event.inserts_fit();
         scratch.lenient |= event.lenient();
+        let start = scratch.hits.len();
         self.matcher
             .matches(event, &mut scratch.matcher, &mut scratch.hits);
+        if self.opts.matched_fields {
+            scratch.decided.collect(
+                &self.matcher,
+                event,
+                &scratch.hits[start..],
+                &mut scratch.matcher,
+            );
+        }
+    }
+
+    /// The fields that decided the last event's matches: empty unless `matched_fields`.
+    pub fn last_decided<'s>(&self, scratch: &'s TransformScratch) -> &'s decided::Decided {
+        &scratch.decided
     }
 
     /// True when the last event was matched on the JSON event in its `message` or `log`
@@ -364,6 +387,7 @@ impl Transform {
         out: &mut Vec<u8>,
     ) -> Outcome {
         scratch.hits.clear();
+        scratch.decided.clear();
         scratch.lacked_template = false;
         scratch.inserts_fit = None;
         scratch.rewrote = false;
@@ -386,18 +410,26 @@ impl Transform {
             }
             return Outcome::Unmatched;
         }
-        self.write_tags(line, &scratch.hits, out);
+        self.write_tags(line, &scratch.hits, &scratch.decided, out);
         Outcome::Matched(scratch.hits.len())
     }
 
-    /// Writes `line` with the tags of `hits` in the configured output profile.
-    pub fn write_tags(&self, line: &[u8], hits: &[usize], out: &mut Vec<u8>) {
+    /// Writes `line` with the tags of `hits` in the configured output profile, each entry
+    /// with its fields from `decided` ([`decided::NONE`] for none).
+    pub fn write_tags(
+        &self,
+        line: &[u8],
+        hits: &[usize],
+        decided: &decided::Decided,
+        out: &mut Vec<u8>,
+    ) {
+        let (field, tags) = (&self.opts.field, &self.tags);
         match self.opts.output {
             OutputProfile::Sigma => {
-                tag::write_tagged(line, &self.opts.field, hits, &self.tags, out);
+                tag::write_tagged(line, field, hits, tags, decided, out);
             }
-            OutputProfile::Ecs => ecs::write(line, &self.opts.field, hits, &self.tags, out),
-            OutputProfile::Alerts => alerts::write(line, &self.opts.field, hits, &self.tags, out),
+            OutputProfile::Ecs => ecs::write(line, field, hits, tags, decided, out),
+            OutputProfile::Alerts => alerts::write(line, field, hits, tags, decided, out),
         }
     }
 
@@ -416,13 +448,18 @@ impl Transform {
     /// Tags a parsed event in place (for pipelines that hold parsed values): written as
     /// the line path writes it ([`Transform::write_tags`]), so both give the same event.
     /// With output `alerts` the value becomes the array of its alert documents.
-    pub fn tag_value(&self, value: &mut serde_json::Value, hits: &[usize]) {
+    pub fn tag_value(
+        &self,
+        value: &mut serde_json::Value,
+        hits: &[usize],
+        decided: &decided::Decided,
+    ) {
         if !value.is_object() {
             return;
         }
         let line = serde_json::to_vec(value).expect("values serialize");
         let mut out = Vec::with_capacity(line.len() + 1024);
-        self.write_tags(&line, hits, &mut out);
+        self.write_tags(&line, hits, decided, &mut out);
         // Output `alerts` writes a document per match, one per line: an array of them.
         let docs: Vec<serde_json::Value> = serde_json::Deserializer::from_slice(&out)
             .into_iter()

@@ -242,6 +242,7 @@ impl SigmaTransform {
                 mode: cfg.mode,
                 reader,
                 wrapped_json: cfg.wrapped_json,
+                matched_fields: cfg.matched_fields,
             },
         );
         Ok(SigmaTransform {
@@ -340,7 +341,8 @@ impl SigmaTransform {
         }
         let mut value = event;
         if !hits.is_empty() {
-            self.engine.tag_value(&mut value, &hits);
+            let decided = self.engine.last_decided(scratch);
+            self.engine.tag_value(&mut value, &hits, decided);
         }
         Output::Pass(route, value)
     }

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::decided::Decided;
 use super::ecs::EcsRule;
 use crate::attack::{Attack, AttackRef};
 use crate::rule::Rule;
@@ -73,22 +74,36 @@ impl RuleTag {
     }
 }
 
+/// Writes rule `h`'s entry, with its `fields` when `decided` has them.
+pub fn write_entry(h: usize, tags: &[RuleTag], decided: &Decided, out: &mut Vec<u8>) {
+    let json = tags[h].json.as_bytes();
+    match decided.get(h) {
+        Some(fields) => {
+            out.extend_from_slice(&json[..json.len() - 1]);
+            out.extend_from_slice(b",\"fields\":");
+            out.extend_from_slice(fields.as_bytes());
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(json),
+    }
+}
+
 /// Writes the JSON array of the entries of `hits`.
-pub fn write_entries(hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
+pub fn write_entries(hits: &[usize], tags: &[RuleTag], decided: &Decided, out: &mut Vec<u8>) {
     out.push(b'[');
     for (i, h) in hits.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(tags[*h].json.as_bytes());
+        write_entry(*h, tags, decided, out);
     }
     out.push(b']');
 }
 
 /// Writes the tag object of `hits`: `{"matches":[entries]}`.
-pub fn write_tag_object(hits: &[usize], tags: &[RuleTag], out: &mut Vec<u8>) {
+pub fn write_tag_object(hits: &[usize], tags: &[RuleTag], decided: &Decided, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"matches\":");
-    write_entries(hits, tags, out);
+    write_entries(hits, tags, decided, out);
     out.push(b'}');
 }
 
@@ -101,7 +116,10 @@ pub fn write_tagged(
     field: &str,
     hits: &[usize],
     tags: &[RuleTag],
+    decided: &Decided,
     out: &mut Vec<u8>,
 ) -> usize {
-    super::splice::replace_member(line, field, out, |out| write_tag_object(hits, tags, out))
+    super::splice::replace_member(line, field, out, |out| {
+        write_tag_object(hits, tags, decided, out)
+    })
 }

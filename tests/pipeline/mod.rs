@@ -89,14 +89,19 @@ pub fn raw_tag(line: &str) -> Option<String> {
 /// What `sigma-transform run` writes for `events`: per event identity, the tag objects
 /// (raw text) of its copies.
 pub fn run_tags(events_file: &Path) -> HashMap<String, Vec<Option<String>>> {
-    run_tags_with(events_file, &common::project("rules"))
+    run_tags_with(events_file, &common::project("rules"), &[])
 }
 
-/// [`run_tags`] with the rules in `rules`.
-pub fn run_tags_with(events_file: &Path, rules: &Path) -> HashMap<String, Vec<Option<String>>> {
+/// [`run_tags`] with the rules in `rules` and `options` for `run`.
+pub fn run_tags_with(
+    events_file: &Path,
+    rules: &Path,
+    options: &[&str],
+) -> HashMap<String, Vec<Option<String>>> {
     let out = sigma_transform()
         .args(["run", "-q", "--rules"])
         .arg(rules)
+        .args(options)
         .arg("--")
         .arg(events_file)
         .output()

@@ -28,7 +28,7 @@
 //!   class one of five dash characters.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use regex_automata::meta::Regex;
@@ -66,6 +66,59 @@ pub fn matching_rules(rules: &[Rule], map: &LogsourceMap, event: &Value) -> Vec<
     (0..rules.len())
         .filter(|&i| rule_matches(&rules[i], map, event))
         .collect()
+}
+
+/// The fields that decided `rule`'s match on `event` (`matched_fields`): of every kind
+/// that holds and whose condition holds, the fields of the tests that made it hold (every
+/// item of a holding `and`, the holding items of an `or` or `N of`; nothing under `not`,
+/// in a negated test or in a keyword search), those with at least one value in the event.
+pub fn deciding_fields(rule: &Rule, map: &LogsourceMap, event: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for kind in kinds_for(map, &rule.logsource).unwrap_or_default() {
+        if kind_holds(&kind, event) && expr_holds(&rule.detection.expr, rule, &kind, event) {
+            expr_deciding(&rule.detection.expr, rule, &kind, event, &mut out);
+        }
+    }
+    out.retain(|f| !field_values(event, f).1.is_empty());
+    out
+}
+
+/// Adds the deciding fields of `e`, which holds.
+fn expr_deciding(
+    e: &Expr,
+    rule: &Rule,
+    kind: &EventKind,
+    event: &Value,
+    out: &mut BTreeSet<String>,
+) {
+    match e {
+        Expr::Search(i) => search_deciding(&rule.detection.searches[*i].expr, kind, event, out),
+        Expr::Not(_) => {}
+        Expr::And(items) | Expr::Or(items) | Expr::AtLeast(_, items) => {
+            for x in items {
+                if expr_holds(x, rule, kind, event) {
+                    expr_deciding(x, rule, kind, event, out);
+                }
+            }
+        }
+    }
+}
+
+fn search_deciding(s: &SearchExpr, kind: &EventKind, event: &Value, out: &mut BTreeSet<String>) {
+    match s {
+        SearchExpr::Test(t) => {
+            if let (Some(f), false) = (&t.field, t.negated) {
+                out.insert(renamed(kind, f).to_string());
+            }
+        }
+        SearchExpr::And(items) | SearchExpr::Or(items) => {
+            for x in items {
+                if search_holds(x, kind, event) {
+                    search_deciding(x, kind, event, out);
+                }
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

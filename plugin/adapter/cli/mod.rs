@@ -161,6 +161,10 @@ struct RunArgs {
     /// `wrapped_json = false`).
     #[arg(long)]
     no_wrapped_json: bool,
+    /// Each match's entry carries `fields`: the event's values of the fields whose tests
+    /// decided it (config `matched_fields = true`; costs time on matched events).
+    #[arg(long)]
+    matched_fields: bool,
     /// What standard output gets: the tagged events (`ndjson`), or a timeline row per
     /// detection (`table`, `csv`: time, computer, channel, event id, level, rule, the
     /// rule's fields, source file and line). `table` and `csv` run in mode `tag`.

@@ -175,6 +175,7 @@ fn config_from(args: &RunArgs) -> Result<SigmaConfig, CliError> {
     cfg.strict |= args.opts.strict;
     cfg.allow_empty |= args.allow_empty;
     cfg.wrapped_json &= !args.no_wrapped_json;
+    cfg.matched_fields |= args.matched_fields;
     Ok(cfg)
 }
 

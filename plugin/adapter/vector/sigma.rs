@@ -182,6 +182,10 @@ pub struct SigmaConfig {
     /// go on the event as it came.
     #[serde(default = "default_wrapped_json")]
     wrapped_json: bool,
+    /// Each match's tag entry carries `fields`: the event's values of the fields whose
+    /// tests decided it (off by default: it costs time on matched events).
+    #[serde(default)]
+    matched_fields: bool,
 }
 
 fn default_field() -> String {
