@@ -465,3 +465,72 @@ fn the_bundled_brute_force_example_fires_for_alice_only() {
         "Sigma correlation: Successful logon after repeated failures"
     );
 }
+
+/// EVTX inputs are evaluated with correlations, record by record in input order: a
+/// SigmaHQ regression file (2 records of one rule, at 10:00:35 and 10:00:40) given twice
+/// fires `gte: 3` by event time: the second copy's first record is late (10:00:35, when
+/// two hits had happened), its second record (10:00:40) completes it with all four. It
+/// carries the correlation and its file; given once, the file misses by one hit.
+#[test]
+fn evtx_inputs_are_evaluated_with_correlations_in_input_order() {
+    let Some(shared) = common::shared_or_skip("evtx_inputs_are_evaluated_with_correlations") else {
+        return;
+    };
+    let case = "rules-emerging-threats/2026/Exploits/CVE-2026-33829/proc_creation_win_exploit_cve_2026_33829";
+    let rule = shared.join(format!("sigma/{case}.yml"));
+    let evtx = shared.join(format!(
+        "regression/{case}/7c3a5b1d-9e2f-4a8c-b5d7-1e0f3c6a9b2d.evtx"
+    ));
+    let dir = std::env::temp_dir().join(format!("sigma-corr-evtx-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.evtx"), dir.join("b.evtx"));
+    std::fs::copy(&evtx, &a).unwrap();
+    std::fs::copy(&evtx, &b).unwrap();
+    let corr = dir.join("corr.yml");
+    std::fs::write(
+        &corr,
+        "title: Three exploit attempts on one host\ncorrelation:\n    type: event_count\n    rules: [7c3a5b1d-9e2f-4a8c-b5d7-1e0f3c6a9b2d]\n    group-by: [Computer]\n    timespan: 5m\n    condition: {gte: 3}\nlevel: high\n",
+    )
+    .unwrap();
+    let run = |inputs: &[&std::path::Path]| -> Vec<serde_json::Value> {
+        let (out, err) = common::run_ok(
+            std::process::Command::new(env!("CARGO_BIN_EXE_sigma-transform"))
+                .args(["run", "-q", "-r"])
+                .arg(&rule)
+                .arg("-r")
+                .arg(&corr)
+                .args(inputs),
+        );
+        assert!(!err.contains("without them"), "{err}");
+        out.lines()
+            .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+            .collect()
+    };
+    let lines = run(&[&a, &b]);
+    assert_eq!(lines.len(), 5, "4 records and one alert: {lines:#?}");
+    let c = &lines[3]["sigma"]["correlations"][0];
+    assert_eq!(
+        c["title"], "Three exploit attempts on one host",
+        "{}",
+        lines[3]
+    );
+    assert_eq!(c["group"], serde_json::json!({"Computer": "swachchhanda"}));
+    assert_eq!(c["value"], 4.0);
+    assert_eq!(c["window"]["end"], "2026-04-20T10:00:40.222Z");
+    assert!(
+        lines[3]["log"]["file"]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("b.evtx")),
+        "{}",
+        lines[3]
+    );
+    assert_eq!(lines[4]["sigma"]["correlations"][0], *c, "the alert line");
+    for i in [0, 1, 2] {
+        assert!(lines[i].get("sigma").is_none(), "{}", lines[i]);
+    }
+    let once = run(&[&a]);
+    assert_eq!(once.len(), 2);
+    assert!(once.iter().all(|l| l.get("sigma").is_none()), "{once:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

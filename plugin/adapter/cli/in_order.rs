@@ -1,14 +1,17 @@
-//! NDJSON input of `run` when correlations are loaded: one line at a time, in input
-//! order, through [`Correlating`] (correlation state follows the stream, so this path is
-//! sequential; matching costs what it costs on the parallel path, on one thread).
+//! Input of `run` when correlations are loaded: NDJSON one line at a time and EVTX files
+//! one record at a time, in input order, through [`Correlating`] (correlation state
+//! follows the stream, so this path is sequential; matching costs what it costs on the
+//! parallel path, on one thread).
 //!
 //! A line longer than `max_line` bytes is passed through unchanged in pieces and counted,
 //! as on the parallel path ([`super::blocks`]): memory stays bounded whatever the input.
 
 use std::io::{self, BufRead, Read, Write};
+use std::path::Path;
 
 use super::input::Input;
 use super::run::Tally;
+use crate::adapter::evtx;
 use crate::transform::correlating::Correlating;
 use crate::transform::{Outcome, Route, TransformScratch};
 
@@ -110,14 +113,67 @@ pub fn run(
         } else {
             b"\n".to_vec()
         };
-        out.clear();
-        let (outcome, route) = stage.process_line(&line[..end], scratch, &mut out, &mut alerts);
-        tally.counters.record_routed(outcome, route);
-        tally.counters.record_reading(stage.engine(), scratch);
-        sinks.event(route, &out, &terminator)?;
-        sinks.alerts(&mut alerts)?;
+        let mut buffers = (&mut out, &mut alerts);
+        one(
+            stage,
+            scratch,
+            &line[..end],
+            &terminator,
+            tally,
+            sinks,
+            &mut buffers,
+        )?;
     }
     Ok(Ok(()))
+}
+
+/// One event (`line`, no terminator) through the stage, to the sinks, its alerts after it.
+fn one(
+    stage: &mut Correlating<'_>,
+    scratch: &mut TransformScratch,
+    line: &[u8],
+    terminator: &[u8],
+    tally: &mut Tally,
+    sinks: &mut Sinks<'_>,
+    (out, alerts): &mut (&mut Vec<u8>, &mut Vec<Vec<u8>>),
+) -> io::Result<()> {
+    out.clear();
+    let (outcome, route) = stage.process_line(line, scratch, out, alerts);
+    tally.counters.record_routed(outcome, route);
+    tally.counters.record_reading(stage.engine(), scratch);
+    sinks.event(route, out, terminator)?;
+    sinks.alerts(alerts)
+}
+
+/// The records of EVTX file `path`, in file order, through `stage`, each with the file it
+/// came from (`log.file.path`). `Err` inside `Ok` is why the file could not be read at all
+/// (records that cannot be parsed are counted in `tally.bad_records` and skipped); the
+/// outer `Err` is a write error, after which no more records are read.
+pub fn run_evtx(
+    stage: &mut Correlating<'_>,
+    scratch: &mut TransformScratch,
+    path: &Path,
+    tally: &mut Tally,
+    sinks: &mut Sinks<'_>,
+) -> io::Result<Result<(), String>> {
+    let source = evtx::source_member(path);
+    let (mut out, mut alerts) = (Vec::new(), Vec::new());
+    let mut written = Ok(());
+    let read = evtx::for_each_record(path, |record| {
+        if written.is_err() || super::stop::requested() {
+            return;
+        }
+        match record {
+            Ok(mut json) => {
+                evtx::add_source(&mut json, &source);
+                let mut buffers = (&mut out, &mut alerts);
+                written = one(stage, scratch, &json, b"\n", tally, sinks, &mut buffers);
+            }
+            Err(_) => tally.bad_records += 1,
+        }
+    });
+    written?;
+    Ok(read.map_err(|e| e.to_string()))
 }
 
 /// End of every input: the windows still open are decided and their alerts written.

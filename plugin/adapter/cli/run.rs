@@ -370,14 +370,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     };
     let mut unmatched_out = create(&args.unmatched)?;
     let mut alerts_out = create(&args.correlations)?;
-    // With correlations, NDJSON is read in order on one thread (the state follows the
-    // stream); EVTX files are tagged without them.
+    // With correlations, every input is read in order on one thread (the state follows
+    // the stream).
     let mut correlating = (!t.correlations().is_empty()).then(|| (t.correlating(), t.scratch()));
-    if correlating.is_some() && inputs.iter().any(|p| evtx::is_evtx(p)) {
-        warn_note!(
-            "sigma-transform: warning: correlations are evaluated over NDJSON input; EVTX files are tagged without them"
-        );
-    }
     let mut tally = Tally::new(rules);
     let mut progress = Progress {
         on: !args.quiet && io::stderr().is_terminal(),
@@ -409,6 +404,30 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     // of lines on `threads` threads, written in order.
     let mut i = 0;
     while i < inputs.len() && !super::stop::requested() {
+        if let Some((stage, scratch)) = correlating.as_mut()
+            && evtx::is_evtx(&inputs[i])
+        {
+            let path = &inputs[i];
+            i += 1;
+            main_out.set_source(&path.display().to_string());
+            let mut sinks = in_order::Sinks {
+                main: &mut main_out,
+                unmatched: unmatched_out.as_mut().map(|u| u as &mut dyn Write),
+                alerts: alerts_out.as_mut().map(|a| a as &mut dyn Write),
+            };
+            let bad_before = tally.bad_records;
+            let read = in_order::run_evtx(stage, scratch, path, &mut tally, &mut sinks)?;
+            main_out.flush()?;
+            if tally.bad_records > bad_before {
+                warn_note!(
+                    "sigma-transform: warning: {}: {} record(s) could not be parsed and were skipped",
+                    path.display(),
+                    tally.bad_records - bad_before
+                );
+            }
+            input_errors.extend(read.err());
+            continue;
+        }
         if evtx::is_evtx(&inputs[i]) {
             let start = i;
             while i < inputs.len() && evtx::is_evtx(&inputs[i]) {
