@@ -105,6 +105,13 @@ fn check_document(input: &Value, out: &Value, table: &HashMap<String, EcsField>)
         for item in items {
             match def.ty.as_str() {
                 "keyword" => assert!(item.is_string() || item.is_null(), "{path}: {item}"),
+                "match_only_text" => assert!(item.is_string(), "{path}: {item}"),
+                // ECS dates as the transform writes them: RFC 3339, UTC.
+                "date" => assert!(
+                    item.as_str()
+                        .is_some_and(|d| d.len() >= 20 && d.ends_with('Z')),
+                    "{path}: {item}"
+                ),
                 "float" => assert!(item.is_number(), "{path}: {item}"),
                 t => panic!("type {t} not expected"),
             }
@@ -117,8 +124,19 @@ fn check_document(input: &Value, out: &Value, table: &HashMap<String, EcsField>)
             }
         }
     }
-    // rule.* (here or displaced under sigma.rule) lines up with the tag entries.
-    let matches = out["sigma"]["matches"].as_array().expect("sigma.matches");
+    // rule.* (here or displaced under sigma.rule) lines up with the tag entries: the rules'
+    // (`sigma.matches`), then the correlations' (`sigma.correlations`).
+    let mut matches = out["sigma"]["matches"]
+        .as_array()
+        .expect("sigma.matches")
+        .clone();
+    matches.extend(
+        out["sigma"]["correlations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .cloned(),
+    );
     assert!(!matches.is_empty());
     let rule = if at(input, "rule").is_some() {
         &out["sigma"]["rule"]
@@ -570,4 +588,69 @@ fn alert_documents_are_split_by_parsing_not_by_line_breaks() {
     assert_eq!(&docs[1][..], b"{\"b\":[\n2]}");
     let one = Bytes::from_static(b"{\"a\":1}");
     assert_eq!(documents(&one), vec![one.clone()]);
+}
+
+/// Correlations in the ECS profiles (issue 20): the event that completes one gets its
+/// `rule.*` and `threat.*` after the rules' matches, lined up with `sigma.correlations`,
+/// and checked against the ECS table like a rule match; its alert line is an ECS alert
+/// (`event.kind: alert`, the correlation's risk score, `rule.category` naming the type).
+/// The `sigma` profile writes neither. Over the bundled brute-force example.
+#[test]
+fn correlations_map_to_ecs_as_rules_do() {
+    let table = ecs_fields();
+    let run = |output: &str| -> Vec<Value> {
+        let (out, _) = common::run_ok(
+            std::process::Command::new(env!("CARGO_BIN_EXE_sigma-transform"))
+                .args(["run", "-q", "--output", output, "-r"])
+                .arg(common::project("examples/correlation/brute_force.yml"))
+                .arg(common::project("examples/correlation/logons.ndjson")),
+        );
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let inputs: Vec<Value> =
+        std::fs::read_to_string(common::project("examples/correlation/logons.ndjson"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let ecs = run("ecs");
+    assert_eq!(
+        ecs.len(),
+        inputs.len() + 1,
+        "every event and one alert line"
+    );
+    let done = ecs
+        .iter()
+        .position(|v| v["sigma"]["correlations"].is_array())
+        .expect("an event completes the correlation");
+    let (event, alert) = (&ecs[done], &ecs[done + 1]);
+    check_document(&inputs[done], event, &table);
+    assert_eq!(event["event"]["kind"], "alert");
+    assert_eq!(
+        event["rule"]["category"],
+        json!(["correlation:temporal_ordered"])
+    );
+    assert_eq!(event["threat"]["technique"]["id"], json!(["T1110"]));
+    check_document(&json!({}), alert, &table);
+    assert_eq!(alert["rule"]["id"], event["rule"]["id"]);
+    assert_eq!(alert["event"]["risk_score"], 73);
+    assert_eq!(
+        alert["sigma"]["correlations"],
+        event["sigma"]["correlations"]
+    );
+    // Events that complete nothing leave as they came (referenced rules do not tag).
+    for (i, v) in ecs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != done && *i != done + 1)
+    {
+        let i = if i > done { i - 1 } else { i };
+        assert_eq!(v, &inputs[i]);
+    }
+    // The `sigma` profile: no ECS fields on the event or the alert line.
+    let sigma = run("sigma");
+    assert!(sigma[done].get("rule").is_none() && sigma[done + 1].get("rule").is_none());
+    assert_eq!(sigma[done + 1]["sigma"], alert["sigma"]);
 }

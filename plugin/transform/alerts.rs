@@ -76,7 +76,7 @@ pub fn write(
             serde_json::to_writer(&mut *out, ts).expect("a string serializes");
             out.push(b',');
         }
-        let ecs = super::ecs::fields(&[h], tags);
+        let ecs = super::ecs::fields(&[&tags[h]]);
         for (k, v) in &ecs {
             // One rule: each `rule.*` is its value, not a one-element list.
             let v = if k == "rule" { scalars(v) } else { v.clone() };

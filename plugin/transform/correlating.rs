@@ -16,6 +16,8 @@
 use serde::Serialize;
 
 use super::decided::Decided;
+use super::ecs::EcsRule;
+use super::tag::RuleTag;
 use super::{Outcome, Route, SigmaTransform, Transform, TransformScratch};
 use crate::attack::{Attack, AttackRef};
 use crate::config::OutputProfile;
@@ -46,6 +48,9 @@ pub struct Correlating<'t> {
     correlator: Correlator,
     /// Per correlation: its entry's JSON without the closing brace.
     fixed: Vec<String>,
+    /// Per correlation: its values for the ECS profiles (`rule.*`, `threat.*`), as a
+    /// rule's.
+    ecs_tags: Vec<RuleTag>,
     timestamp_field: Option<String>,
     firings: Vec<Firing>,
     emitted: Vec<usize>,
@@ -77,8 +82,17 @@ impl<'t> Correlating<'t> {
                 s
             })
             .collect();
+        let ecs_tags = compiled
+            .correlations
+            .iter()
+            .map(|c| {
+                let category = Some(format!("correlation:{}", c.kind.name()));
+                RuleTag::from_meta(&c.meta, EcsRule::from_meta(&c.meta, category), &attack)
+            })
+            .collect();
         Correlating {
             stage,
+            ecs_tags,
             timestamp_field: opts.timestamp_field.clone(),
             correlator: Correlator::new(compiled, opts),
             fixed,
@@ -182,14 +196,9 @@ impl<'t> Correlating<'t> {
     fn write_event(&self, line: &[u8], on_event: &[usize], decided: &Decided, out: &mut Vec<u8>) {
         let engine = self.engine();
         let opts = engine.options();
-        if opts.output != OutputProfile::Sigma || on_event.is_empty() {
-            // ECS maps rules; a correlation on the event is in its alert line.
-            engine.write_tags(line, &self.emitted, decided, out);
-            return;
-        }
         let tags = engine.tags();
-        super::splice::replace_member(line, &opts.field, out, |o| {
-            o.extend_from_slice(b"{\"matches\":");
+        let members = |o: &mut Vec<u8>| {
+            o.extend_from_slice(b"\"matches\":");
             super::tag::write_entries(&self.emitted, tags, decided, o);
             o.extend_from_slice(b",\"correlations\":[");
             for (i, &k) in on_event.iter().enumerate() {
@@ -198,25 +207,65 @@ impl<'t> Correlating<'t> {
                 }
                 self.entry(&self.firings[k], o);
             }
-            o.extend_from_slice(b"]}");
-        });
+            o.push(b']');
+        };
+        match opts.output {
+            _ if on_event.is_empty() => engine.write_tags(line, &self.emitted, decided, out),
+            OutputProfile::Sigma => {
+                super::splice::replace_member(line, &opts.field, out, |o| {
+                    o.push(b'{');
+                    members(o);
+                    o.push(b'}');
+                });
+            }
+            // Correlations map as rules do: `rule.*` and `threat.*` have one element per
+            // rule match, then one per correlation, in the order of their entries.
+            OutputProfile::Ecs => {
+                let matched: Vec<&RuleTag> = (self.emitted.iter().map(|&h| &tags[h]))
+                    .chain(on_event.iter().map(|&k| self.correlation_tag(k)))
+                    .collect();
+                super::ecs::write_with(line, &opts.field, &matched, out, members);
+            }
+            // One document per rule; a correlation's is its alert line.
+            OutputProfile::Alerts => engine.write_tags(line, &self.emitted, decided, out),
+        }
     }
 
-    /// An alert line: `{"@timestamp": window end, "message": ..., <field>: {"correlations": [entry]}}`.
+    /// The ECS values of the correlation of firing `k`.
+    fn correlation_tag(&self, k: usize) -> &RuleTag {
+        &self.ecs_tags[self.firings[k].correlation]
+    }
+
+    /// An alert line: `{"@timestamp": window end, "message": ..., <field>: {"matches": [],
+    /// "correlations": [entry]}}`; in the ECS profiles also the correlation's `rule.*`,
+    /// `threat.*` and `event.kind: alert`, as [`super::ecs`] writes a rule's.
     fn alert(&self, f: &Firing) -> Vec<u8> {
         let c = &self.correlator.compiled().correlations[f.correlation];
         let head = serde_json::json!({
             "@timestamp": time::format(f.end),
             "message": format!("Sigma correlation: {}", c.meta.title),
         });
-        let mut out = serde_json::to_vec(&head).expect("serializes");
-        out.pop();
-        out.extend_from_slice(b",");
-        let field = serde_json::to_string(&self.engine().options().field).expect("serializes");
-        out.extend_from_slice(field.as_bytes());
-        out.extend_from_slice(b":{\"matches\":[],\"correlations\":[");
-        self.entry(f, &mut out);
-        out.extend_from_slice(b"]}}");
+        let head = serde_json::to_vec(&head).expect("serializes");
+        let opts = self.engine().options();
+        let members = |o: &mut Vec<u8>| {
+            o.extend_from_slice(b"\"matches\":[],\"correlations\":[");
+            self.entry(f, o);
+            o.push(b']');
+        };
+        let mut out = Vec::with_capacity(head.len() + 1024);
+        match opts.output {
+            OutputProfile::Sigma => {
+                super::splice::replace_member(&head, &opts.field, &mut out, |o| {
+                    o.push(b'{');
+                    members(o);
+                    o.push(b'}');
+                });
+            }
+            OutputProfile::Ecs | OutputProfile::Alerts => {
+                let tag = &self.ecs_tags[f.correlation];
+                super::ecs::write_with(&head, &opts.field, &[tag], &mut out, members);
+            }
+        }
         out
     }
 }

@@ -30,7 +30,7 @@ use super::decided::Decided;
 use super::tag::RuleTag;
 use crate::attack::AttackRef;
 use crate::config::Level;
-use crate::rule::Rule;
+use crate::rule::{Rule, RuleMeta};
 
 /// `rule.license` of a rule that names none: the Detection Rule License of SigmaHQ.
 pub const DEFAULT_LICENSE: &str = "DRL-1.1";
@@ -60,20 +60,25 @@ impl EcsRule {
     /// The ECS values of `rule`.
     pub fn new(rule: &Rule) -> EcsRule {
         let ls = &rule.logsource;
+        let category = ls
+            .category
+            .clone()
+            .or(ls.service.clone())
+            .or(ls.product.clone());
+        EcsRule::from_meta(&rule.meta, category)
+    }
+
+    /// The ECS values of a rule or correlation's metadata, with `rule.category`.
+    pub fn from_meta(meta: &RuleMeta, category: Option<String>) -> EcsRule {
         EcsRule {
-            risk_score: risk_score(rule.meta.level.as_deref()),
-            reference: rule.meta.references.first().cloned(),
-            license: rule
-                .meta
+            risk_score: risk_score(meta.level.as_deref()),
+            reference: meta.references.first().cloned(),
+            license: meta
                 .license
                 .clone()
                 .unwrap_or_else(|| DEFAULT_LICENSE.to_string()),
-            version: rule.meta.modified.clone().or(rule.meta.date.clone()),
-            category: ls
-                .category
-                .clone()
-                .or(ls.service.clone())
-                .or(ls.product.clone()),
+            version: meta.modified.clone().or(meta.date.clone()),
+            category,
         }
     }
 }
@@ -126,11 +131,11 @@ impl Entries {
 }
 
 /// `threat.*` of the matched rules' techniques and tactics.
-fn threat(hits: &[usize], tags: &[RuleTag]) -> Option<Value> {
+fn threat(matched: &[&RuleTag]) -> Option<Value> {
     let (mut techniques, mut subtechniques, mut tactics) =
         (Entries::default(), Entries::default(), Entries::default());
-    for &h in hits {
-        let attack = &tags[h].entry.attack;
+    for t in matched {
+        let attack = &t.entry.attack;
         for AttackRef { id, name } in &attack.techniques {
             match id.split_once('.') {
                 // A sub-technique's name is "Parent: Sub".
@@ -194,31 +199,28 @@ fn rule_value<'t>(t: &'t RuleTag, field: &str) -> Option<&'t str> {
     }
 }
 
-/// The ECS fields for a set of matches (`rule`, `event`, `threat`; see the module table).
-pub fn fields(hits: &[usize], tags: &[RuleTag]) -> Map<String, Value> {
+/// The ECS fields for a set of matches, rules and correlations (`rule`, `event`, `threat`;
+/// see the module table).
+pub fn fields(matched: &[&RuleTag]) -> Map<String, Value> {
     let mut rule = Map::new();
     for field in RULE_FIELDS {
-        let values: Vec<Value> = hits
+        let values: Vec<Value> = matched
             .iter()
-            .map(|&h| rule_value(&tags[h], field).map_or(Value::Null, |s| Value::String(s.into())))
+            .map(|t| rule_value(t, field).map_or(Value::Null, |s| Value::String(s.into())))
             .collect();
         // A field no matched rule has is left out; otherwise one value per match.
         if values.iter().any(|v| !v.is_null()) {
             rule.insert(field.to_string(), Value::Array(values));
         }
     }
-    let score = hits
-        .iter()
-        .map(|&h| tags[h].ecs.risk_score)
-        .max()
-        .unwrap_or(1);
+    let score = matched.iter().map(|t| t.ecs.risk_score).max().unwrap_or(1);
     let mut out = Map::new();
     out.insert("rule".into(), Value::Object(rule));
     out.insert(
         "event".into(),
         json!({ "kind": "alert", "risk_score": score, "risk_score_norm": score }),
     );
-    if let Some(t) = threat(hits, tags) {
+    if let Some(t) = threat(matched) {
         out.insert("threat".into(), t);
     }
     out
@@ -235,7 +237,24 @@ pub fn write(
     decided: &Decided,
     out: &mut Vec<u8>,
 ) {
-    let mut add = fields(hits, tags);
+    let matched: Vec<&RuleTag> = hits.iter().map(|&h| &tags[h]).collect();
+    write_with(line, field, &matched, out, |o| {
+        o.extend_from_slice(b"\"matches\":");
+        super::tag::write_entries(hits, tags, decided, o);
+    });
+}
+
+/// [`write`] for any matches, rules and correlations (`matched`, in the order of their
+/// entries): `members` writes the tag object's own members (`"matches":[...]`, and for
+/// correlations `"correlations":[...]`), the displaced values follow them.
+pub fn write_with(
+    line: &[u8],
+    field: &str,
+    matched: &[&RuleTag],
+    out: &mut Vec<u8>,
+    members: impl FnOnce(&mut Vec<u8>),
+) {
+    let mut add = fields(matched);
     let mut displaced = Map::new();
     for whole in ["rule", "threat"] {
         if super::splice::has_member(line, whole)
@@ -250,8 +269,8 @@ pub fn write(
         displaced.insert(k, v);
     }
     super::splice::replace_member(&merged, field, out, |o| {
-        o.extend_from_slice(b"{\"matches\":");
-        super::tag::write_entries(hits, tags, decided, o);
+        o.push(b'{');
+        members(o);
         for (k, v) in &displaced {
             o.push(b',');
             serde_json::to_writer(&mut *o, k).expect("a string serializes");

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::decided::Decided;
 use super::ecs::EcsRule;
 use crate::attack::{Attack, AttackRef};
-use crate::rule::Rule;
+use crate::rule::{Rule, RuleMeta};
 
 /// One rule's entry in the tag.
 #[derive(Clone, Debug, Serialize)]
@@ -49,16 +49,21 @@ pub struct RuleTag {
 impl RuleTag {
     /// Renders a rule's entry.
     pub fn new(rule: &Rule, attack: &Attack) -> RuleTag {
-        let resolved = attack.resolve(&rule.meta.tags);
+        RuleTag::from_meta(&rule.meta, EcsRule::new(rule), attack)
+    }
+
+    /// Renders the entry of a rule or correlation from its metadata and ECS values.
+    pub fn from_meta(meta: &RuleMeta, ecs: EcsRule, attack: &Attack) -> RuleTag {
+        let resolved = attack.resolve(&meta.tags);
         let entry = RuleTagEntry {
-            id: rule.meta.id.clone(),
-            title: rule.meta.title.clone(),
-            description: rule.meta.description.clone(),
-            level: rule.meta.level.clone(),
-            status: rule.meta.status.clone(),
-            author: rule.meta.author.clone(),
-            tags: rule.meta.tags.clone(),
-            references: rule.meta.references.clone(),
+            id: meta.id.clone(),
+            title: meta.title.clone(),
+            description: meta.description.clone(),
+            level: meta.level.clone(),
+            status: meta.status.clone(),
+            author: meta.author.clone(),
+            tags: meta.tags.clone(),
+            references: meta.references.clone(),
             attack: AttackEntry {
                 techniques: resolved.techniques,
                 tactics: resolved.tactics,
@@ -69,7 +74,7 @@ impl RuleTag {
             entry,
             unknown_attack_tags: resolved.unknown,
             json,
-            ecs: EcsRule::new(rule),
+            ecs,
         }
     }
 }
