@@ -311,6 +311,34 @@ impl Correlator {
         }
     }
 
+    /// Takes over the state of `old` (the correlator of the rule set this one replaces)
+    /// for every correlation whose definition is unchanged ([`same_definition`]): its
+    /// groups and open windows. The newest event time, the clock and the counters carry
+    /// over whole. Returns how many correlations kept their state; the others start empty.
+    pub fn take_state(&mut self, mut old: Correlator) -> usize {
+        let mut kept = 0;
+        for (c, corr) in self.compiled.correlations.iter().enumerate() {
+            let Some(o) = (0..old.compiled.correlations.len())
+                .find(|&o| same_definition(&old.compiled.correlations[o], corr))
+            else {
+                continue;
+            };
+            self.groups[c] = std::mem::take(&mut old.groups[o]);
+            let moved: Vec<(i64, usize, Vec<String>)> = (old.deadlines.iter())
+                .filter(|d| d.1 == o)
+                .cloned()
+                .collect();
+            for (end, _, key) in moved {
+                self.deadlines.insert((end, c, key));
+            }
+            kept += 1;
+        }
+        self.newest = self.newest.max(old.newest);
+        self.tick = self.tick.max(old.tick);
+        self.counters = old.counters;
+        kept
+    }
+
     /// End of input (or shutdown): decides every open window.
     pub fn finish(&mut self, out: &mut Vec<Firing>) {
         while let Some((_, c, key)) = self.deadlines.pop_first() {
@@ -464,6 +492,25 @@ impl Correlator {
             });
         }
     }
+}
+
+/// Whether two correlations count the same thing, so that one's state is the other's:
+/// the same id (or title, when neither has an id), type, references, group-by, aliases,
+/// timespan and condition. Level, description, `generate` and the file may differ.
+pub fn same_definition(a: &Correlation, b: &Correlation) -> bool {
+    let key = |c: &Correlation| {
+        (
+            c.meta.id.clone(),
+            c.meta.id.is_none().then(|| c.meta.title.clone()),
+        )
+    };
+    key(a) == key(b)
+        && a.kind == b.kind
+        && a.rules == b.rules
+        && a.group_by == b.group_by
+        && a.aliases == b.aliases
+        && a.timespan_secs == b.timespan_secs
+        && a.condition == b.condition
 }
 
 /// Evicts the least recently seen group of correlation `c` (a scan: it runs only when the

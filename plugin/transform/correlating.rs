@@ -13,6 +13,8 @@
 //! This is a separate stage, not a copy of the event path: it calls the same
 //! [`Transform`] for parsing, matching and the rule tags.
 
+use std::borrow::Borrow;
+
 use serde::Serialize;
 
 use super::decided::Decided;
@@ -43,8 +45,10 @@ struct AttackPart {
 }
 
 /// The transform and the correlation state.
-pub struct Correlating<'t> {
-    stage: &'t SigmaTransform,
+/// `S` holds the transform: a reference in `run`, an `Arc` in `serve`, where the stage
+/// outlives any one batch.
+pub struct Correlating<S: Borrow<SigmaTransform>> {
+    stage: S,
     correlator: Correlator,
     /// Per correlation: its entry's JSON without the closing brace.
     fixed: Vec<String>,
@@ -56,9 +60,9 @@ pub struct Correlating<'t> {
     emitted: Vec<usize>,
 }
 
-impl<'t> Correlating<'t> {
+impl<S: Borrow<SigmaTransform>> Correlating<S> {
     /// The stage over `stage`'s transform and its correlations.
-    pub fn new(stage: &'t SigmaTransform, compiled: Compiled, opts: CorrelationOptions) -> Self {
+    pub fn new(stage: S, compiled: Compiled, opts: CorrelationOptions) -> Self {
         let attack = Attack::builtin();
         let fixed = compiled
             .correlations
@@ -103,16 +107,23 @@ impl<'t> Correlating<'t> {
 
     /// Where an event with this outcome goes.
     pub fn route(&self, o: Outcome) -> Route {
-        self.stage.engine().route(o)
+        self.stage.borrow().engine().route(o)
     }
 
     pub fn correlator(&self) -> &Correlator {
         &self.correlator
     }
 
+    /// Takes over the state of `old` (the stage of the rule set this one replaces) for
+    /// every correlation whose definition is unchanged ([`Correlator::take_state`]).
+    /// Returns how many kept their state.
+    pub fn take_state<T: Borrow<SigmaTransform>>(&mut self, old: Correlating<T>) -> usize {
+        self.correlator.take_state(old.correlator)
+    }
+
     /// The engine it runs the rules with.
     pub fn engine(&self) -> &Transform {
-        self.stage.engine()
+        self.stage.borrow().engine()
     }
 
     /// Processes one line (no terminator). The event goes to `out` (with `route`), alert
@@ -125,8 +136,7 @@ impl<'t> Correlating<'t> {
         alerts: &mut Vec<Vec<u8>>,
     ) -> (Outcome, Route) {
         self.firings.clear();
-        let stage: &'t SigmaTransform = self.stage;
-        let engine = stage.engine();
+        let engine = self.stage.borrow().engine();
         if line.iter().all(u8::is_ascii_whitespace) {
             out.extend_from_slice(line);
             return (Outcome::Blank, engine.route(Outcome::Blank));
@@ -226,7 +236,9 @@ impl<'t> Correlating<'t> {
                     .collect();
                 super::ecs::write_with(line, &opts.field, &matched, out, members);
             }
-            // One document per rule; a correlation's is its alert line.
+            // One document per rule; a correlation's is its alert line. An event that only
+            // completed a correlation leaves as it came.
+            OutputProfile::Alerts if self.emitted.is_empty() => out.extend_from_slice(line),
             OutputProfile::Alerts => engine.write_tags(line, &self.emitted, decided, out),
         }
     }

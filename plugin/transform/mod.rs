@@ -78,6 +78,9 @@ pub enum Route {
     Unmatched,
     /// Dropped on purpose (mode `filter`, no match), and counted.
     Discarded,
+    /// Output `correlations` (mode `route`): the alert event of each correlation firing.
+    /// In modes `tag` and `filter` those go to the one output, after their event.
+    Correlations,
 }
 
 impl Route {
@@ -87,6 +90,7 @@ impl Route {
             Route::Default => Some("default"),
             Route::Matched => Some("matched"),
             Route::Unmatched => Some("_unmatched"),
+            Route::Correlations => Some("correlations"),
             Route::Discarded => None,
         }
     }

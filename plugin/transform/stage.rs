@@ -273,9 +273,20 @@ impl SigmaTransform {
     }
 
     /// The stage that evaluates the correlations over a stream, in order.
-    pub fn correlating(&self) -> super::correlating::Correlating<'_> {
+    pub fn correlating(&self) -> super::correlating::Correlating<&SigmaTransform> {
         super::correlating::Correlating::new(
             self,
+            self.correlations.clone(),
+            self.correlation_options.clone(),
+        )
+    }
+
+    /// The same stage over a shared transform (serve: the stage outlives any one batch).
+    pub fn correlating_shared(
+        self: &std::sync::Arc<Self>,
+    ) -> super::correlating::Correlating<std::sync::Arc<SigmaTransform>> {
+        super::correlating::Correlating::new(
+            self.clone(),
             self.correlations.clone(),
             self.correlation_options.clone(),
         )

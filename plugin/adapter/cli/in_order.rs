@@ -12,6 +12,7 @@ use std::path::Path;
 use super::input::Input;
 use super::run::Tally;
 use crate::adapter::evtx;
+use crate::transform::SigmaTransform;
 use crate::transform::correlating::Correlating;
 use crate::transform::{Outcome, Route, TransformScratch};
 
@@ -31,7 +32,7 @@ impl Sinks<'_> {
                 Some(u) => &mut **u,
                 None => return Ok(()),
             },
-            Route::Default | Route::Matched => &mut *self.main,
+            Route::Default | Route::Matched | Route::Correlations => &mut *self.main,
         };
         w.write_all(bytes)?;
         w.write_all(terminator)
@@ -53,7 +54,7 @@ impl Sinks<'_> {
 /// Runs `reader` through `stage`. `Err` inside `Ok` is the input's read error, returned
 /// after every line before it was written; the outer `Err` is a write error.
 pub fn run(
-    stage: &mut Correlating<'_>,
+    stage: &mut Correlating<&SigmaTransform>,
     scratch: &mut TransformScratch,
     reader: &mut Input,
     max_line: usize,
@@ -129,7 +130,7 @@ pub fn run(
 
 /// One event (`line`, no terminator) through the stage, to the sinks, its alerts after it.
 fn one(
-    stage: &mut Correlating<'_>,
+    stage: &mut Correlating<&SigmaTransform>,
     scratch: &mut TransformScratch,
     line: &[u8],
     terminator: &[u8],
@@ -150,7 +151,7 @@ fn one(
 /// (records that cannot be parsed are counted in `tally.bad_records` and skipped); the
 /// outer `Err` is a write error, after which no more records are read.
 pub fn run_evtx(
-    stage: &mut Correlating<'_>,
+    stage: &mut Correlating<&SigmaTransform>,
     scratch: &mut TransformScratch,
     path: &Path,
     tally: &mut Tally,
@@ -177,12 +178,12 @@ pub fn run_evtx(
 }
 
 /// End of every input: the windows still open are decided and their alerts written.
-pub fn finish(stage: &mut Correlating<'_>, sinks: &mut Sinks<'_>) -> io::Result<()> {
+pub fn finish(stage: &mut Correlating<&SigmaTransform>, sinks: &mut Sinks<'_>) -> io::Result<()> {
     let mut alerts = Vec::new();
     stage.finish(&mut alerts);
     sinks.alerts(&mut alerts)
 }
 
-fn stage_route(stage: &Correlating<'_>, o: Outcome) -> Route {
+fn stage_route(stage: &Correlating<&SigmaTransform>, o: Outcome) -> Route {
     stage.route(o)
 }

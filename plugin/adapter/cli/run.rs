@@ -124,7 +124,7 @@ pub(super) fn one(
     let target = match route {
         Route::Discarded => return outcome,
         Route::Unmatched => &mut buf.unmatched,
-        Route::Default | Route::Matched => &mut buf.main,
+        Route::Default | Route::Matched | Route::Correlations => &mut buf.main,
     };
     target.extend_from_slice(if engine.last_changed(scratch) {
         tmp

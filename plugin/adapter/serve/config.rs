@@ -368,7 +368,7 @@ pub enum ConsoleTarget {
 }
 
 /// A sink. Every sink takes `inputs`: the transform's id (modes `tag` and `filter`) or
-/// `<id>.matched` / `<id>._unmatched` (mode `route`).
+/// `<id>.matched` / `<id>._unmatched` / `<id>.correlations` (mode `route`).
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SinkConfig {
@@ -653,8 +653,9 @@ fn output_route(id: &str, mode: Mode, input: &str) -> Result<Route, String> {
         (Mode::Tag | Mode::Filter, "") => Ok(Route::Default),
         (Mode::Route, ".matched") => Ok(Route::Matched),
         (Mode::Route, "._unmatched") => Ok(Route::Unmatched),
+        (Mode::Route, ".correlations") => Ok(Route::Correlations),
         (Mode::Route, "") => Err(format!(
-            "mode route has outputs \"{id}.matched\" and \"{id}._unmatched\"; name one"
+            "mode route has outputs \"{id}.matched\", \"{id}._unmatched\" and \"{id}.correlations\"; name one"
         )),
         _ => Err(format!("transforms.{id} has no output \"{input}\"")),
     }
@@ -737,6 +738,14 @@ encoding.codec = "json"
         assert_eq!(
             parse(&routed).unwrap().sink_routes[0].1,
             [Route::Unmatched, Route::Matched]
+        );
+        let with_alerts = routed.replace(
+            "inputs = [\"tag._unmatched\", \"tag.matched\"]",
+            "inputs = [\"tag.correlations\"]",
+        );
+        assert_eq!(
+            parse(&with_alerts).unwrap().sink_routes[0].1,
+            [Route::Correlations]
         );
         let e = parse(&ISSUE_EXAMPLE.replace("type = \"file\"", "type = \"file\"\nbogus = 1"))
             .unwrap_err();

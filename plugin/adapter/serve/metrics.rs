@@ -11,6 +11,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::correlate::CorrelationCounters;
+
 /// Component kinds, as Vector labels them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -157,6 +159,8 @@ pub struct Metrics {
     pub request_latency: Histogram,
     /// Time in the transform per batch.
     pub transform_latency: Histogram,
+    /// The correlation lane's counters and groups held, after its last batch.
+    correlations: Mutex<(CorrelationCounters, u64)>,
 }
 
 impl Metrics {
@@ -172,7 +176,13 @@ impl Metrics {
             unwrapped_events: AtomicU64::new(0),
             request_latency: Histogram::default(),
             transform_latency: Histogram::default(),
+            correlations: Mutex::new((CorrelationCounters::default(), 0)),
         }
+    }
+
+    /// The correlation lane's counters (cumulative over reloads) and groups held now.
+    pub fn set_correlation_state(&self, counters: CorrelationCounters, groups: u64) {
+        *self.correlations.lock().expect("metrics lock") = (counters, groups);
     }
 
     /// Adds matches of rules (id, level), as one worker job counted them.
@@ -387,6 +397,54 @@ impl Metrics {
             "Events matched on the JSON event in their message or log string (wrapped_json).",
             plain(&self.unwrapped_events),
         );
+        let (c, groups) = *self.correlations.lock().expect("metrics lock");
+        let one = |v: u64| vec![(String::new(), v.to_string())];
+        for (name, kind, help, v) in [
+            (
+                "sigma_correlation_firings_total",
+                "counter",
+                "Correlation firings (each also an alert event).",
+                c.firings,
+            ),
+            (
+                "sigma_correlation_groups",
+                "gauge",
+                "Correlation groups held now, over all correlations.",
+                groups,
+            ),
+            (
+                "sigma_correlation_evicted_groups_total",
+                "counter",
+                "Correlation groups evicted at correlation.max_groups (least recently seen first).",
+                c.evicted_groups,
+            ),
+            (
+                "sigma_correlation_evicted_hits_total",
+                "counter",
+                "Hits evicted from a group at correlation.max_entries_per_group (oldest first).",
+                c.evicted_entries,
+            ),
+            (
+                "sigma_correlation_late_hits_total",
+                "counter",
+                "Hits older than correlation.allowed_lateness_secs, dropped.",
+                c.too_late,
+            ),
+            (
+                "sigma_correlation_missing_field_hits_total",
+                "counter",
+                "Hits without a group-by or value field, not counted.",
+                c.missing_field,
+            ),
+            (
+                "sigma_correlation_arrival_time_events_total",
+                "counter",
+                "Events with no time of their own: their arrival time was used.",
+                c.arrival_time,
+            ),
+        ] {
+            family(name, kind, help, one(v));
+        }
         for (name, help, h) in [
             (
                 "sigma_request_duration_seconds",

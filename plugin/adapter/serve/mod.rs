@@ -17,6 +17,7 @@ pub mod body;
 pub mod config;
 pub mod event;
 pub mod forward;
+pub mod lane;
 pub mod lifecycle;
 pub mod metrics;
 pub mod pipeline;
@@ -187,6 +188,7 @@ async fn run(topo: Topology, loaded: workers::Loaded, cores: usize) -> Result<()
     let pipeline = Arc::new(Pipeline {
         rules: workers::Rules::new(loaded),
         workers,
+        lane: Default::default(),
         sinks: sink_handles,
         budget: Budget::new(opts.max_in_flight_events, opts.max_in_flight_bytes),
         metrics: metrics.clone(),
@@ -309,6 +311,15 @@ async fn run(topo: Topology, loaded: workers::Loaded, cores: usize) -> Result<()
         tracing::warn!(
             connections = left,
             "drain timeout: connections still open are closed"
+        );
+    }
+    let delivered = pipeline
+        .finish_correlations(secs(opts.drain_timeout_secs))
+        .await;
+    if delivered > 0 {
+        tracing::info!(
+            alerts = delivered,
+            "correlation windows open at shutdown decided; their alerts delivered"
         );
     }
     pipeline.shutting_down.store(true, Ordering::Relaxed);

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::event::{Event, byte_size};
+use super::lane::Lane;
 use super::metrics::{Component, Metrics};
-use super::workers::{Rules, Workers};
+use super::workers::{Processed, Rules, Workers};
 use crate::transform::Route;
 
 /// Bytes are counted against the budget in units of this many.
@@ -178,6 +179,8 @@ pub struct SinkHandle {
 pub struct Pipeline {
     pub rules: Rules,
     pub workers: Workers,
+    /// The ordered stage, for rule sets with correlations.
+    pub lane: Lane,
     pub sinks: Vec<SinkHandle>,
     pub budget: Budget,
     pub metrics: Arc<Metrics>,
@@ -231,14 +234,59 @@ impl Pipeline {
         let n = events.len() as u64;
         let bytes = byte_size(&events);
         let loaded = self.rules.current();
-        let Some(processed) = self.workers.process(loaded, events).await else {
+        let Some(processed) = self.transform(loaded, events).await else {
             source.error("transform_failed", "processing");
             return Err(Refusal::Failed);
         };
+        self.deliver(&processed.events).await?;
+        source.sent(None, n, bytes);
+        Ok(())
+    }
+
+    /// Runs a batch through the workers, or through the correlation lane when the rule
+    /// set has correlations.
+    async fn transform(
+        &self,
+        loaded: Arc<super::workers::Loaded>,
+        events: Vec<Event>,
+    ) -> Option<Processed> {
+        if loaded.transform.correlations().correlations.is_empty() {
+            return self.workers.process(loaded, events).await;
+        }
+        self.workers.received(&events);
+        let (processed, started) = self
+            .lane
+            .process(loaded, events, self.metrics.clone())
+            .await?;
+        self.workers.record(&processed, started);
+        Some(processed)
+    }
+
+    /// Shutdown: the windows still open are decided, and their alert events delivered
+    /// (within `limit`). Returns how many were delivered.
+    pub async fn finish_correlations(&self, limit: Duration) -> usize {
+        let events = self.lane.finish().await;
+        if events.is_empty() {
+            return 0;
+        }
+        let n = events.len();
+        match tokio::time::timeout(limit, self.deliver(&events)).await {
+            Ok(Ok(())) => n,
+            _ => {
+                tracing::warn!(
+                    alerts = n,
+                    "correlation alerts of windows open at shutdown were not delivered"
+                );
+                0
+            }
+        }
+    }
+
+    /// Hands every sink the events of the outputs it reads, and waits until each has them.
+    async fn deliver(&self, processed: &[(Route, Event)]) -> Result<(), Refusal> {
         let mut waits = Vec::with_capacity(self.sinks.len());
         for sink in &self.sinks {
             let events: Vec<Event> = processed
-                .events
                 .iter()
                 .filter(|(r, _)| sink.routes.contains(r))
                 .map(|(_, e)| e.clone())
@@ -276,10 +324,7 @@ impl Pipeline {
         }
         match failed {
             Some(r) => Err(r),
-            None => {
-                source.sent(None, n, bytes);
-                Ok(())
-            }
+            None => Ok(()),
         }
     }
 }

@@ -24,9 +24,9 @@ pub fn build(cfg: &SigmaConfig) -> Result<Loaded, String> {
         tracing::warn!("rule rejected: {r}");
     }
     if t.report().correlations > 0 {
-        tracing::warn!(
+        tracing::info!(
             correlations = t.report().correlations,
-            "serve does not evaluate correlation rules yet (`sigma-transform run` does); the rules they reference tag events on their own"
+            "correlations loaded: events run through one ordered stage (one core), whatever `workers` says"
         );
     }
     if t.engine().rules().is_empty() {

@@ -23,7 +23,8 @@ pub const MIN_PART: usize = 64;
 
 /// A compiled rule set and its generation (which reload made it).
 pub struct Loaded {
-    pub transform: SigmaTransform,
+    /// Shared with the correlation lane, whose stage outlives a batch.
+    pub transform: Arc<SigmaTransform>,
     pub generation: u64,
     /// Per rule index: (id, level), for the per-rule match metrics.
     keys: Vec<(String, String)>,
@@ -43,7 +44,7 @@ impl Loaded {
             })
             .collect();
         Loaded {
-            transform,
+            transform: Arc::new(transform),
             generation,
             keys,
         }
@@ -124,8 +125,7 @@ impl Workers {
     pub async fn process(&self, loaded: Arc<Loaded>, events: Vec<Event>) -> Option<Processed> {
         let started = Instant::now();
         let n = events.len();
-        self.component
-            .received(n as u64, super::event::byte_size(&events));
+        self.received(&events);
         let parts = (n / MIN_PART).clamp(1, self.threads);
         let per = n.div_ceil(parts).max(1);
         let mut replies = Vec::with_capacity(parts);
@@ -155,6 +155,13 @@ impl Workers {
             out.events.extend(part.events);
             out.counters.merge(&part.counters);
         }
+        self.record(&out, started);
+        Some(out)
+    }
+
+    /// Counts a processed batch in the transform's metrics (also for batches the
+    /// correlation lane ran).
+    pub fn record(&self, out: &Processed, started: Instant) {
         self.metrics.transform_latency.observe(started.elapsed());
         let comp = &self.component;
         comp.discarded_intentional
@@ -177,7 +184,12 @@ impl Workers {
                 "events of no known shape (flat, with no EventID) arrive: Windows rules cannot match them; is the event JSON inside a string field (set the shipper's JSON codec or parser)? Counted in sigma_unknown_shape_events_total; warned once"
             );
         }
-        for route in [Route::Default, Route::Matched, Route::Unmatched] {
+        for route in [
+            Route::Default,
+            Route::Matched,
+            Route::Unmatched,
+            Route::Correlations,
+        ] {
             let (count, bytes) = out
                 .events
                 .iter()
@@ -191,7 +203,12 @@ impl Workers {
             };
             comp.sent(output, count, bytes);
         }
-        Some(out)
+    }
+
+    /// Counts a batch's arrival at the transform.
+    pub fn received(&self, events: &[Event]) {
+        self.component
+            .received(events.len() as u64, super::event::byte_size(events));
     }
 
     /// Stops the workers after the jobs already sent.
@@ -243,6 +260,40 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>, metrics: &Metrics) {
     }
 }
 
+/// Adds each rule's matches (`per_rule`, by rule index) to the metrics.
+pub fn add_matches(loaded: &Loaded, per_rule: &[u64], metrics: &Metrics) {
+    metrics.add_matches(
+        per_rule
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| (loaded.keys[i].0.as_str(), loaded.keys[i].1.as_str(), *n)),
+    );
+}
+
+/// Output `alerts` writes a document per match: each becomes an event of its own.
+pub fn push_output(
+    events: &mut Vec<(Route, Event)>,
+    route: Route,
+    data: bytes::Bytes,
+    meta: super::event::Meta,
+    split: bool,
+) {
+    if !split {
+        events.push((route, Event { data, meta }));
+        return;
+    }
+    for doc in crate::transform::alerts::documents(&data) {
+        events.push((
+            route,
+            Event {
+                data: doc,
+                meta: meta.clone(),
+            },
+        ));
+    }
+}
+
 fn run_job(
     loaded: &Loaded,
     input: Vec<Event>,
@@ -262,30 +313,15 @@ fn run_job(
             per_rule[h] += 1;
         }
         match out {
-            // Output `alerts`: a document per match, each an event of its own.
-            Output::Pass(route, data) if alerts && !t.engine().last_hits(s).is_empty() => {
-                for doc in crate::transform::alerts::documents(&data) {
-                    events.push((
-                        route,
-                        Event {
-                            data: doc,
-                            meta: e.meta.clone(),
-                        },
-                    ));
-                }
+            Output::Pass(route, data) => {
+                let split = alerts && !t.engine().last_hits(s).is_empty();
+                push_output(&mut events, route, data, e.meta, split);
             }
-            Output::Pass(route, data) => events.push((route, Event { data, meta: e.meta })),
             Output::Discarded => {}
         }
     }
     if counters.matches > 0 {
-        metrics.add_matches(
-            per_rule
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| **n > 0)
-                .map(|(i, n)| (loaded.keys[i].0.as_str(), loaded.keys[i].1.as_str(), *n)),
-        );
+        add_matches(loaded, per_rule, metrics);
     }
     Processed { events, counters }
 }

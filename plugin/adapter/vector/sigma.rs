@@ -227,7 +227,7 @@ impl SigmaConfig {
         let transform = SigmaTransform::from_config(&config).map_err(|e| format!("sigma: {e}"))?;
         if transform.report().correlations > 0 {
             warn!(
-                message = "Sigma correlation rules are not evaluated by the Vector component yet (sigma-transform run does); the rules they reference tag events on their own.",
+                message = "Sigma correlation rules are not evaluated by the Vector component yet (sigma-transform run and serve do); the rules they reference tag events on their own.",
                 correlations = transform.report().correlations,
             );
         }
