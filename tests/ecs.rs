@@ -649,6 +649,12 @@ fn correlations_map_to_ecs_as_rules_do() {
         let i = if i > done { i - 1 } else { i };
         assert_eq!(v, &inputs[i]);
     }
+    // Output `alerts`: the completing event (no rule of its own to write) leaves as it
+    // came, and the correlation's alert document follows it.
+    let alerts = run("alerts");
+    assert_eq!(alerts.len(), inputs.len() + 1, "{alerts:#?}");
+    assert_eq!(alerts[done], inputs[done]);
+    assert_eq!(&alerts[done + 1], alert);
     // The `sigma` profile: no ECS fields on the event or the alert line.
     let sigma = run("sigma");
     assert!(sigma[done].get("rule").is_none() && sigma[done + 1].get("rule").is_none());
