@@ -306,3 +306,114 @@ fn bad_configs_make_vector_refuse_to_start_with_our_message() {
     let (ok, text) = validate(&vector, &dir, &lenient);
     assert!(ok, "a rejected rule without strict is a warning: {text}");
 }
+
+/// Correlations inside Vector (issue 20): the bundled brute-force example through
+/// `file` -> `remap` -> `sigma` (mode route) -> three `file` sinks. The alert goes to
+/// output `correlations` and is the alert line `run` writes; the completing event goes to
+/// `matched`, tagged as `run` tags it (compared as JSON: Vector sorts keys); the other
+/// events to `_unmatched`; none is lost.
+#[test]
+fn native_transform_evaluates_correlations_as_run_does() {
+    let Some(vector) = vector("native_transform_evaluates_correlations_as_run_does") else {
+        return;
+    };
+    let dir = scratch("vector-native-correlations");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let rules = common::project("examples/correlation/brute_force.yml");
+    let events = common::project("examples/correlation/logons.ndjson");
+    let path = |name: &str| dir.join(name);
+    std::fs::write(
+        path("vector.toml"),
+        format!(
+            r#"
+data_dir = {data:?}
+[sources.logons]
+type = "file"
+include = [{events:?}]
+read_from = "beginning"
+[transforms.parse]
+type = "remap"
+inputs = ["logons"]
+source = '. = parse_json!(string!(.message))'
+[transforms.sigma]
+type = "sigma"
+inputs = ["parse"]
+rules = [{rules:?}]
+mode = "route"
+[sinks.matched]
+type = "file"
+inputs = ["sigma.matched"]
+path = {matched:?}
+encoding.codec = "json"
+[sinks.unmatched]
+type = "file"
+inputs = ["sigma._unmatched"]
+path = {unmatched:?}
+encoding.codec = "json"
+[sinks.alerts]
+type = "file"
+inputs = ["sigma.correlations"]
+path = {alerts:?}
+encoding.codec = "json"
+"#,
+            data = path("data"),
+            matched = path("matched.ndjson"),
+            unmatched = path("unmatched.ndjson"),
+            alerts = path("alerts.ndjson"),
+        ),
+    )
+    .unwrap();
+    let n = std::fs::read_to_string(&events).unwrap().lines().count();
+    let mut v = Proc::start(
+        "vector",
+        &dir,
+        Command::new(&vector)
+            .arg("--config")
+            .arg(path("vector.toml")),
+    );
+    let done = wait_until(Duration::from_secs(120), || {
+        count_lines(&path("matched.ndjson")) + count_lines(&path("unmatched.ndjson")) >= n
+            && count_lines(&path("alerts.ndjson")) >= 1
+    });
+    let (status, stopped) = v.terminate(Duration::from_secs(60));
+    assert!(done, "not every event came out\n{}", v.log_text());
+    assert!(stopped && status.success(), "{}", v.log_text());
+    let read = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path(name))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (matched, unmatched, alerts) = (
+        read("matched.ndjson"),
+        read("unmatched.ndjson"),
+        read("alerts.ndjson"),
+    );
+    assert_eq!(matched.len() + unmatched.len(), n);
+    assert_eq!(
+        (matched.len(), alerts.len()),
+        (1, 1),
+        "{matched:#?}\n{alerts:#?}"
+    );
+    let (out, _) = common::run_ok(
+        Command::new(env!("CARGO_BIN_EXE_sigma-transform"))
+            .args(["run", "-q", "-r"])
+            .arg(&rules)
+            .arg(&events),
+    );
+    let run: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let done = run
+        .iter()
+        .position(|v| v["sigma"]["correlations"].is_array())
+        .unwrap();
+    assert_eq!(
+        matched[0]["sigma"], run[done]["sigma"],
+        "the completing event"
+    );
+    assert_eq!(alerts[0], run[done + 1], "the alert event");
+    assert!(unmatched.iter().all(|v| v.get("sigma").is_none()));
+}

@@ -8,6 +8,13 @@
 //! two cannot disagree), and every event goes through `SigmaTransform::process`, the event
 //! path `run` and `serve` use.
 //!
+//! Correlations: when the rules have some, every event goes through one ordered stage
+//! (`Correlating`, as in `run` and `serve`) shared by the transform's concurrent tasks.
+//! An event that completes a correlation carries `sigma.correlations`; each firing is also
+//! an alert event of its own after it, on output `correlations` in mode `route`. Windows
+//! decided only when they close (`lt`, ...) are decided as event time moves past them; a
+//! window still open when Vector stops is not decided (a function transform sees no stop).
+//!
 //! Cost per event: the log event is serialized to JSON once, for the matcher, which reads
 //! events as bytes; an unmatched event leaves untouched. Only a tagged event is read back:
 //! its tag object (output `sigma`) or, for output `ecs`, the whole tagged object, so that
@@ -18,7 +25,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sigma_transform::config::{OutputProfile, SigmaConfig as LibraryConfig};
 use sigma_transform::transform::stage::{Output, SigmaTransform};
-use sigma_transform::transform::{Counters, Route as SigmaRoute, TransformScratch};
+use sigma_transform::transform::correlating::Correlating;
+use sigma_transform::transform::{Counters, Outcome, Route as SigmaRoute, TransformScratch};
 use vector_lib::{
     config::clone_input_definitions,
     configurable::configurable_component,
@@ -40,6 +48,14 @@ use crate::{
 const MATCHED: &str = "matched";
 /// Output `_unmatched` of mode `route`.
 const UNMATCHED: &str = "_unmatched";
+/// Output `correlations` of mode `route`: an alert event per correlation firing.
+const CORRELATIONS: &str = "correlations";
+
+/// The ordered correlation stage and its scratch, shared by the transform's tasks.
+struct Lane {
+    stage: Correlating<Arc<SigmaTransform>>,
+    scratch: TransformScratch,
+}
 
 /// The shape of incoming events.
 #[configurable_component]
@@ -225,12 +241,6 @@ impl SigmaConfig {
     fn compile(&self) -> crate::Result<(LibraryConfig, SigmaTransform)> {
         let config = self.library()?;
         let transform = SigmaTransform::from_config(&config).map_err(|e| format!("sigma: {e}"))?;
-        if transform.report().correlations > 0 {
-            warn!(
-                message = "Sigma correlation rules are not evaluated by the Vector component yet (sigma-transform run and serve do); the rules they reference tag events on their own.",
-                correlations = transform.report().correlations,
-            );
-        }
         if transform.engine().rules().is_empty() {
             return Err(format!(
                 "sigma: no rule loaded from {} ({} rejected)",
@@ -259,7 +269,22 @@ impl TransformConfig for SigmaConfig {
         );
         #[allow(clippy::disallowed_macros)]
         metrics::counter!("sigma_rules_rejected_total").increment(report.rejected.len() as u64);
-        let runtime = Sigma::new(Arc::new(transform), config.output, config.field.clone());
+        let transform = Arc::new(transform);
+        // Correlations: one ordered stage shared by every concurrent task of this
+        // transform (state follows the stream; Vector's tasks hand it events in about
+        // arrival order, which the allowed lateness absorbs).
+        let lane = (!transform.correlations().correlations.is_empty()).then(|| {
+            info!(
+                message = "Sigma correlations are evaluated in one ordered stage.",
+                correlations = transform.report().correlations,
+            );
+            Arc::new(std::sync::Mutex::new(Lane {
+                stage: transform.correlating_shared(),
+                scratch: transform.scratch(),
+            }))
+        });
+        let mut runtime = Sigma::new(transform, config.output, config.field.clone());
+        runtime.lane = lane;
         Ok(match self.mode {
             SigmaMode::Route => Transform::synchronous(SigmaRouter(runtime)),
             _ => Transform::function(runtime),
@@ -281,7 +306,11 @@ impl TransformConfig for SigmaConfig {
     ) -> Vec<TransformOutput> {
         let output = || TransformOutput::new(DataType::Log, clone_input_definitions(input_definitions));
         match self.mode {
-            SigmaMode::Route => vec![output().with_port(MATCHED), output().with_port(UNMATCHED)],
+            SigmaMode::Route => vec![
+                output().with_port(MATCHED),
+                output().with_port(UNMATCHED),
+                output().with_port(CORRELATIONS),
+            ],
             _ => vec![output()],
         }
     }
@@ -295,6 +324,8 @@ impl TransformConfig for SigmaConfig {
 pub struct Sigma {
     transform: Arc<SigmaTransform>,
     scratch: TransformScratch,
+    /// Set when the rules have correlations: every event goes through it, in order.
+    lane: Option<Arc<std::sync::Mutex<Lane>>>,
     counters: Counters,
     output: OutputProfile,
     field: String,
@@ -309,6 +340,7 @@ impl Sigma {
             counters: Counters::default(),
             output,
             field,
+            lane: None,
             dropped: register!(ComponentEventsDropped::<INTENTIONAL>::from(
                 "Event matched no Sigma rule (mode filter)."
             )),
@@ -316,59 +348,71 @@ impl Sigma {
     }
 }
 
-/// Each concurrent task gets its own scratch.
+/// Each concurrent task gets its own scratch; the correlation stage is shared.
 impl Clone for Sigma {
     fn clone(&self) -> Self {
-        Sigma::new(self.transform.clone(), self.output, self.field.clone())
+        let mut s = Sigma::new(self.transform.clone(), self.output, self.field.clone());
+        s.lane = self.lane.clone();
+        s
     }
 }
 
 impl Sigma {
-    /// One event through the library's event path. `None`: dropped on purpose.
-    fn run(&mut self, event: Event) -> Option<(SigmaRoute, Event)> {
+    /// One event through the library's event path (with correlations, the ordered stage
+    /// `run` and `serve` use). `emit` gets the event, unless it is dropped on purpose,
+    /// then the alert event of each correlation it completes or whose window it closed.
+    fn run(&mut self, event: Event, emit: &mut dyn FnMut(SigmaRoute, Event)) {
         let Event::Log(log) = event else {
-            return Some((SigmaRoute::Default, event));
+            emit(SigmaRoute::Default, event);
+            return;
         };
         let Ok(json) = serde_json::to_vec(&log) else {
-            return Some((SigmaRoute::Default, Event::Log(log)));
+            emit(SigmaRoute::Default, Event::Log(log));
+            return;
         };
-        let out = self
-            .transform
-            .process(Bytes::from(json), &mut self.scratch, &mut self.counters);
-        let engine = self.transform.engine();
-        if engine.last_unwrapped(&self.scratch) {
-            #[allow(clippy::disallowed_macros)]
-            metrics::counter!("sigma_unwrapped_events_total").increment(1);
-        }
-        if engine.last_unknown_shape(&self.scratch) {
-            #[allow(clippy::disallowed_macros)]
-            metrics::counter!("sigma_unknown_shape_events_total").increment(1);
-            if !WARNED_UNKNOWN_SHAPE.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                warn!(
-                    message = "Events of no known shape (flat, with no EventID) arrive: Windows rules cannot match them. Is the event JSON inside a string field (set the source's decoding.codec = \"json\")? Counted in sigma_unknown_shape_events_total; warned once."
+        let mut alerts = Vec::new();
+        let (out, matched) = match &self.lane {
+            Some(lane) => {
+                let mut lane = lane.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let Lane { stage, scratch } = &mut *lane;
+                let mut buf = Vec::with_capacity(json.len() + 512);
+                let (outcome, route) = stage.process_line(&json, scratch, &mut buf, &mut alerts);
+                self.counters.record_routed(outcome, route);
+                observe(&self.transform, scratch);
+                let out = match route {
+                    SigmaRoute::Discarded => Output::Discarded,
+                    route => Output::Pass(route, Bytes::from(buf)),
+                };
+                (out, matches!(outcome, Outcome::Matched(_)))
+            }
+            None => {
+                let out = self.transform.process(
+                    Bytes::from(json),
+                    &mut self.scratch,
+                    &mut self.counters,
                 );
+                observe(&self.transform, &self.scratch);
+                let matched = !self.transform.engine().last_hits(&self.scratch).is_empty();
+                (out, matched)
             }
-        }
-        let hits = engine.last_hits(&self.scratch);
-        for &h in hits {
-            let meta = &engine.rules()[h].meta;
-            #[allow(clippy::disallowed_macros)]
-            metrics::counter!(
-                "sigma_rule_matches_total",
-                "rule_id" => meta.id.clone().unwrap_or_default(),
-                "level" => meta.level.clone().unwrap_or_default()
-            )
-            .increment(1);
-        }
+        };
         match out {
-            Output::Discarded => {
-                self.dropped.emit(Count(1));
-                None
+            Output::Discarded => self.dropped.emit(Count(1)),
+            Output::Pass(route, tagged) if matched => {
+                emit(route, Event::Log(self.tagged(log, &tagged)));
             }
-            Output::Pass(route, tagged) if !hits.is_empty() => {
-                Some((route, Event::Log(self.tagged(log, &tagged))))
+            Output::Pass(route, _) => emit(route, Event::Log(log)),
+        }
+        let alert_route = match self.transform.engine().options().mode {
+            sigma_transform::config::Mode::Route => SigmaRoute::Correlations,
+            _ => SigmaRoute::Default,
+        };
+        for alert in alerts {
+            #[allow(clippy::disallowed_macros)]
+            metrics::counter!("sigma_correlation_firings_total").increment(1);
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&alert) {
+                emit(alert_route, Event::Log(LogEvent::from(vrl::value::Value::from(value))));
             }
-            Output::Pass(route, _) => Some((route, Event::Log(log))),
         }
     }
 
@@ -395,11 +439,38 @@ impl Sigma {
     }
 }
 
+/// Counts what the last event showed: unwrapped, of no known shape (warned once), and
+/// the rules it matched.
+fn observe(transform: &SigmaTransform, scratch: &TransformScratch) {
+    let engine = transform.engine();
+    if engine.last_unwrapped(scratch) {
+        #[allow(clippy::disallowed_macros)]
+        metrics::counter!("sigma_unwrapped_events_total").increment(1);
+    }
+    if engine.last_unknown_shape(scratch) {
+        #[allow(clippy::disallowed_macros)]
+        metrics::counter!("sigma_unknown_shape_events_total").increment(1);
+        if !WARNED_UNKNOWN_SHAPE.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            warn!(
+                message = "Events of no known shape (flat, with no EventID) arrive: Windows rules cannot match them. Is the event JSON inside a string field (set the source's decoding.codec = \"json\")? Counted in sigma_unknown_shape_events_total; warned once."
+            );
+        }
+    }
+    for &h in engine.last_hits(scratch) {
+        let meta = &engine.rules()[h].meta;
+        #[allow(clippy::disallowed_macros)]
+        metrics::counter!(
+            "sigma_rule_matches_total",
+            "rule_id" => meta.id.clone().unwrap_or_default(),
+            "level" => meta.level.clone().unwrap_or_default()
+        )
+        .increment(1);
+    }
+}
+
 impl FunctionTransform for Sigma {
     fn transform(&mut self, output: &mut OutputBuffer, event: Event) {
-        if let Some((_, event)) = self.run(event) {
-            output.push(event);
-        }
+        self.run(event, &mut |_, event| output.push(event));
     }
 }
 
@@ -410,13 +481,14 @@ pub struct SigmaRouter(Sigma);
 
 impl SyncTransform for SigmaRouter {
     fn transform(&mut self, event: Event, output: &mut TransformOutputsBuf) {
-        if let Some((route, event)) = self.0.run(event) {
+        self.0.run(event, &mut |route, event| {
             let port = match route {
                 SigmaRoute::Matched => MATCHED,
+                SigmaRoute::Correlations => CORRELATIONS,
                 _ => UNMATCHED,
             };
             output.push(Some(port), event);
-        }
+        });
     }
 }
 
