@@ -92,6 +92,10 @@ pub enum SigmaOutput {
     /// element per match, `threat.*`), merged into the event without dropping any of its
     /// values; the tag entries, and what could not be placed, go under `field`.
     Ecs,
+    /// One ECS alert document per (event, matched rule), each an event of its own, the
+    /// way Elastic's detection engine writes alerts: the event's fields copied, its own
+    /// `event`, `rule` and `threat` under `field` as `original_*`.
+    Alerts,
 }
 
 /// What the transform does with events.
@@ -398,6 +402,16 @@ impl Sigma {
         };
         match out {
             Output::Discarded => self.dropped.emit(Count(1)),
+            // Output `alerts`: a document per match, each an event of its own (sharing the
+            // event's metadata, so its acknowledgement waits for all of them).
+            Output::Pass(route, tagged) if matched && self.output == OutputProfile::Alerts => {
+                let (_, metadata) = log.into_parts();
+                for doc in sigma_transform::transform::alerts::documents(&tagged) {
+                    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&doc) {
+                        emit(route, Event::Log(LogEvent::from_parts(v.into(), metadata.clone())));
+                    }
+                }
+            }
             Output::Pass(route, tagged) if matched => {
                 emit(route, Event::Log(self.tagged(log, &tagged)));
             }
@@ -430,7 +444,7 @@ impl Sigma {
                 }
                 log
             }
-            // The component's config offers no `alerts` (SigmaOutput): never reached.
+            // `alerts` documents are made in `run`; each is a whole object too.
             OutputProfile::Ecs | OutputProfile::Alerts => {
                 let (_, metadata) = log.into_parts();
                 LogEvent::from_parts(serde_json::Value::Object(object).into(), metadata)
