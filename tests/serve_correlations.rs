@@ -5,6 +5,7 @@
 //! metrics. Our binary only, over `stdin` and `http_server` sources and `file` sinks; no
 //! `../shared` is needed.
 
+mod common;
 mod procs;
 
 use std::io::Write;
@@ -92,22 +93,8 @@ fn route_mode_sends_alerts_to_output_correlations_as_run_writes_them() {
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     assert_eq!(matched.len(), 1, "{matched:#?}");
     // What `run` writes for the same rules and events.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sigma-transform"))
-        .args(["run", "-q", "-r"])
-        .arg(&rules)
-        .arg(project("examples/correlation/logons.ndjson"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let run: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let done = run
-        .iter()
-        .position(|v| v["sigma"]["correlations"].is_array())
-        .unwrap();
+    let (run, done) =
+        common::run_correlations(&rules, &project("examples/correlation/logons.ndjson"));
     assert_eq!(matched[0], run[done], "the completing event");
     assert_eq!(alerts[0], run[done + 1], "the alert line");
     assert_eq!(
@@ -191,20 +178,7 @@ fn unchanged_correlations_keep_their_state_across_a_reload() {
         let (code, _) = post("127.0.0.1:18841", "", ev.as_bytes()).unwrap();
         assert_eq!(code, 200);
     };
-    let metric = |name: &str| -> u64 {
-        let text = procs::http(
-            "127.0.0.1:18842",
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            b"",
-            Duration::from_secs(5),
-        )
-        .unwrap()
-        .1;
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or(0)
-    };
+    let metric = |name: &str| procs::metric("127.0.0.1:18842", name);
     let reloads = std::cell::Cell::new(0u64);
     let reload_with = |text: String| {
         std::fs::write(&corr, text).unwrap();

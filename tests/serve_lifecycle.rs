@@ -290,20 +290,7 @@ fn watch_reloads_changed_rules_and_keeps_the_running_set_when_the_new_one_fails(
         let text = std::fs::read_to_string(&out).unwrap();
         text.lines().nth(n - 1).unwrap().to_string()
     };
-    let metric = |name: &str| -> u64 {
-        let text = procs::http(
-            "127.0.0.1:18822",
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            b"",
-            Duration::from_secs(5),
-        )
-        .unwrap()
-        .1;
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or(0)
-    };
+    let metric = |name: &str| procs::metric("127.0.0.1:18822", name);
     assert!(send(1).contains(a));
     // A changed rule file is picked up without a signal.
     std::fs::write(rules_dir.join("r.yml"), rule("B", b, "psexesvc")).unwrap();

@@ -307,6 +307,44 @@ fn bad_configs_make_vector_refuse_to_start_with_our_message() {
     assert!(ok, "a rejected rule without strict is a warning: {text}");
 }
 
+/// A Vector config: `file` (`events`, from the beginning) -> `remap` (`parse`, VRL) ->
+/// `sigma` (`sigma`: its options) -> one `file` sink (JSON) per (transform output, path).
+fn file_through_sigma(
+    dir: &Path,
+    events: &Path,
+    parse: &str,
+    sigma: &str,
+    sinks: &[(&str, &Path)],
+) -> PathBuf {
+    let mut text = format!(
+        "data_dir = {data:?}\n[sources.events]\ntype = \"file\"\ninclude = [{events:?}]\nread_from = \"beginning\"\n[transforms.parse]\ntype = \"remap\"\ninputs = [\"events\"]\nsource = '{parse}'\n[transforms.sigma]\ntype = \"sigma\"\ninputs = [\"parse\"]\n{sigma}\n",
+        data = dir.join("data"),
+    );
+    for (i, (output, path)) in sinks.iter().enumerate() {
+        text.push_str(&format!(
+            "[sinks.out{i}]\ntype = \"file\"\ninputs = [\"{output}\"]\npath = {path:?}\nencoding.codec = \"json\"\n"
+        ));
+    }
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let config = dir.join("vector.toml");
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// Runs Vector with `config` until `done` (at most 120 s), stops it, and asserts that
+/// both happened.
+fn run_vector_until(vector: &Path, dir: &Path, config: &Path, mut done: impl FnMut() -> bool) {
+    let mut v = Proc::start(
+        "vector",
+        dir,
+        Command::new(vector).arg("--config").arg(config),
+    );
+    let finished = wait_until(Duration::from_secs(120), &mut done);
+    let (status, stopped) = v.terminate(Duration::from_secs(60));
+    assert!(finished, "not everything came out\n{}", v.log_text());
+    assert!(stopped && status.success(), "{}", v.log_text());
+}
+
 /// Correlations inside Vector (issue 20): the bundled brute-force example through
 /// `file` -> `remap` -> `sigma` (mode route) -> three `file` sinks. The alert goes to
 /// output `correlations` and is the alert line `run` writes; the completing event goes to
@@ -318,98 +356,34 @@ fn native_transform_evaluates_correlations_as_run_does() {
         return;
     };
     let dir = scratch("vector-native-correlations");
-    std::fs::create_dir_all(dir.join("data")).unwrap();
     let rules = common::project("examples/correlation/brute_force.yml");
     let events = common::project("examples/correlation/logons.ndjson");
-    let path = |name: &str| dir.join(name);
-    std::fs::write(
-        path("vector.toml"),
-        format!(
-            r#"
-data_dir = {data:?}
-[sources.logons]
-type = "file"
-include = [{events:?}]
-read_from = "beginning"
-[transforms.parse]
-type = "remap"
-inputs = ["logons"]
-source = '. = parse_json!(string!(.message))'
-[transforms.sigma]
-type = "sigma"
-inputs = ["parse"]
-rules = [{rules:?}]
-mode = "route"
-[sinks.matched]
-type = "file"
-inputs = ["sigma.matched"]
-path = {matched:?}
-encoding.codec = "json"
-[sinks.unmatched]
-type = "file"
-inputs = ["sigma._unmatched"]
-path = {unmatched:?}
-encoding.codec = "json"
-[sinks.alerts]
-type = "file"
-inputs = ["sigma.correlations"]
-path = {alerts:?}
-encoding.codec = "json"
-"#,
-            data = path("data"),
-            matched = path("matched.ndjson"),
-            unmatched = path("unmatched.ndjson"),
-            alerts = path("alerts.ndjson"),
-        ),
-    )
-    .unwrap();
-    let n = std::fs::read_to_string(&events).unwrap().lines().count();
-    let mut v = Proc::start(
-        "vector",
+    let [matched, unmatched, alerts] =
+        ["matched", "unmatched", "alerts"].map(|n| dir.join(format!("{n}.ndjson")));
+    let config = file_through_sigma(
         &dir,
-        Command::new(&vector)
-            .arg("--config")
-            .arg(path("vector.toml")),
+        &events,
+        ". = parse_json!(string!(.message))",
+        &format!("rules = [{rules:?}]\nmode = \"route\""),
+        &[
+            ("sigma.matched", &matched),
+            ("sigma._unmatched", &unmatched),
+            ("sigma.correlations", &alerts),
+        ],
     );
-    let done = wait_until(Duration::from_secs(120), || {
-        count_lines(&path("matched.ndjson")) + count_lines(&path("unmatched.ndjson")) >= n
-            && count_lines(&path("alerts.ndjson")) >= 1
+    let n = std::fs::read_to_string(&events).unwrap().lines().count();
+    run_vector_until(&vector, &dir, &config, || {
+        count_lines(&matched) + count_lines(&unmatched) >= n && count_lines(&alerts) >= 1
     });
-    let (status, stopped) = v.terminate(Duration::from_secs(60));
-    assert!(done, "not every event came out\n{}", v.log_text());
-    assert!(stopped && status.success(), "{}", v.log_text());
-    let read = |name: &str| -> Vec<serde_json::Value> {
-        std::fs::read_to_string(path(name))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
-    let (matched, unmatched, alerts) = (
-        read("matched.ndjson"),
-        read("unmatched.ndjson"),
-        read("alerts.ndjson"),
-    );
+    let read = |p: &Path| common::json_lines(&std::fs::read_to_string(p).unwrap());
+    let (matched, unmatched, alerts) = (read(&matched), read(&unmatched), read(&alerts));
     assert_eq!(matched.len() + unmatched.len(), n);
     assert_eq!(
         (matched.len(), alerts.len()),
         (1, 1),
         "{matched:#?}\n{alerts:#?}"
     );
-    let (out, _) = common::run_ok(
-        Command::new(env!("CARGO_BIN_EXE_sigma-transform"))
-            .args(["run", "-q", "-r"])
-            .arg(&rules)
-            .arg(&events),
-    );
-    let run: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let done = run
-        .iter()
-        .position(|v| v["sigma"]["correlations"].is_array())
-        .unwrap();
+    let (run, done) = common::run_correlations(&rules, &events);
     assert_eq!(
         matched[0]["sigma"], run[done]["sigma"],
         "the completing event"
@@ -428,39 +402,16 @@ fn native_transform_writes_one_alert_document_per_match() {
         return;
     };
     let dir = scratch("vector-native-alerts");
-    std::fs::create_dir_all(dir.join("data")).unwrap();
     let rules = common::project("rules");
     let events = common::project("examples/events/windows-sample.ndjson");
     let out = dir.join("alerts.ndjson");
-    std::fs::write(
-        dir.join("vector.toml"),
-        format!(
-            r#"
-data_dir = {data:?}
-[sources.samples]
-type = "file"
-include = [{events:?}]
-read_from = "beginning"
-[transforms.parse]
-type = "remap"
-inputs = ["samples"]
-source = '. = parse_json(string!(.message)) ?? {{"not_json": .message}}'
-[transforms.sigma]
-type = "sigma"
-inputs = ["parse"]
-rules = [{rules:?}]
-output = "alerts"
-mode = "filter"
-[sinks.out]
-type = "file"
-inputs = ["sigma"]
-path = {out:?}
-encoding.codec = "json"
-"#,
-            data = dir.join("data"),
-        ),
-    )
-    .unwrap();
+    let config = file_through_sigma(
+        &dir,
+        &events,
+        ". = parse_json(string!(.message)) ?? {\"not_json\": .message}",
+        &format!("rules = [{rules:?}]\noutput = \"alerts\"\nmode = \"filter\""),
+        &[("sigma", &out)],
+    );
     let (text, _) = common::run_ok(
         Command::new(env!("CARGO_BIN_EXE_sigma-transform"))
             .args(["run", "-q", "--output", "alerts", "--mode", "filter", "-r"])
@@ -480,17 +431,7 @@ encoding.codec = "json"
     };
     let want = parse(&text);
     assert!(want.len() >= 19, "{}", want.len());
-    let mut v = Proc::start(
-        "vector",
-        &dir,
-        Command::new(&vector)
-            .arg("--config")
-            .arg(dir.join("vector.toml")),
-    );
-    let done = wait_until(Duration::from_secs(120), || count_lines(&out) >= want.len());
-    let (status, stopped) = v.terminate(Duration::from_secs(60));
-    assert!(done, "not every alert came out\n{}", v.log_text());
-    assert!(stopped && status.success(), "{}", v.log_text());
+    run_vector_until(&vector, &dir, &config, || count_lines(&out) >= want.len());
     let got = parse(&std::fs::read_to_string(&out).unwrap());
     assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(&want) {

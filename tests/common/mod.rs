@@ -82,3 +82,32 @@ pub fn run_ok(cmd: &mut std::process::Command) -> (String, String) {
     assert!(out.status.success(), "{cmd:?} failed: {err}");
     (String::from_utf8(out.stdout).expect("UTF-8 output"), err)
 }
+
+/// Every line of `text` as JSON (each must be).
+#[track_caller]
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect()
+}
+
+/// What `run -r rules events` writes, as JSON lines, and the index of the first event
+/// that completes a correlation (its alert line follows it).
+#[track_caller]
+pub fn run_correlations(
+    rules: &std::path::Path,
+    events: &std::path::Path,
+) -> (Vec<serde_json::Value>, usize) {
+    let (out, _) = run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_sigma-transform"))
+            .args(["run", "-q", "-r"])
+            .arg(rules)
+            .arg(events),
+    );
+    let lines = json_lines(&out);
+    let done = lines
+        .iter()
+        .position(|v| v["sigma"]["correlations"].is_array())
+        .expect("an event completes a correlation");
+    (lines, done)
+}

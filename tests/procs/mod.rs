@@ -227,3 +227,20 @@ fn complete_response(bytes: &[u8]) -> Option<(u16, String)> {
     let body = &text[head_end + 4..];
     (body.len() >= len).then(|| (status, body.to_string()))
 }
+
+/// The value of the first line of `GET /metrics` on `api` that starts with `name` (0 when
+/// there is none).
+pub fn metric(api: &str, name: &str) -> u64 {
+    let text = http(
+        api,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"",
+        Duration::from_secs(5),
+    )
+    .map(|r| r.1)
+    .unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
