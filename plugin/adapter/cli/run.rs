@@ -400,6 +400,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
     );
+    if correlating.is_some() && args.threads.is_some_and(|n| n > 1) {
+        warn_note!(
+            "sigma-transform: warning: with correlations, events are evaluated in input order on one thread; --threads is not used"
+        );
+    }
     // Consecutive EVTX inputs run in parallel, a file per thread; NDJSON inputs in blocks
     // of lines on `threads` threads, written in order.
     let mut i = 0;
