@@ -683,12 +683,7 @@ impl Matcher {
         for &vi in self.rule_variants.get(rule) {
             let v = &self.variants[vi as usize];
             if scratch.kind_gen[v.kind as usize] != scratch.generation
-                || !(doc.is_complete()
-                    || self
-                        .variant_fields
-                        .get(vi as usize)
-                        .iter()
-                        .all(|&f| doc.knows(&self.fields[f as usize].name)))
+                || !self.readable(vi, doc, doc.is_complete())
             {
                 continue;
             }
@@ -696,6 +691,17 @@ impl Matcher {
             program::deciding(nodes, |p| scratch.fired.contains(p), out);
         }
         sort_dedup_from(out, start);
+    }
+
+    /// Whether `doc` can tell about every field variant `vi` reads: always when it is
+    /// `complete` ([`Document::is_complete`]); else only when it knows each name.
+    fn readable(&self, vi: u32, doc: &dyn Document, complete: bool) -> bool {
+        complete
+            || self
+                .variant_fields
+                .get(vi as usize)
+                .iter()
+                .all(|&f| doc.knows(&self.fields[f as usize].name))
     }
 
     /// The field predicate `p` tests, as a vocabulary id ([`Matcher::field_name`]); `None`
@@ -863,13 +869,7 @@ impl Matcher {
             if scratch.kind_gen[v.kind as usize] != generation {
                 return;
             }
-            if !complete
-                && !self
-                    .variant_fields
-                    .get(vi as usize)
-                    .iter()
-                    .all(|&f| doc.knows(&self.fields[f as usize].name))
-            {
+            if !self.readable(vi, doc, complete) {
                 return;
             }
             let fired = &scratch.fired;

@@ -221,13 +221,7 @@ impl<S: Borrow<SigmaTransform>> Correlating<S> {
         };
         match opts.output {
             _ if on_event.is_empty() => engine.write_tags(line, &self.emitted, decided, out),
-            OutputProfile::Sigma => {
-                super::splice::replace_member(line, &opts.field, out, |o| {
-                    o.push(b'{');
-                    members(o);
-                    o.push(b'}');
-                });
-            }
+            OutputProfile::Sigma => sigma_tagged(line, &opts.field, out, members),
             // Correlations map as rules do: `rule.*` and `threat.*` have one element per
             // rule match, then one per correlation, in the order of their entries.
             OutputProfile::Ecs => {
@@ -266,13 +260,7 @@ impl<S: Borrow<SigmaTransform>> Correlating<S> {
         };
         let mut out = Vec::with_capacity(head.len() + 1024);
         match opts.output {
-            OutputProfile::Sigma => {
-                super::splice::replace_member(&head, &opts.field, &mut out, |o| {
-                    o.push(b'{');
-                    members(o);
-                    o.push(b'}');
-                });
-            }
+            OutputProfile::Sigma => sigma_tagged(&head, &opts.field, &mut out, members),
             OutputProfile::Ecs | OutputProfile::Alerts => {
                 let tag = &self.ecs_tags[f.correlation];
                 super::ecs::write_with(&head, &opts.field, &[tag], &mut out, members);
@@ -280,4 +268,14 @@ impl<S: Borrow<SigmaTransform>> Correlating<S> {
         }
         out
     }
+}
+
+/// Writes `line` with its `field` member replaced by the object whose members `members`
+/// writes (the `sigma` profile's tag object).
+fn sigma_tagged(line: &[u8], field: &str, out: &mut Vec<u8>, members: impl FnOnce(&mut Vec<u8>)) {
+    super::splice::replace_member(line, field, out, |o| {
+        o.push(b'{');
+        members(o);
+        o.push(b'}');
+    });
 }

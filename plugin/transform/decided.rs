@@ -1,15 +1,15 @@
 //! The fields and values that decided each match, for the analyst reading it (opt-in,
 //! `matched_fields`): each rule's tag entry gains `"fields": {"Image": "C:\\...\\x.exe",
 //! ...}`, the event's values of the fields whose tests made the rule's condition hold
-//! ([`crate::matcher::Matcher::deciding_fields`]). A field with several values (an array)
-//! gives all of them, as an array.
+//! ([`crate::matcher::Matcher::deciding_predicates`]). A field with several values (an
+//! array) gives all of them, as an array.
 //!
 //! Off by default: it walks each matched rule's condition again and copies values into
 //! the output, which costs time only on matched events (benches/README.md gives the
 //! measure). A keyword search tests every value: the values it found its keywords in go
-//! under [`KEYWORDS`]. Limits, stated in
-//! README: at most [`MAX_VALUES`] values per field, and a value longer than
-//! [`MAX_VALUE_BYTES`] is cut there (at a character boundary) and ends with `…`.
+//! under [`KEYWORDS`]. Limits, stated in README: at most [`MAX_VALUES`] values per field,
+//! and a value longer than [`MAX_VALUE_BYTES`] is cut there (at a character boundary) and
+//! ends with `…`.
 
 use crate::event::{Document, Scalar};
 use crate::matcher::{Matcher, Scratch};

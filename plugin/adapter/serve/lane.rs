@@ -14,7 +14,7 @@
 //!   events, which serve delivers before it stops. State is not written to disk: a restart
 //!   starts empty (docs/serve.md says so).
 //!
-//! Cost: a lane uses one core, whatever `workers` says (docs/serve.md has the measure).
+//! Cost: a lane uses one core, whatever `workers` says (docs/serve.md says so).
 
 use std::sync::Arc;
 use std::time::Instant;
