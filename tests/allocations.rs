@@ -73,7 +73,10 @@ fn second_pass(transform: &Transform, lines: &[String]) -> (usize, usize) {
 
 #[test]
 fn bundled_rules_on_sample_events_allocate_nothing_per_event() {
-    let set = RuleSet::load(&[common::project("rules")], &BuildOptions::default());
+    let set = RuleSet::load(
+        &[common::project("rules/windows")],
+        &BuildOptions::default(),
+    );
     let transform = Transform::new(
         set.rules,
         &LogsourceMap::builtin(),

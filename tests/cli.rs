@@ -263,7 +263,7 @@ fn bundled_rules_tag_bundled_samples_as_documented() {
     assert!(want.len() >= 30, "EXPECTED.md lists the sample lines");
     let out = bin()
         .args(["run", "--rules"])
-        .arg(common::project("rules"))
+        .arg(common::project("rules/windows"))
         .arg("--")
         .arg(common::project("examples/events/windows-sample.ndjson"))
         .output()
@@ -301,7 +301,7 @@ fn run_counts_fluentbit_events_without_a_template() {
         "{\"EventID\":7000,\"Version\":0,\"ProviderName\":\"Service Control Manager\",\"StringInserts\":[\"a\",\"b\"]}\n",
         "{\"EventID\":4688,\"Version\":9,\"ProviderName\":\"Microsoft-Windows-Security-Auditing\",\"StringInserts\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"11\",\"12\",\"13\",\"14\",\"15\",\"16\"]}\n",
     );
-    let rules = common::project("rules");
+    let rules = common::project("rules/windows");
     let out = run_with_stdin(
         &["run", "--rules", rules.to_str().unwrap()],
         input.as_bytes(),
@@ -424,7 +424,7 @@ fn run_formats_a_timeline_row_per_detection() {
     let sample = common::project("examples/events/windows-sample.ndjson");
     let ndjson = bin()
         .args(["run", "-q", "-r"])
-        .arg(common::project("rules"))
+        .arg(common::project("rules/windows"))
         .arg(&sample)
         .output()
         .unwrap();
@@ -448,7 +448,7 @@ fn run_formats_a_timeline_row_per_detection() {
         common::run_ok(
             bin()
                 .args(["run", "-q", "--format", format, "-r"])
-                .arg(common::project("rules"))
+                .arg(common::project("rules/windows"))
                 .arg(&sample),
         )
         .0
@@ -498,7 +498,7 @@ fn run_formats_a_timeline_row_per_detection() {
     // Route mode has no place in a timeline.
     let out = bin()
         .args(["run", "--format", "table", "--mode", "route", "-r"])
-        .arg(common::project("rules"))
+        .arg(common::project("rules/windows"))
         .arg(&sample)
         .output()
         .unwrap();
@@ -625,7 +625,10 @@ fn validate_checks_a_serve_config_whole_and_schema_covers_it() {
     let bad = std::fs::read_to_string(common::project("examples/vector/serve.toml"))
         .unwrap()
         .replace("inputs = [\"sigma\"]", "inputs = [\"nothing\"]")
-        .replace("../../rules", common::project("rules").to_str().unwrap());
+        .replace(
+            "../../rules/windows",
+            common::project("rules/windows").to_str().unwrap(),
+        );
     std::fs::write(dir.join("bad.toml"), bad).unwrap();
     let out = bin()
         .args(["validate"])

@@ -321,6 +321,70 @@ correlation:
     assert!(out.is_empty());
 }
 
+/// A chain over a correlation decided when its window closes: each firing is a hit for
+/// the chain at the window's end, when event time has already passed that end by the
+/// allowed lateness. It counts (it is not a late hit), and what it completes fires then,
+/// as an alert of its own, not at the end of input.
+#[test]
+fn a_chain_over_a_close_decided_correlation_fires_when_the_windows_close() {
+    let c = "title: quiet
+name: quiet
+correlation:
+    type: event_count
+    rules: [a]
+    group-by: [User]
+    timespan: 10s
+    condition: {lt: 2}
+---
+title: quiet twice
+correlation:
+    type: event_count
+    rules: [quiet]
+    group-by: [User]
+    timespan: 5m
+    condition: {gte: 2}
+";
+    let mut e = engine(
+        c,
+        CorrelationOptions {
+            allowed_lateness_secs: 30,
+            ..Default::default()
+        },
+    );
+    let doc = JsonEvent::parse(br#"{"User":"x"}"#).unwrap();
+    let other = JsonEvent::parse(br#"{"User":"y"}"#).unwrap();
+    let mut out = Vec::new();
+    // Two quiet windows for x (one hit each, at 0 s and 60 s); y's events move time on.
+    e.observe(Some(0), &[0], &doc, &mut out);
+    e.observe(Some(45_000), &[], &other, &mut out);
+    assert_eq!(
+        out.len(),
+        1,
+        "x's first window (0-10 s) closed at 40 s: {out:?}"
+    );
+    e.observe(Some(60_000), &[0], &doc, &mut out);
+    e.observe(Some(105_000), &[], &other, &mut out);
+    let titles: Vec<&str> = out
+        .iter()
+        .map(|f| e.compiled().correlations[f.correlation].meta.title.as_str())
+        .collect();
+    assert_eq!(titles, ["quiet", "quiet", "quiet twice"], "{out:?}");
+    let twice = &out[2];
+    assert_eq!((twice.start, twice.end), (10_000, 70_000));
+    assert!(
+        out.iter().all(|f| !f.on_event),
+        "released by time, on no event"
+    );
+    assert_eq!(e.counters.too_late, 0);
+    // One quiet window only: the chain misses by one.
+    let mut e = engine(c, CorrelationOptions::default());
+    let mut out = Vec::new();
+    e.observe(Some(0), &[0], &doc, &mut out);
+    e.observe(Some(200_000), &[], &other, &mut out);
+    e.finish(&mut out);
+    assert_eq!(out.len(), 1, "{out:?}");
+}
+
 #[test]
 fn a_million_groups_stay_within_the_group_bound() {
     let mut e = engine(

@@ -534,25 +534,3 @@ fn evtx_inputs_are_evaluated_with_correlations_in_input_order() {
     assert!(once.iter().all(|l| l.get("sigma").is_none()), "{once:#?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
-
-/// With correlations, `--threads` does not change the output (events are evaluated in
-/// input order on one thread), and `run` says so.
-#[test]
-fn threads_with_correlations_warn_and_change_nothing() {
-    let run = |extra: &[&str]| {
-        common::run_ok(
-            std::process::Command::new(env!("CARGO_BIN_EXE_sigma-transform"))
-                .arg("run")
-                .args(extra)
-                .arg("-r")
-                .arg(common::project("examples/correlation/brute_force.yml"))
-                .arg(common::project("examples/correlation/logons.ndjson")),
-        )
-    };
-    let (one, _) = run(&["-q"]);
-    let (two, err) = run(&["--threads", "2"]);
-    assert_eq!(one, two);
-    assert!(err.contains("--threads is not used"), "{err}");
-    let (_, quiet) = run(&["-q", "--threads", "2"]);
-    assert!(quiet.is_empty(), "{quiet}");
-}

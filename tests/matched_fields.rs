@@ -169,7 +169,7 @@ fn run_writes_them_for_the_bundled_rules() {
     let (out, _) = common::run_ok(
         std::process::Command::new(env!("CARGO_BIN_EXE_sigma-transform"))
             .args(["run", "-q", "--matched-fields", "--rules"])
-            .arg(common::project("rules"))
+            .arg(common::project("rules/windows"))
             .arg("--")
             .arg(common::project("examples/events/windows-sample.ndjson")),
     );

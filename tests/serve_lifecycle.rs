@@ -18,7 +18,7 @@ use procs::{count_lines, post, scratch, sigma_transform, start_serve_with, wait_
 const EVENT: &str = r##"{"Event":{"System":{"Channel":"System","EventID":7045,"Provider":{"#attributes":{"Name":"Service Control Manager"}}},"EventData":{"ServiceName":"PSEXESVC"}}}"##;
 
 fn rules() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules/windows")
 }
 
 /// A downstream HTTP server: answers each request with the status `status(n)` for the

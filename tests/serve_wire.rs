@@ -77,7 +77,7 @@ max_in_flight_bytes = 8388608
 enabled = true
 address = "127.0.0.1:18782"
 "#,
-            procs_root().join("rules"),
+            procs_root().join("rules/windows"),
             out
         ),
         18781,
@@ -320,7 +320,7 @@ encoding.codec = "json"
 enabled = true
 address = "127.0.0.1:18792"
 "#,
-            procs_root().join("rules"),
+            procs_root().join("rules/windows"),
             out
         ),
         18791,

@@ -203,8 +203,8 @@ fn fluent_configs(
         .replace("127.0.0.1:24225", &format!("127.0.0.1:{out_port}"))
         .replace("127.0.0.1:24286", &format!("127.0.0.1:{}", in_port + 2))
         .replace(
-            "rules = [\"../../rules\"]",
-            &format!("rules = [{:?}]", common::project("rules")),
+            "rules = [\"../../rules/windows\"]",
+            &format!("rules = [{:?}]", common::project("rules/windows")),
         );
     let serve_path = dir.join("serve.toml");
     std::fs::write(&serve_path, format!("{serve}\n{extra_serve}")).unwrap();
@@ -284,7 +284,7 @@ fn crash_serve_killed_twice_mid_stream_loses_nothing() {
         write_lines(&dir2.join("b.ndjson"), &bundled_events());
         let out = sigma_transform()
             .args(["run", "-q", "--rules"])
-            .arg(common::project("rules"))
+            .arg(common::project("rules/windows"))
             .arg("--")
             .arg(dir2.join("b.ndjson"))
             .output()

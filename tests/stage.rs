@@ -318,7 +318,7 @@ fn a_bad_evtx_record_is_skipped_and_counted() {
     std::fs::write(&file, bytes).unwrap();
     let out = bin()
         .args(["run", "--rules"])
-        .arg(common::project("rules"))
+        .arg(common::project("rules/windows"))
         .arg("--")
         .arg(&file)
         .output()

@@ -262,7 +262,7 @@ fn bad_configs_make_vector_refuse_to_start_with_our_message() {
         return;
     };
     let dir = scratch("vector-native-bad");
-    let rules = common::project("rules");
+    let rules = common::project("rules/windows");
     let (ok, text) = validate(&vector, &dir, &format!("rules = [{rules:?}]"));
     assert!(ok, "{text}");
     let (ok, text) = validate(&vector, &dir, &format!("rules = [{rules:?}]\nbogus = 1"));
@@ -402,7 +402,7 @@ fn native_transform_writes_one_alert_document_per_match() {
         return;
     };
     let dir = scratch("vector-native-alerts");
-    let rules = common::project("rules");
+    let rules = common::project("rules/windows");
     let events = common::project("examples/events/windows-sample.ndjson");
     let out = dir.join("alerts.ndjson");
     let config = file_through_sigma(

@@ -269,11 +269,7 @@ impl Correlator {
         event: &dyn Document,
         out: &mut Vec<Firing>,
     ) {
-        let t = time.unwrap_or_else(|| {
-            self.counters.arrival_time += 1;
-            now_ms()
-        });
-        self.advance(t, out);
+        let t = self.tick(time, out);
         let before = out.len();
         for &r in hits {
             let n = self.compiled.by_rule.get(r).map_or(0, Vec::len);
@@ -292,6 +288,18 @@ impl Correlator {
             }
             i += 1;
         }
+    }
+
+    /// An event that matched no rule a correlation references: only its time counts (None:
+    /// arrival time, counted), which may close windows. Their firings go to `out`, none of
+    /// them on this event. Returns the time used.
+    pub fn tick(&mut self, time: Option<i64>, out: &mut Vec<Firing>) -> i64 {
+        let t = time.unwrap_or_else(|| {
+            self.counters.arrival_time += 1;
+            now_ms()
+        });
+        self.advance(t, out);
+        t
     }
 
     /// Decides every close-decided window whose end (plus lateness) is before `t`.
@@ -371,19 +379,28 @@ impl Correlator {
             );
         }
         if holds {
-            let group = group_pairs(corr, &key);
+            let from = out.len();
             self.counters.firings += 1;
             out.push(Firing {
                 correlation: c,
-                group: group.clone(),
+                group: group_pairs(corr, &key),
                 value,
                 start: opened,
                 end,
                 on_event: false,
             });
-            let parents = self.compiled.parents[c].clone();
-            for (p, pos) in parents {
-                self.hit(p, pos, end, Lookup::Group(&group), out);
+            // The firing is a hit for the correlations that reference it, at the window's
+            // end, and so on up. None of them is on the event being processed (it only
+            // moved time on): they are alert lines.
+            let mut i = from;
+            while i < out.len() {
+                let (fired, group) = (out[i].correlation, out[i].group.clone());
+                for k in 0..self.compiled.parents[fired].len() {
+                    let (p, pos) = self.compiled.parents[fired][k];
+                    self.hit(p, pos, end, Lookup::Group(&group), out);
+                }
+                out[i].on_event = false;
+                i += 1;
             }
         }
     }
@@ -426,7 +443,10 @@ impl Correlator {
             _ => Value::None,
         };
         let lateness = self.opts.allowed_lateness_secs as i64 * 1000;
-        if t < self.newest.saturating_sub(lateness) {
+        // A hit from a window that closed is at that window's end, which event time passed
+        // by more than the lateness before it could close: it is released now, not late.
+        let released = matches!(look, Lookup::Group(_));
+        if !released && t < self.newest.saturating_sub(lateness) {
             self.counters.too_late += 1;
             return;
         }

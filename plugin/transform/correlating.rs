@@ -24,6 +24,7 @@ use super::{Outcome, Route, SigmaTransform, Transform, TransformScratch};
 use crate::attack::{Attack, AttackRef};
 use crate::config::OutputProfile;
 use crate::correlate::{Compiled, CorrelationOptions, Correlator, Firing, time};
+use crate::event::json::JsonEvent;
 
 /// A correlation's fixed part of its entry, rendered once.
 #[derive(Serialize)]
@@ -137,15 +138,13 @@ impl<S: Borrow<SigmaTransform>> Correlating<S> {
     ) -> (Outcome, Route) {
         self.firings.clear();
         let engine = self.stage.borrow().engine();
-        if line.iter().all(u8::is_ascii_whitespace) {
-            out.extend_from_slice(line);
-            return (Outcome::Blank, engine.route(Outcome::Blank));
-        }
-        let Ok(event) = engine.read(line) else {
-            out.extend_from_slice(line);
-            return (Outcome::Unparsed, engine.route(Outcome::Unparsed));
+        let (event, hits) = match read_and_match(engine, line, scratch) {
+            Read::Passed(o) => {
+                out.extend_from_slice(line);
+                return (o, engine.route(o));
+            }
+            Read::Event(event, hits) => (event, hits),
         };
-        let hits = engine.match_event(&event, scratch);
         let t = time::event_time(&event, self.timestamp_field.as_deref());
         self.correlator.observe(t, &hits, &event, &mut self.firings);
         let silent = &self.correlator.compiled().silent;
@@ -173,6 +172,21 @@ impl<S: Borrow<SigmaTransform>> Correlating<S> {
             alerts.push(self.alert(f));
         }
         (outcome, route)
+    }
+
+    /// The ordered half of a line a worker thread prepared ([`prepare`]) as
+    /// [`Prepared::Done`]: its time moves the stream on, which may close windows; their
+    /// alert lines go to `alerts` (the event itself is already written). Only for lines
+    /// `prepare` finished: a [`Prepared::Deferred`] one goes through [`Self::process_line`].
+    pub fn advance(&mut self, time: Option<i64>, alerts: &mut Vec<Vec<u8>>) {
+        self.firings.clear();
+        self.correlator.tick(time, &mut self.firings);
+        let quiet = &self.correlator.compiled().silent_correlations;
+        self.firings.retain(|f| !quiet[f.correlation]);
+        debug_assert!(self.firings.iter().all(|f| !f.on_event));
+        for f in &self.firings {
+            alerts.push(self.alert(f));
+        }
     }
 
     /// End of input: decides every open window; their alert lines go to `alerts`.
@@ -267,6 +281,99 @@ impl<S: Borrow<SigmaTransform>> Correlating<S> {
             }
         }
         out
+    }
+}
+
+/// A line read and matched, or passed on as it is.
+enum Read<'a> {
+    /// Blank or not an event: written unchanged, nothing for the correlations.
+    Passed(Outcome),
+    Event(JsonEvent<'a>, Vec<usize>),
+}
+
+/// The first step of every line, in [`Correlating::process_line`] and [`prepare`] alike.
+fn read_and_match<'a>(
+    engine: &Transform,
+    line: &'a [u8],
+    scratch: &mut TransformScratch,
+) -> Read<'a> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Read::Passed(Outcome::Blank);
+    }
+    match engine.read(line) {
+        Ok(event) => {
+            let hits = engine.match_event(&event, scratch);
+            Read::Event(event, hits)
+        }
+        Err(_) => Read::Passed(Outcome::Unparsed),
+    }
+}
+
+/// What a worker thread made of one line of a stream with correlations
+/// ([`prepare`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prepared {
+    /// The line is written to `out` as it leaves the transform. The ordered stage only
+    /// moves time on with it ([`Correlating::advance`]): `Some(time)` (the event's own,
+    /// or `None` for arrival time), or `None` for a blank or unparsable line, which has
+    /// no time.
+    Done {
+        outcome: Outcome,
+        route: Route,
+        time: Option<Option<i64>>,
+    },
+    /// The event matched a rule a correlation references: nothing is written, and the
+    /// ordered stage processes the line whole ([`Correlating::process_line`]), matching
+    /// it again.
+    Deferred,
+}
+
+/// The part of [`Correlating::process_line`] that needs no correlation state, for worker
+/// threads: an event that matched no rule a correlation references leaves exactly as the
+/// ordered stage would write it (its matches are none of them silenced, and no firing is
+/// on it: an event that moves time on only closes windows, whose firings are alert
+/// lines). Most events are such; the few that are not are [`Prepared::Deferred`].
+///
+/// Cost: on a deferred line, parsing and matching run twice (here and in the ordered
+/// stage); every other line costs what it costs without correlations.
+pub fn prepare(
+    stage: &SigmaTransform,
+    line: &[u8],
+    scratch: &mut TransformScratch,
+    out: &mut Vec<u8>,
+) -> Prepared {
+    let engine = stage.engine();
+    let (event, hits) = match read_and_match(engine, line, scratch) {
+        Read::Passed(outcome) => {
+            out.extend_from_slice(line);
+            let route = engine.route(outcome);
+            return Prepared::Done {
+                outcome,
+                route,
+                time: None,
+            };
+        }
+        Read::Event(event, hits) => (event, hits),
+    };
+    let correlations = stage.correlations();
+    if hits.iter().any(|&h| correlations.feeds(h)) {
+        return Prepared::Deferred;
+    }
+    let time = time::event_time(
+        &event,
+        stage.correlation_options().timestamp_field.as_deref(),
+    );
+    let outcome = if hits.is_empty() {
+        out.extend_from_slice(line);
+        Outcome::Unmatched
+    } else {
+        engine.write_tags(line, &hits, engine.last_decided(scratch), out);
+        Outcome::Matched(hits.len())
+    };
+    Prepared::Done {
+        outcome,
+        route: engine.route(outcome),
+        time: Some(time),
     }
 }
 

@@ -272,6 +272,11 @@ impl SigmaTransform {
         &self.correlations
     }
 
+    /// How correlations are evaluated (bounds, event time, emitted rules).
+    pub fn correlation_options(&self) -> &crate::correlate::CorrelationOptions {
+        &self.correlation_options
+    }
+
     /// The stage that evaluates the correlations over a stream, in order.
     pub fn correlating(&self) -> super::correlating::Correlating<&SigmaTransform> {
         super::correlating::Correlating::new(

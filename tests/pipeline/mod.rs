@@ -89,7 +89,7 @@ pub fn raw_tag(line: &str) -> Option<String> {
 /// What `sigma-transform run` writes for `events`: per event identity, the tag objects
 /// (raw text) of its copies.
 pub fn run_tags(events_file: &Path) -> HashMap<String, Vec<Option<String>>> {
-    run_tags_with(events_file, &common::project("rules"), &[])
+    run_tags_with(events_file, &common::project("rules/windows"), &[])
 }
 
 /// [`run_tags`] with the rules in `rules` and `options` for `run`.

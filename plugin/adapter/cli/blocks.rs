@@ -17,9 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 
 use super::input::Input;
-use super::run::{Buffers, Tally, one};
-use crate::transform::Outcome;
+use super::run::{Buffers, Tally, one, record};
+use crate::transform::correlating::{Prepared, prepare};
 use crate::transform::stage::SigmaTransform;
+use crate::transform::{Outcome, Route};
 
 /// Most bytes in one block.
 pub const BLOCK_BYTES: usize = 1 << 20;
@@ -36,6 +37,27 @@ pub struct Done {
     pub too_long: Vec<u64>,
     /// The block ended because no more input was ready: flush what is written.
     pub idle: bool,
+    /// With correlations: what the ordered stage does for each line, in order (empty for
+    /// a piece of a line over the limit, and without correlations).
+    pub steps: Vec<Step>,
+    /// With correlations: the lines the ordered stage processes whole, end to end.
+    pub deferred: Vec<u8>,
+}
+
+/// One line of a block, for the ordered correlation stage (`run`'s emitter).
+pub enum Step {
+    /// Written by the worker: `main` and `unmatched` are where its output ends in the
+    /// block's buffers; `time` moves the stream on ([`Prepared::Done`]).
+    Written {
+        main: usize,
+        unmatched: usize,
+        time: Option<Option<i64>>,
+    },
+    /// To be processed whole: the line and its terminator in [`Done::deferred`].
+    Deferred {
+        line: std::ops::Range<usize>,
+        terminator: std::ops::Range<usize>,
+    },
 }
 
 struct Block {
@@ -68,6 +90,7 @@ pub fn run(
         token_tx.send(()).expect("the receiver is alive");
     }
     let rules = t.engine().rules().len();
+    let correlating = !t.correlations().is_empty();
     std::thread::scope(|s| {
         let stop_ref = &stop;
         let reader_thread =
@@ -83,7 +106,7 @@ pub fn run(
                         Ok(b) => b,
                         Err(_) => return,
                     };
-                    let done = process(t, &mut scratch, &mut tmp, &block, rules);
+                    let done = process(t, &mut scratch, &mut tmp, &block, rules, correlating);
                     if done_tx.send((block.seq, done)).is_err() {
                         return;
                     }
@@ -271,13 +294,15 @@ fn read_blocks(
     }
 }
 
-/// One block through the transform, line by line.
+/// One block through the transform, line by line (with correlations, through
+/// [`prepare`], leaving what needs the correlation state to the ordered stage).
 fn process(
     t: &SigmaTransform,
     scratch: &mut crate::transform::TransformScratch,
     tmp: &mut Vec<u8>,
     block: &Block,
     rules: usize,
+    correlating: bool,
 ) -> Done {
     let mut done = Done {
         buf: Buffers {
@@ -288,6 +313,8 @@ fn process(
         unparsed: Vec::new(),
         too_long: Vec::new(),
         idle: block.idle,
+        steps: Vec::new(),
+        deferred: Vec::new(),
     };
     if let Some(line_ended) = block.raw {
         // A piece of a line over the limit: as it is, where an unparsable line goes.
@@ -323,18 +350,77 @@ fn process(
         } else {
             b"\n"
         };
-        let outcome = one(
-            t,
-            scratch,
-            &line[..end],
-            terminator,
-            &mut done.tally,
-            &mut done.buf,
-            tmp,
-        );
+        let outcome = if correlating {
+            prepared(t, scratch, &line[..end], terminator, &mut done)
+        } else {
+            one(
+                t,
+                scratch,
+                &line[..end],
+                terminator,
+                &mut done.tally,
+                &mut done.buf,
+                tmp,
+            )
+        };
         if outcome == Outcome::Unparsed {
             done.unparsed.push(line_no);
         }
     }
     done
+}
+
+/// One line of a stream with correlations, on a worker: written and counted, with the
+/// step the ordered stage takes for it; or kept for the ordered stage whole.
+fn prepared(
+    t: &SigmaTransform,
+    scratch: &mut crate::transform::TransformScratch,
+    line: &[u8],
+    terminator: &[u8],
+    done: &mut Done,
+) -> Outcome {
+    let mut out = std::mem::take(&mut done.buf.main);
+    let before = out.len();
+    let p = prepare(t, line, scratch, &mut out);
+    let Prepared::Done {
+        outcome,
+        route,
+        time,
+    } = p
+    else {
+        done.buf.main = out;
+        let start = done.deferred.len();
+        done.deferred.extend_from_slice(line);
+        let end = done.deferred.len();
+        done.deferred.extend_from_slice(terminator);
+        done.steps.push(Step::Deferred {
+            line: start..end,
+            terminator: end..done.deferred.len(),
+        });
+        // Counted by the ordered stage, which processes it.
+        return Outcome::Blank;
+    };
+    if time.is_some() {
+        record(t.engine(), scratch, outcome, route, &mut done.tally);
+    } else {
+        // Blank or unparsable: nothing was matched, only the outcome counts.
+        done.tally.counters.record_routed(outcome, route);
+    }
+    // The event went to the main buffer; move it where its route says.
+    match route {
+        Route::Discarded => out.truncate(before),
+        Route::Unmatched => {
+            done.buf.unmatched.extend_from_slice(&out[before..]);
+            done.buf.unmatched.extend_from_slice(terminator);
+            out.truncate(before);
+        }
+        Route::Default | Route::Matched | Route::Correlations => out.extend_from_slice(terminator),
+    }
+    done.buf.main = out;
+    done.steps.push(Step::Written {
+        main: done.buf.main.len(),
+        unmatched: done.buf.unmatched.len(),
+        time,
+    });
+    outcome
 }

@@ -1,15 +1,16 @@
-//! Input of `run` when correlations are loaded: NDJSON one line at a time and EVTX files
-//! one record at a time, in input order, through [`Correlating`] (correlation state
-//! follows the stream, so this path is sequential; matching costs what it costs on the
-//! parallel path, on one thread).
+//! The ordered stage of `run` when correlations are loaded: correlation state follows the
+//! stream, so events reach [`Correlating`] one at a time, in input order.
 //!
-//! A line longer than `max_line` bytes is passed through unchanged in pieces and counted,
-//! as on the parallel path ([`super::blocks`]): memory stays bounded whatever the input.
+//! - NDJSON: worker threads parse, match and write every event that matched no rule a
+//!   correlation references ([`super::blocks`], [`crate::transform::correlating::prepare`]);
+//!   here their lines go out in order, each moving event time on, and the few deferred
+//!   lines go through the stage whole ([`steps`]).
+//! - EVTX files: one record at a time, in file order ([`run_evtx`]).
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
-use super::input::Input;
+use super::blocks::{self, Step};
 use super::run::Tally;
 use crate::adapter::evtx;
 use crate::transform::SigmaTransform;
@@ -51,81 +52,46 @@ impl Sinks<'_> {
     }
 }
 
-/// Runs `reader` through `stage`. `Err` inside `Ok` is the input's read error, returned
-/// after every line before it was written; the outer `Err` is a write error.
-pub fn run(
+/// The ordered half of a block the worker threads prepared ([`blocks::Done::steps`]):
+/// each line they wrote goes out, then the alert lines its time released; each line they
+/// deferred goes through the stage whole, its alerts after it. The output is what
+/// [`Correlating::process_line`] on every line in turn writes.
+pub fn steps(
     stage: &mut Correlating<&SigmaTransform>,
     scratch: &mut TransformScratch,
-    reader: &mut Input,
-    max_line: usize,
+    done: &blocks::Done,
     tally: &mut Tally,
     sinks: &mut Sinks<'_>,
-) -> io::Result<io::Result<()>> {
-    let max_line = max_line.max(1);
-    let mut line = Vec::new();
-    let mut out = Vec::new();
-    let mut alerts = Vec::new();
-    loop {
-        line.clear();
-        let n = match (&mut *reader)
-            .take(max_line as u64 + 1)
-            .read_until(b'\n', &mut line)
-        {
-            Ok(n) => n,
-            Err(e) => return Ok(Err(e)),
-        };
-        if n == 0 {
-            break;
-        }
-        if !line.ends_with(b"\n") && line.len() > max_line {
-            // Too long: the piece and the rest of the line pass through as they are.
-            let route = stage_route(stage, Outcome::Unparsed);
-            sinks.event(route, &line, b"")?;
-            loop {
-                line.clear();
-                match (&mut *reader).take(1 << 20).read_until(b'\n', &mut line) {
-                    Ok(0) => {
-                        sinks.event(route, b"", b"\n")?;
-                        break;
-                    }
-                    Ok(_) => {
-                        let ended = line.ends_with(b"\n");
-                        sinks.event(route, &line, b"")?;
-                        if ended {
-                            break;
-                        }
-                    }
-                    Err(e) => return Ok(Err(e)),
+) -> io::Result<()> {
+    let (mut main, mut unmatched) = (0, 0);
+    let (mut out, mut alerts) = (Vec::new(), Vec::new());
+    for step in &done.steps {
+        match step {
+            Step::Written {
+                main: m,
+                unmatched: u,
+                time,
+            } => {
+                // The worker applied the route: each buffer holds what goes to its sink.
+                sinks.main.write_all(&done.buf.main[main..*m])?;
+                if let Some(w) = sinks.unmatched.as_mut() {
+                    w.write_all(&done.buf.unmatched[unmatched..*u])?;
+                }
+                (main, unmatched) = (*m, *u);
+                if let Some(time) = time {
+                    stage.advance(*time, &mut alerts);
+                    sinks.alerts(&mut alerts)?;
                 }
             }
-            tally.counters.record_routed(Outcome::Unparsed, route);
-            tally.too_long += 1;
-            continue;
+            Step::Deferred { line, terminator } => {
+                let line = &done.deferred[line.clone()];
+                let terminator = &done.deferred[terminator.clone()];
+                let mut buffers = (&mut out, &mut alerts);
+                one(stage, scratch, line, terminator, tally, sinks, &mut buffers)?;
+            }
         }
-        let mut end = line.len();
-        if line[..end].ends_with(b"\n") {
-            end -= 1;
-        }
-        if line[..end].ends_with(b"\r") {
-            end -= 1;
-        }
-        let terminator: Vec<u8> = if end < line.len() {
-            line[end..].to_vec()
-        } else {
-            b"\n".to_vec()
-        };
-        let mut buffers = (&mut out, &mut alerts);
-        one(
-            stage,
-            scratch,
-            &line[..end],
-            &terminator,
-            tally,
-            sinks,
-            &mut buffers,
-        )?;
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// One event (`line`, no terminator) through the stage, to the sinks, its alerts after it.
@@ -140,8 +106,11 @@ fn one(
 ) -> io::Result<()> {
     out.clear();
     let (outcome, route) = stage.process_line(line, scratch, out, alerts);
-    tally.counters.record_routed(outcome, route);
-    tally.counters.record_reading(stage.engine(), scratch);
+    if matches!(outcome, Outcome::Blank | Outcome::Unparsed) {
+        tally.counters.record_routed(outcome, route);
+    } else {
+        super::run::record(stage.engine(), scratch, outcome, route, tally);
+    }
     sinks.event(route, out, terminator)?;
     sinks.alerts(alerts)
 }
@@ -182,8 +151,4 @@ pub fn finish(stage: &mut Correlating<&SigmaTransform>, sinks: &mut Sinks<'_>) -
     let mut alerts = Vec::new();
     stage.finish(&mut alerts);
     sinks.alerts(&mut alerts)
-}
-
-fn stage_route(stage: &Correlating<&SigmaTransform>, o: Outcome) -> Route {
-    stage.route(o)
 }

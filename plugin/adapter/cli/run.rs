@@ -104,6 +104,29 @@ pub(super) fn one(
     tmp.clear();
     let outcome = engine.process_tagged(line, scratch, tmp);
     let route = engine.route(outcome);
+    record(engine, scratch, outcome, route, tally);
+    let target = match route {
+        Route::Discarded => return outcome,
+        Route::Unmatched => &mut buf.unmatched,
+        Route::Default | Route::Matched | Route::Correlations => &mut buf.main,
+    };
+    target.extend_from_slice(if engine.last_changed(scratch) {
+        tmp
+    } else {
+        line
+    });
+    target.extend_from_slice(terminator);
+    outcome
+}
+
+/// Counts one processed line: its outcome and route, how it was read, the rules it matched.
+pub(super) fn record(
+    engine: &crate::transform::Transform,
+    scratch: &TransformScratch,
+    outcome: Outcome,
+    route: Route,
+    tally: &mut Tally,
+) {
     tally.counters.record_routed(outcome, route);
     tally.counters.record_reading(engine, scratch);
     for &h in engine.last_hits(scratch) {
@@ -121,18 +144,6 @@ pub(super) fn one(
         Some(Fit::OtherVersion) => tally.inserts_other_version += 1,
         _ => {}
     }
-    let target = match route {
-        Route::Discarded => return outcome,
-        Route::Unmatched => &mut buf.unmatched,
-        Route::Default | Route::Matched | Route::Correlations => &mut buf.main,
-    };
-    target.extend_from_slice(if engine.last_changed(scratch) {
-        tmp
-    } else {
-        line
-    });
-    target.extend_from_slice(terminator);
-    outcome
 }
 
 fn config_from(args: &RunArgs) -> Result<SigmaConfig, CliError> {
@@ -400,11 +411,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
     );
-    if correlating.is_some() && args.threads.is_some_and(|n| n > 1) {
-        warn_note!(
-            "sigma-transform: warning: with correlations, events are evaluated in input order on one thread; --threads is not used"
-        );
-    }
     // Consecutive EVTX inputs run in parallel, a file per thread; NDJSON inputs in blocks
     // of lines on `threads` threads, written in order.
     let mut i = 0;
@@ -485,28 +491,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         let live = path.as_os_str() == "-";
         main_out.set_source(&shown);
         let max_line = args.max_line_bytes;
-        if let Some((stage, scratch)) = correlating.as_mut() {
-            flush(&mut buf, &mut main_out, unmatched_out.as_mut())?;
-            let mut sinks = in_order::Sinks {
-                main: &mut main_out,
-                unmatched: unmatched_out.as_mut().map(|u| u as &mut dyn Write),
-                alerts: alerts_out.as_mut().map(|a| a as &mut dyn Write),
-            };
-            let read = in_order::run(
-                stage,
-                scratch,
-                &mut reader,
-                max_line,
-                &mut tally,
-                &mut sinks,
-            )?;
-            if let Err(error) = read {
-                input_errors.push(format!("{shown}: {error}"));
-            }
-            continue;
-        }
-        let read = blocks::run(&t, &mut reader, threads, live, max_line, |done| {
-            tally.merge(done.tally);
+        let read = blocks::run(&t, &mut reader, threads, live, max_line, |mut done| {
+            tally.merge(std::mem::take(&mut done.tally));
             let lines = done
                 .unparsed
                 .iter()
@@ -528,10 +514,23 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
                 }
                 tally.warned += 1;
             }
-            let mut b = done.buf;
-            flush(&mut b, &mut main_out, unmatched_out.as_mut())?;
+            match correlating.as_mut() {
+                // With correlations: in order through the correlation stage.
+                Some((stage, scratch)) if !done.steps.is_empty() => {
+                    let mut sinks = in_order::Sinks {
+                        main: &mut main_out,
+                        unmatched: unmatched_out.as_mut().map(|u| u as &mut dyn Write),
+                        alerts: alerts_out.as_mut().map(|a| a as &mut dyn Write),
+                    };
+                    in_order::steps(stage, scratch, &done, &mut tally, &mut sinks)?;
+                }
+                _ => flush(&mut done.buf, &mut main_out, unmatched_out.as_mut())?,
+            }
             if done.idle {
                 main_out.flush()?;
+                if let Some(a) = alerts_out.as_mut() {
+                    a.flush()?;
+                }
             }
             progress.tick(tally.counters.events, None);
             Ok(())
