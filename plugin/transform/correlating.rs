@@ -139,11 +139,11 @@ impl<S: Borrow<SigmaTransform>> Correlating<S> {
         self.firings.clear();
         let engine = self.stage.borrow().engine();
         let (event, hits) = match read_and_match(engine, line, scratch) {
-            Read::Passed(o) => {
+            Err(o) => {
                 out.extend_from_slice(line);
                 return (o, engine.route(o));
             }
-            Read::Event(event, hits) => (event, hits),
+            Ok(read) => read,
         };
         let t = time::event_time(&event, self.timestamp_field.as_deref());
         self.correlator.observe(t, &hits, &event, &mut self.firings);
@@ -284,29 +284,20 @@ impl<S: Borrow<SigmaTransform>> Correlating<S> {
     }
 }
 
-/// A line read and matched, or passed on as it is.
-enum Read<'a> {
-    /// Blank or not an event: written unchanged, nothing for the correlations.
-    Passed(Outcome),
-    Event(JsonEvent<'a>, Vec<usize>),
-}
-
-/// The first step of every line, in [`Correlating::process_line`] and [`prepare`] alike.
+/// The first step of every line, in [`Correlating::process_line`] and [`prepare`] alike:
+/// the event read and the rules it matched, or (`Err`) the outcome of a blank or
+/// unparsable line, which is written unchanged and is nothing to the correlations.
 fn read_and_match<'a>(
     engine: &Transform,
     line: &'a [u8],
     scratch: &mut TransformScratch,
-) -> Read<'a> {
+) -> Result<(JsonEvent<'a>, Vec<usize>), Outcome> {
     if line.iter().all(u8::is_ascii_whitespace) {
-        return Read::Passed(Outcome::Blank);
+        return Err(Outcome::Blank);
     }
-    match engine.read(line) {
-        Ok(event) => {
-            let hits = engine.match_event(&event, scratch);
-            Read::Event(event, hits)
-        }
-        Err(_) => Read::Passed(Outcome::Unparsed),
-    }
+    let event = engine.read(line).map_err(|_| Outcome::Unparsed)?;
+    let hits = engine.match_event(&event, scratch);
+    Ok((event, hits))
 }
 
 /// What a worker thread made of one line of a stream with correlations
@@ -344,7 +335,7 @@ pub fn prepare(
 ) -> Prepared {
     let engine = stage.engine();
     let (event, hits) = match read_and_match(engine, line, scratch) {
-        Read::Passed(outcome) => {
+        Err(outcome) => {
             out.extend_from_slice(line);
             let route = engine.route(outcome);
             return Prepared::Done {
@@ -353,7 +344,7 @@ pub fn prepare(
                 time: None,
             };
         }
-        Read::Event(event, hits) => (event, hits),
+        Ok(read) => read,
     };
     let correlations = stage.correlations();
     if hits.iter().any(|&h| correlations.feeds(h)) {
