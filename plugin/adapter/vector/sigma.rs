@@ -8,9 +8,11 @@
 //! two cannot disagree), and every event goes through `SigmaTransform::process`, the event
 //! path `run` and `serve` use.
 //!
-//! Correlations: when the rules have some, every event goes through one ordered stage
-//! (`Correlating`, as in `run` and `serve`) shared by the transform's concurrent tasks.
-//! An event that completes a correlation carries `sigma.correlations`; each firing is also
+//! Correlations: when the rules have some, one ordered stage (`Correlating`, as in `run`
+//! and `serve`) is shared by the transform's concurrent tasks. Each task parses and
+//! matches its events itself (`correlating::prepare`); an event that matched no rule a
+//! correlation references only moves event time on in the shared stage, and the others
+//! go through it whole. An event that completes a correlation carries `sigma.correlations`; each firing is also
 //! an alert event of its own after it, on output `correlations` in mode `route`. Windows
 //! decided only when they close (`lt`, ...) are decided as event time moves past them; a
 //! window still open when Vector stops is not decided (a function transform sees no stop).
@@ -24,13 +26,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sigma_transform::config::{OutputProfile, SigmaConfig as LibraryConfig};
+use sigma_transform::transform::correlating::{Correlating, Prepared, prepare};
 use sigma_transform::transform::stage::{Output, SigmaTransform};
-use sigma_transform::transform::correlating::Correlating;
 use sigma_transform::transform::{Counters, Outcome, Route as SigmaRoute, TransformScratch};
 use vector_lib::{
     config::clone_input_definitions,
     configurable::configurable_component,
-    internal_event::{ComponentEventsDropped, Count, INTENTIONAL, InternalEventHandle as _, Registered},
+    internal_event::{
+        ComponentEventsDropped, Count, INTENTIONAL, InternalEventHandle as _, Registered,
+    },
     transform::TransformOutputsBuf,
 };
 
@@ -308,7 +312,8 @@ impl TransformConfig for SigmaConfig {
         _: &TransformContext,
         input_definitions: &[(OutputId, schema::Definition)],
     ) -> Vec<TransformOutput> {
-        let output = || TransformOutput::new(DataType::Log, clone_input_definitions(input_definitions));
+        let output =
+            || TransformOutput::new(DataType::Log, clone_input_definitions(input_definitions));
         match self.mode {
             SigmaMode::Route => vec![
                 output().with_port(MATCHED),
@@ -328,7 +333,8 @@ impl TransformConfig for SigmaConfig {
 pub struct Sigma {
     transform: Arc<SigmaTransform>,
     scratch: TransformScratch,
-    /// Set when the rules have correlations: every event goes through it, in order.
+    /// Set when the rules have correlations: every event's time goes through it, and every
+    /// event that matched a rule a correlation references.
     lane: Option<Arc<std::sync::Mutex<Lane>>>,
     counters: Counters,
     output: OutputProfile,
@@ -377,12 +383,37 @@ impl Sigma {
         let mut alerts = Vec::new();
         let (out, matched) = match &self.lane {
             Some(lane) => {
-                let mut lane = lane.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                let Lane { stage, scratch } = &mut *lane;
+                // Parsing and matching run on this task; only the correlator is shared. An
+                // event that matched no rule a correlation references is written here and
+                // only moves event time on in the lane; the others go through it whole.
                 let mut buf = Vec::with_capacity(json.len() + 512);
-                let (outcome, route) = stage.process_line(&json, scratch, &mut buf, &mut alerts);
+                let lock = || lane.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let (outcome, route) =
+                    match prepare(&self.transform, &json, &mut self.scratch, &mut buf) {
+                        // Blank or not an event: no time, nothing read.
+                        Prepared::Done {
+                            outcome,
+                            route,
+                            time: None,
+                        } => (outcome, route),
+                        Prepared::Done {
+                            outcome,
+                            route,
+                            time: Some(time),
+                        } => {
+                            lock().stage.advance(time, &mut alerts);
+                            observe(&self.transform, &self.scratch);
+                            (outcome, route)
+                        }
+                        Prepared::Deferred => {
+                            let mut lane = lock();
+                            let Lane { stage, scratch } = &mut *lane;
+                            let done = stage.process_line(&json, scratch, &mut buf, &mut alerts);
+                            observe(&self.transform, scratch);
+                            done
+                        }
+                    };
                 self.counters.record_routed(outcome, route);
-                observe(&self.transform, scratch);
                 let out = match route {
                     SigmaRoute::Discarded => Output::Discarded,
                     route => Output::Pass(route, Bytes::from(buf)),
@@ -408,7 +439,10 @@ impl Sigma {
                 let (_, metadata) = log.into_parts();
                 for doc in sigma_transform::transform::alerts::documents(&tagged) {
                     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&doc) {
-                        emit(route, Event::Log(LogEvent::from_parts(v.into(), metadata.clone())));
+                        emit(
+                            route,
+                            Event::Log(LogEvent::from_parts(v.into(), metadata.clone())),
+                        );
                     }
                 }
             }
@@ -425,7 +459,10 @@ impl Sigma {
             #[allow(clippy::disallowed_macros)]
             metrics::counter!("sigma_correlation_firings_total").increment(1);
             if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&alert) {
-                emit(alert_route, Event::Log(LogEvent::from(vrl::value::Value::from(value))));
+                emit(
+                    alert_route,
+                    Event::Log(LogEvent::from(vrl::value::Value::from(value))),
+                );
             }
         }
     }
