@@ -9,8 +9,12 @@
 //! time moving forward with jitter, some hits later than the allowed lateness, blank and
 //! unparsable lines; correlations decided early, at window close (`lt`), by a chain that
 //! a window close completes, and over rules that also tag on their own.
+//!
+//! `serve` prepares each batch on its workers the same way and finishes it in its
+//! correlation lane: over a stdin source with 2 workers it must deliver the same events.
 
 mod common;
+mod procs;
 
 use std::io::Write;
 
@@ -219,6 +223,41 @@ fn run_on_threads_writes_what_the_sequential_stage_writes() {
                 }
             }
         }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `serve` with 2 workers over a stdin source (batches in input order): the file sink gets
+/// what the sequential stage writes, event for event (blank and unparsable lines left out
+/// of the stream: how serve passes those on is tested in tests/serve_*.rs).
+#[test]
+fn serve_with_workers_delivers_what_the_sequential_stage_writes() {
+    let dir = procs::scratch("corr-threads-serve");
+    let rules = dir.join("rules.yml");
+    std::fs::write(&rules, RULES).unwrap();
+    let text: String = stream(0x9e37_79b9_7f4a_7c15, 20_000)
+        .lines()
+        .filter(|l| l.starts_with("{\"@timestamp"))
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    let expected: Vec<serde_json::Value> =
+        common::json_lines(&sequential(&rules, &text, Mode::Tag));
+    let out = dir.join("out.ndjson");
+    let config = format!(
+        "[serve]\nworkers = 2\n[sources.in]\ntype = \"stdin\"\n[transforms.sigma]\ntype = \"sigma\"\ninputs = [\"in\"]\nrules = [{rules:?}]\n[sinks.out]\ntype = \"file\"\ninputs = [\"sigma\"]\npath = {out:?}\nencoding.codec = \"json\"\n"
+    );
+    procs::serve_stdin(&dir, &config, &text);
+    let got = common::json_lines(&std::fs::read_to_string(&out).unwrap());
+    assert!(expected.len() > 20_000, "alerts too: {}", expected.len());
+    if got != expected {
+        let first = (0..got.len().min(expected.len())).find(|&i| got[i] != expected[i]);
+        panic!(
+            "serve delivered {} events, expected {}; first difference at {first:?}:\n  serve:    {:?}\n  expected: {:?}",
+            got.len(),
+            expected.len(),
+            first.map(|i| &got[i]),
+            first.map(|i| &expected[i]),
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

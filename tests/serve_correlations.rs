@@ -12,7 +12,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use procs::{count_lines, post, scratch, sigma_transform, start_serve_with, wait_until};
+use procs::{
+    count_lines, post, scratch, serve_stdin, sigma_transform, start_serve_with, wait_until,
+};
 use serde_json::Value;
 
 fn project(p: &str) -> PathBuf {
@@ -25,41 +27,6 @@ fn lines(path: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).expect("every line is JSON"))
         .collect()
-}
-
-/// Runs `serve` with a `stdin` source over `input` until it exits at end of input.
-fn serve_stdin(dir: &Path, config: &str, input: &str) {
-    std::fs::write(dir.join("serve.toml"), config).unwrap();
-    let mut child = sigma_transform()
-        .args(["serve", "--config"])
-        .arg(dir.join("serve.toml"))
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("serve did not exit at end of input");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
-    );
 }
 
 /// Mode route over the bundled brute-force example: the alert goes to output

@@ -244,3 +244,39 @@ pub fn metric(api: &str, name: &str) -> u64 {
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
         .unwrap_or(0)
 }
+
+/// Runs `serve` with a `stdin` source over `input` until it exits at end of input.
+pub fn serve_stdin(dir: &Path, config: &str, input: &str) {
+    use std::io::Write as _;
+    std::fs::write(dir.join("serve.toml"), config).unwrap();
+    let mut child = sigma_transform()
+        .args(["serve", "--config"])
+        .arg(dir.join("serve.toml"))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve did not exit at end of input");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
+    );
+}

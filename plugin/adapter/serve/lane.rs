@@ -1,7 +1,10 @@
 //! The correlation lane of `serve`: when the running rule set has correlations, every
-//! batch goes through one ordered stage ([`Correlating`], the stage `run` uses) instead of
-//! the workers, because correlation state follows the stream. Batches take the lane one
-//! at a time, in the order they ask for it; each runs on a blocking thread.
+//! batch goes through one ordered stage ([`Correlating`], the stage `run` uses), because
+//! correlation state follows the stream. The workers first prepare the batch on all cores
+//! ([`super::workers::Workers::prepare`]): every event that matched no rule a correlation
+//! references is parsed, matched and written there, and only moves event time on here;
+//! the others go through the stage whole. Batches take the lane one at a time, in the
+//! order their preparation ends; each runs on a blocking thread.
 //!
 //! - **Outputs.** An event leaves as `run` writes it (tagged with `sigma.correlations`
 //!   when it completes one). Every firing is also an alert event of its own, after that
@@ -14,19 +17,19 @@
 //!   events, which serve delivers before it stops. State is not written to disk: a restart
 //!   starts empty (docs/serve.md says so).
 //!
-//! Cost: a lane uses one core, whatever `workers` says (docs/serve.md says so).
+//! Cost: the lane itself uses one core: it moves time on for every event, and parses,
+//! matches and writes again the events it processes whole.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::event::{Event, Meta};
 use super::metrics::Metrics;
-use super::workers::{Loaded, Processed, add_matches, push_output};
+use super::workers::{Loaded, Processed, Step, add_matches, push_output};
 use crate::config::{Mode, OutputProfile};
 use crate::transform::correlating::Correlating;
-use crate::transform::{Counters, Route, SigmaTransform, TransformScratch};
+use crate::transform::{Route, SigmaTransform, TransformScratch};
 
 /// The ordered stage of one rule set and its scratch.
 struct Stage {
@@ -42,19 +45,19 @@ pub struct Lane {
 }
 
 impl Lane {
-    /// Runs `events` through the correlation stage of `loaded`, in order. `None` when the
-    /// stage failed (a panic: a bug; the batch is refused and the shipper sends it again).
+    /// Runs a batch the workers prepared ([`super::workers::Workers::prepare`]) through
+    /// the correlation stage of `loaded`, in order. `None` when the stage failed (a panic:
+    /// a bug; the batch is refused and the shipper sends it again).
     pub async fn process(
         &self,
         loaded: Arc<Loaded>,
-        events: Vec<Event>,
+        prepared: Processed,
         metrics: Arc<Metrics>,
-    ) -> Option<(Processed, Instant)> {
+    ) -> Option<Processed> {
         let mut guard = self.stage.clone().lock_owned().await;
-        let started = Instant::now();
         tokio::task::spawn_blocking(move || {
             let stage = stage_for(&mut guard, &loaded);
-            let out = run(stage, &loaded, events, &metrics);
+            let out = run(stage, &loaded, prepared, &metrics);
             metrics.set_correlation_state(
                 stage.stage.correlator().counters,
                 stage.stage.correlator().groups_held() as u64,
@@ -63,7 +66,6 @@ impl Lane {
         })
         .await
         .ok()
-        .map(|out| (out, started))
     }
 
     /// Decides every window still open (shutdown): their alert events, routed.
@@ -115,35 +117,51 @@ fn alert_route(mode: Mode) -> Route {
     }
 }
 
-fn run(stage: &mut Stage, loaded: &Loaded, input: Vec<Event>, metrics: &Metrics) -> Processed {
+/// The ordered half of a batch the workers prepared ([`Step`]): each event they wrote goes
+/// out as they wrote it, then the alert events its time released; each deferred one goes
+/// through the stage whole, its alerts after it.
+fn run(stage: &mut Stage, loaded: &Loaded, prepared: Processed, metrics: &Metrics) -> Processed {
     let Stage { stage, scratch, .. } = stage;
     let engine = loaded.transform.engine();
     let split = engine.options().output == OutputProfile::Alerts;
     let alert_to = alert_route(engine.options().mode);
     let mut per_rule = vec![0u64; engine.rules().len()];
-    let mut counters = Counters::default();
-    let mut events = Vec::with_capacity(input.len());
+    let mut counters = prepared.counters;
+    let mut events = Vec::with_capacity(prepared.events.len());
+    let mut written = prepared.events.into_iter();
     let (mut out, mut alerts) = (Vec::new(), Vec::new());
-    for e in input {
-        out.clear();
-        let (outcome, route) = stage.process_line(&e.data, scratch, &mut out, &mut alerts);
-        counters.record_routed(outcome, route);
-        counters.record_reading(engine, scratch);
-        for &h in engine.last_hits(scratch) {
-            per_rule[h] += 1;
-        }
-        if route != Route::Discarded {
-            let data = if out[..] == e.data[..] {
-                e.data.clone()
-            } else {
-                Bytes::copy_from_slice(&out)
-            };
-            let matched = matches!(outcome, crate::transform::Outcome::Matched(_));
-            push_output(&mut events, route, data, e.meta.clone(), split && matched);
-        }
+    for step in prepared.steps {
+        let tag = match step {
+            Step::Written { outputs, time, tag } => {
+                events.extend(written.by_ref().take(outputs));
+                let Some(time) = time else { continue };
+                stage.advance(time, &mut alerts);
+                tag
+            }
+            Step::Deferred(e) => {
+                out.clear();
+                let (outcome, route) = stage.process_line(&e.data, scratch, &mut out, &mut alerts);
+                counters.record_routed(outcome, route);
+                counters.record_reading(engine, scratch);
+                for &h in engine.last_hits(scratch) {
+                    per_rule[h] += 1;
+                }
+                let tag = e.meta.tag.clone();
+                if route != Route::Discarded {
+                    let data = if out[..] == e.data[..] {
+                        e.data
+                    } else {
+                        Bytes::copy_from_slice(&out)
+                    };
+                    let matched = matches!(outcome, crate::transform::Outcome::Matched(_));
+                    push_output(&mut events, route, data, e.meta, split && matched);
+                }
+                tag
+            }
+        };
         for a in alerts.drain(..) {
             let meta = Meta {
-                tag: e.meta.tag.clone(),
+                tag: tag.clone(),
                 time: None,
             };
             events.push((
@@ -158,5 +176,9 @@ fn run(stage: &mut Stage, loaded: &Loaded, input: Vec<Event>, metrics: &Metrics)
     if per_rule.iter().any(|n| *n > 0) {
         add_matches(loaded, &per_rule, metrics);
     }
-    Processed { events, counters }
+    Processed {
+        events,
+        counters,
+        steps: Vec::new(),
+    }
 }

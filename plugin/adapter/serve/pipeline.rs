@@ -243,8 +243,8 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Runs a batch through the workers, or through the correlation lane when the rule
-    /// set has correlations.
+    /// Runs a batch through the workers; when the rule set has correlations, the workers
+    /// prepare it and the correlation lane finishes it in order.
     async fn transform(
         &self,
         loaded: Arc<super::workers::Loaded>,
@@ -253,10 +253,11 @@ impl Pipeline {
         if loaded.transform.correlations().correlations.is_empty() {
             return self.workers.process(loaded, events).await;
         }
-        self.workers.received(&events);
-        let (processed, started) = self
+        let started = std::time::Instant::now();
+        let prepared = self.workers.prepare(loaded.clone(), events).await?;
+        let processed = self
             .lane
-            .process(loaded, events, self.metrics.clone())
+            .process(loaded, prepared, self.metrics.clone())
             .await?;
         self.workers.record(&processed, started);
         Some(processed)

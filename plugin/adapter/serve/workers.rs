@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use super::event::Event;
 use super::metrics::{Component, Metrics};
+use crate::transform::correlating::{Prepared, prepare};
 use crate::transform::stage::{Output, SigmaTransform};
 use crate::transform::{Counters, Route, TransformScratch};
 
@@ -78,11 +79,32 @@ impl Rules {
 pub struct Processed {
     pub events: Vec<(Route, Event)>,
     pub counters: Counters,
+    /// With correlations, from the workers: per input event, in order, what the
+    /// correlation lane does with it ([`super::lane`]); empty otherwise.
+    pub steps: Vec<Step>,
+}
+
+/// One input event of a batch prepared for the correlation lane
+/// ([`crate::transform::correlating::prepare`]).
+pub enum Step {
+    /// The worker wrote it: its output is the next `outputs` events of
+    /// [`Processed::events`] (none when discarded, several for output `alerts`); `time`
+    /// moves the stream on (`None`: blank or not an event). `tag` is its forward-protocol
+    /// tag, for the alert events its time releases.
+    Written {
+        outputs: usize,
+        time: Option<Option<i64>>,
+        tag: Option<Arc<str>>,
+    },
+    /// It matched a rule a correlation references: the lane processes it whole.
+    Deferred(Event),
 }
 
 struct Job {
     loaded: Arc<Loaded>,
     events: Vec<Event>,
+    /// Prepare for the correlation lane ([`Step`]) instead of transforming whole.
+    prepare: bool,
     reply: oneshot::Sender<Processed>,
 }
 
@@ -124,8 +146,28 @@ impl Workers {
     /// be processed (a worker failed, or the workers are stopped).
     pub async fn process(&self, loaded: Arc<Loaded>, events: Vec<Event>) -> Option<Processed> {
         let started = Instant::now();
-        let n = events.len();
         self.received(&events);
+        let out = self.parts(loaded, events, false).await?;
+        self.record(&out, started);
+        Some(out)
+    }
+
+    /// Prepares a batch for the correlation lane on all workers: parsed, matched and
+    /// written, except the events the lane must see whole ([`Processed::steps`]). Counted
+    /// as received; the lane's result is recorded by the caller.
+    pub async fn prepare(&self, loaded: Arc<Loaded>, events: Vec<Event>) -> Option<Processed> {
+        self.received(&events);
+        self.parts(loaded, events, true).await
+    }
+
+    /// The batch cut into parts, one per worker, joined back in order.
+    async fn parts(
+        &self,
+        loaded: Arc<Loaded>,
+        events: Vec<Event>,
+        prepare: bool,
+    ) -> Option<Processed> {
+        let n = events.len();
         let parts = (n / MIN_PART).clamp(1, self.threads);
         let per = n.div_ceil(parts).max(1);
         let mut replies = Vec::with_capacity(parts);
@@ -139,6 +181,7 @@ impl Workers {
                 tx.send(Job {
                     loaded: loaded.clone(),
                     events: rest,
+                    prepare,
                     reply,
                 })
                 .ok()?;
@@ -149,13 +192,14 @@ impl Workers {
         let mut out = Processed {
             events: Vec::with_capacity(n),
             counters: Counters::default(),
+            steps: Vec::new(),
         };
         for rx in replies {
             let part = rx.await.ok()?;
             out.events.extend(part.events);
             out.counters.merge(&part.counters);
+            out.steps.extend(part.steps);
         }
-        self.record(&out, started);
         Some(out)
     }
 
@@ -236,6 +280,7 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>, metrics: &Metrics) {
         let Job {
             loaded,
             events,
+            prepare,
             reply,
         } = job;
         let t = &loaded.transform;
@@ -246,7 +291,11 @@ fn worker(rx: &Mutex<mpsc::Receiver<Job>>, metrics: &Metrics) {
         // A panic in the transform is a bug; it costs this job (its batch is refused and
         // the shipper sends it again), never the worker.
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_job(&loaded, events, s, &mut per_rule, metrics)
+            if prepare {
+                prepare_job(&loaded, events, s, &mut per_rule, metrics)
+            } else {
+                run_job(&loaded, events, s, &mut per_rule, metrics)
+            }
         }));
         match done {
             Ok(p) => {
@@ -323,5 +372,72 @@ fn run_job(
     if counters.matches > 0 {
         add_matches(loaded, per_rule, metrics);
     }
-    Processed { events, counters }
+    Processed {
+        events,
+        counters,
+        steps: Vec::new(),
+    }
+}
+
+/// A part of a batch prepared for the correlation lane: each event written as the lane
+/// would write it and counted, or deferred to the lane whole (counted there).
+fn prepare_job(
+    loaded: &Loaded,
+    input: Vec<Event>,
+    s: &mut TransformScratch,
+    per_rule: &mut Vec<u64>,
+    metrics: &Metrics,
+) -> Processed {
+    let t = &loaded.transform;
+    let engine = t.engine();
+    per_rule.clear();
+    per_rule.resize(engine.rules().len(), 0);
+    let split = engine.options().output == crate::config::OutputProfile::Alerts;
+    let mut counters = Counters::default();
+    let mut events = Vec::with_capacity(input.len());
+    let mut steps = Vec::with_capacity(input.len());
+    let mut out = Vec::new();
+    for e in input {
+        out.clear();
+        let Prepared::Done {
+            outcome,
+            route,
+            time,
+        } = prepare(t, &e.data, s, &mut out)
+        else {
+            steps.push(Step::Deferred(e));
+            continue;
+        };
+        counters.record_routed(outcome, route);
+        if time.is_some() {
+            counters.record_reading(engine, s);
+            for &h in engine.last_hits(s) {
+                per_rule[h] += 1;
+            }
+        }
+        let before = events.len();
+        let tag = e.meta.tag.clone();
+        if route != Route::Discarded {
+            let data = if out[..] == e.data[..] {
+                e.data
+            } else {
+                bytes::Bytes::copy_from_slice(&out)
+            };
+            let matched = matches!(outcome, crate::transform::Outcome::Matched(_));
+            push_output(&mut events, route, data, e.meta, split && matched);
+        }
+        steps.push(Step::Written {
+            outputs: events.len() - before,
+            time,
+            tag,
+        });
+    }
+    if per_rule.iter().any(|n| *n > 0) {
+        add_matches(loaded, per_rule, metrics);
+    }
+    Processed {
+        events,
+        counters,
+        steps,
+    }
 }
