@@ -8,13 +8,10 @@
 mod common;
 mod procs;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use procs::{
-    count_lines, post, scratch, serve_stdin, sigma_transform, start_serve_with, wait_until,
-};
+use procs::{count_lines, post, scratch, serve_stdin, start_serve_with, wait_until};
 use serde_json::Value;
 
 fn project(p: &str) -> PathBuf {
