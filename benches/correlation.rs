@@ -133,24 +133,12 @@ fn threads(
     let dir = std::env::temp_dir().join(format!("sigma-corr-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let input = dir.join("events.ndjson");
-    let mut text = Vec::new();
-    for k in 0..copies {
-        for e in sorted {
-            let line = String::from_utf8_lossy(e);
-            let mut shifted = String::with_capacity(line.len());
-            let mut rest: &str = &line;
-            while let Some(i) = rest.find("\"SystemTime\":\"") {
-                let at = i + "\"SystemTime\":\"".len();
-                shifted.push_str(&rest[..at]);
-                let year: u32 = rest[at..at + 4].parse().unwrap_or(2000);
-                shifted.push_str(&(year + 10 * k).to_string());
-                rest = &rest[at + 4..];
-            }
-            shifted.push_str(rest);
-            text.extend_from_slice(shifted.as_bytes());
-            text.push(b'\n');
-        }
-    }
+    let lines: Vec<String> = sorted
+        .iter()
+        .map(|e| String::from_utf8_lossy(e).into_owned())
+        .collect();
+    let mut text = common::time_ordered_stream(&lines, lines.len() * copies).join("\n");
+    text.push('\n');
     std::fs::write(&input, &text).unwrap();
     let run = |with: bool, threads: usize| -> f64 {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sigma-transform"));

@@ -9,7 +9,10 @@
 //! `/dev/null`. `run`'s rate excludes its start-up (its time on an empty input: rule compile).
 //! `--rounds R` (default 2) runs every path R times in turn and keeps each one's best.
 //!
-//! `cargo bench --bench serve [-- --events N --batch B --clients C --rounds R]`
+//! `--correlations` adds the 50 correlations of `rules/sigmahq-correlations` to serve and
+//! run, and sends the events as one time-ordered stream (`common::time_ordered_stream`).
+//!
+//! `cargo bench --bench serve [-- --events N --batch B --clients C --rounds R --correlations]`
 
 #[path = "common/mod.rs"]
 mod common;
@@ -101,12 +104,17 @@ fn load(addr: &str, bodies: &[Vec<u8>], clients: usize) -> Duration {
     started.elapsed()
 }
 
-fn serve_config(dir: &Path, port: u16, rules: &Path) -> PathBuf {
+fn serve_config(dir: &Path, port: u16, rules: &[PathBuf]) -> PathBuf {
     let p = dir.join(format!("serve-{port}.toml"));
+    let rules = rules
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     std::fs::write(
         &p,
         format!(
-            "[sources.in]\ntype = \"http_server\"\naddress = \"127.0.0.1:{port}\"\n[transforms.sigma]\ntype = \"sigma\"\ninputs = [\"in\"]\nrules = [{rules:?}]\n[sinks.out]\ntype = \"file\"\ninputs = [\"sigma\"]\npath = \"/dev/null\"\nencoding.codec = \"json\"\n"
+            "[sources.in]\ntype = \"http_server\"\naddress = \"127.0.0.1:{port}\"\n[transforms.sigma]\ntype = \"sigma\"\ninputs = [\"in\"]\nrules = [{rules}]\n[sinks.out]\ntype = \"file\"\ninputs = [\"sigma\"]\npath = \"/dev/null\"\nencoding.codec = \"json\"\n"
         ),
     )
     .unwrap();
@@ -134,9 +142,18 @@ fn main() {
         shared.join("README.md").exists(),
         "this bench needs ../shared"
     );
-    let rules = shared.join("sigma/rules/windows");
+    // `--correlations`: also the 50 correlations of rules/sigmahq-correlations, over the
+    // events as one time-ordered stream (see common::time_ordered_stream).
+    let correlations = std::env::args().any(|a| a == "--correlations");
+    let mut rules = vec![shared.join("sigma/rules/windows")];
     let base = common::events();
-    let lines: Vec<&String> = base.iter().cycle().take(n).collect();
+    let stream: Vec<String> = if correlations {
+        rules.push(common::root().join("rules/sigmahq-correlations"));
+        common::time_ordered_stream(&base, n)
+    } else {
+        base.iter().cycle().take(n).cloned().collect()
+    };
+    let lines: Vec<&String> = stream.iter().collect();
     let bodies: Vec<Vec<u8>> = lines
         .chunks(batch)
         .map(|c| {
@@ -155,8 +172,8 @@ fn main() {
     std::fs::write(dir.join("empty.ndjson"), "").unwrap();
     let load_avg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "serve bench: {n} events in bodies of {batch}, {clients} clients; rules {}; load average {}",
-        rules.display(),
+        "serve bench: {n} events in bodies of {batch}, {clients} clients; rules {:?}; load average {}",
+        rules,
         load_avg
             .split_whitespace()
             .take(3)
@@ -167,9 +184,12 @@ fn main() {
     let rounds = common::arg("--rounds", 2).max(1);
     let time_run = |file: &Path, threads: &str| {
         let started = Instant::now();
-        let ok = Command::new(bin())
-            .args(["run", "-q", "--threads", threads, "--rules"])
-            .arg(&rules)
+        let mut cmd = Command::new(bin());
+        cmd.args(["run", "-q", "--threads", threads]);
+        for r in &rules {
+            cmd.arg("--rules").arg(r);
+        }
+        let ok = cmd
             .arg("--")
             .arg(file)
             .stdout(Stdio::null())

@@ -435,3 +435,32 @@ pub fn memory_kib() -> (u64, u64) {
 pub fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
+
+/// `lines` (evtx_dump JSON) as one time-ordered stream of `n` events: sorted by
+/// `SystemTime`, then repeated, copy `k` moved `10 k` years on (the sample events span
+/// 2017 to 2023), so that correlation windows see a stream, not the same past again.
+pub fn time_ordered_stream(lines: &[String], n: usize) -> Vec<String> {
+    const KEY: &str = "\"SystemTime\":\"";
+    let time = |l: &str| l.find(KEY).map(|i| l[i + KEY.len()..].to_string());
+    let mut sorted = lines.to_vec();
+    sorted.sort_by_cached_key(|l| time(l));
+    let shift = |line: &str, years: usize| {
+        let mut out = String::with_capacity(line.len());
+        let mut rest = line;
+        while let Some(i) = rest.find(KEY) {
+            let at = i + KEY.len();
+            out.push_str(&rest[..at]);
+            let year: usize = rest
+                .get(at..at + 4)
+                .and_then(|y| y.parse().ok())
+                .unwrap_or(2000);
+            out.push_str(&(year + years).to_string());
+            rest = rest.get(at + 4..).unwrap_or("");
+        }
+        out.push_str(rest);
+        out
+    };
+    (0..n)
+        .map(|i| shift(&sorted[i % sorted.len()], 10 * (i / sorted.len())))
+        .collect()
+}
