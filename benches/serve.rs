@@ -148,6 +148,9 @@ fn main() {
     let mut rules = vec![shared.join("sigma/rules/windows")];
     let base = common::events();
     let stream: Vec<String> = if correlations {
+        // The pack references rules of all three SigmaHQ Windows folders.
+        rules.push(shared.join("sigma/rules-emerging-threats"));
+        rules.push(shared.join("sigma/rules-threat-hunting/windows"));
         rules.push(common::root().join("rules/sigmahq-correlations"));
         common::time_ordered_stream(&base, n)
     } else {
