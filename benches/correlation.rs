@@ -173,7 +173,7 @@ fn threads(
     }
     println!(
         "run, {} events ({copies} copies in time order), best of {rounds} rounds:\n  1 thread:  {:.0} events/s without, {:.0} with the pack ({:.1}%)\n  2 threads: {:.0} events/s without, {:.0} with the pack ({:.1}%)\n  with the pack, 2 threads / 1 thread: {:.2}x (without: {:.2}x)",
-        sorted.len() * copies as usize,
+        sorted.len() * copies,
         best[0],
         best[1],
         100.0 * best[1] / best[0],
