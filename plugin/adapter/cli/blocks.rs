@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 
 use super::input::Input;
-use super::run::{Buffers, Tally, one, record};
+use super::run::{Buffers, Tally, one, record_line};
 use crate::transform::correlating::{Prepared, prepare};
 use crate::transform::stage::SigmaTransform;
 use crate::transform::{Outcome, Route};
@@ -400,12 +400,7 @@ fn prepared(
         // Counted by the ordered stage, which processes it.
         return Outcome::Blank;
     };
-    if time.is_some() {
-        record(t.engine(), scratch, outcome, route, &mut done.tally);
-    } else {
-        // Blank or unparsable: nothing was matched, only the outcome counts.
-        done.tally.counters.record_routed(outcome, route);
-    }
+    record_line(t.engine(), scratch, outcome, route, &mut done.tally);
     // The event went to the main buffer; move it where its route says.
     match route {
         Route::Discarded => out.truncate(before),

@@ -15,7 +15,7 @@ use super::run::Tally;
 use crate::adapter::evtx;
 use crate::transform::SigmaTransform;
 use crate::transform::correlating::Correlating;
-use crate::transform::{Outcome, Route, TransformScratch};
+use crate::transform::{Route, TransformScratch};
 
 /// Where lines go.
 pub struct Sinks<'a> {
@@ -106,11 +106,7 @@ fn one(
 ) -> io::Result<()> {
     out.clear();
     let (outcome, route) = stage.process_line(line, scratch, out, alerts);
-    if matches!(outcome, Outcome::Blank | Outcome::Unparsed) {
-        tally.counters.record_routed(outcome, route);
-    } else {
-        super::run::record(stage.engine(), scratch, outcome, route, tally);
-    }
+    super::run::record_line(stage.engine(), scratch, outcome, route, tally);
     sinks.event(route, out, terminator)?;
     sinks.alerts(alerts)
 }

@@ -119,6 +119,23 @@ pub(super) fn one(
     outcome
 }
 
+/// Counts a line of the correlation paths: a blank or unparsable one by its outcome only
+/// (nothing was read or matched, so the scratch holds the previous event's), an event as
+/// [`record`] does.
+pub(super) fn record_line(
+    engine: &crate::transform::Transform,
+    scratch: &TransformScratch,
+    outcome: Outcome,
+    route: Route,
+    tally: &mut Tally,
+) {
+    if matches!(outcome, Outcome::Blank | Outcome::Unparsed) {
+        tally.counters.record_routed(outcome, route);
+    } else {
+        record(engine, scratch, outcome, route, tally);
+    }
+}
+
 /// Counts one processed line: its outcome and route, how it was read, the rules it matched.
 pub(super) fn record(
     engine: &crate::transform::Transform,

@@ -26,7 +26,7 @@ use bytes::Bytes;
 
 use super::event::{Event, Meta};
 use super::metrics::Metrics;
-use super::workers::{Loaded, Processed, Step, add_matches, push_output};
+use super::workers::{Loaded, Processed, Step, add_matches, push_written};
 use crate::config::{Mode, OutputProfile};
 use crate::transform::correlating::Correlating;
 use crate::transform::{Route, SigmaTransform, TransformScratch};
@@ -147,15 +147,7 @@ fn run(stage: &mut Stage, loaded: &Loaded, prepared: Processed, metrics: &Metric
                     per_rule[h] += 1;
                 }
                 let tag = e.meta.tag.clone();
-                if route != Route::Discarded {
-                    let data = if out[..] == e.data[..] {
-                        e.data
-                    } else {
-                        Bytes::copy_from_slice(&out)
-                    };
-                    let matched = matches!(outcome, crate::transform::Outcome::Matched(_));
-                    push_output(&mut events, route, data, e.meta, split && matched);
-                }
+                push_written(&mut events, e, &out, outcome, route, split);
                 tag
             }
         };

@@ -320,6 +320,29 @@ pub fn add_matches(loaded: &Loaded, per_rule: &[u64], metrics: &Metrics) {
     );
 }
 
+/// Event `e` as the correlation stage wrote it (`out`), to `route` unless discarded: the
+/// same buffer when it is unchanged; under output `alerts` (`split`), a matched event's
+/// documents each as an event of its own.
+pub fn push_written(
+    events: &mut Vec<(Route, Event)>,
+    e: Event,
+    out: &[u8],
+    outcome: crate::transform::Outcome,
+    route: Route,
+    split: bool,
+) {
+    if route == Route::Discarded {
+        return;
+    }
+    let data = if out == &e.data[..] {
+        e.data
+    } else {
+        bytes::Bytes::copy_from_slice(out)
+    };
+    let matched = matches!(outcome, crate::transform::Outcome::Matched(_));
+    push_output(events, route, data, e.meta, split && matched);
+}
+
 /// Output `alerts` writes a document per match: each becomes an event of its own.
 pub fn push_output(
     events: &mut Vec<(Route, Event)>,
@@ -417,15 +440,7 @@ fn prepare_job(
         }
         let before = events.len();
         let tag = e.meta.tag.clone();
-        if route != Route::Discarded {
-            let data = if out[..] == e.data[..] {
-                e.data
-            } else {
-                bytes::Bytes::copy_from_slice(&out)
-            };
-            let matched = matches!(outcome, crate::transform::Outcome::Matched(_));
-            push_output(&mut events, route, data, e.meta, split && matched);
-        }
+        push_written(&mut events, e, &out, outcome, route, split);
         steps.push(Step::Written {
             outputs: events.len() - before,
             time,
